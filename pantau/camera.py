@@ -84,6 +84,19 @@ def default_id(kind: str, region_code: str, tps: int | None) -> str:
     return f"{compact}{tps:03d}" if kind == "tps" else f"rekap-{compact}"
 
 
+def intended_id(data: dict[str, Any]) -> str | None:
+    """The id a camera's JSON/CSV form names or implies, without validating the rest (used
+    to find the stored camera an update or upsert applies to)."""
+    if data.get("id"):
+        return str(data["id"])
+    kind, region, tps = data.get("kind"), data.get("region"), data.get("tps")
+    if kind == "recap" and isinstance(region, str):
+        return default_id("recap", region, None)
+    if kind == "tps" and isinstance(region, str) and str(tps).strip().isdigit():
+        return default_id("tps", region, int(str(tps).strip()))
+    return None
+
+
 def default_status(camera: Camera) -> dict[str, Any]:
     """The status a camera has before ingest reports on it."""
     if not camera.enabled:

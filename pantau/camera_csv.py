@@ -10,7 +10,7 @@ import io
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from pantau.camera import FIELDS, Camera, CameraInvalid, validate_camera
+from pantau.camera import FIELDS, Camera, CameraInvalid, intended_id, validate_camera
 from pantau.regions import RegionTree
 
 REQUIRED_COLUMNS = ("kind", "region", "source")
@@ -103,20 +103,12 @@ def validate_rows(
         if progress and index % 1000 == 0:
             progress(index)
         values = {k: v for k, v in row.values.items() if v != ""}
-        stored = current.get(values.get("id", "")) if upsert else None
+        stored = current.get(intended_id(values) or "") if upsert else None
         try:
             camera = validate_camera(values, regions, stored=stored)
         except CameraInvalid as exc:
             errors.extend(RowError(row.line, e.field, e.reason) for e in exc.errors)
             continue
-        if stored is None and upsert and camera.id in current:
-            # The id was derived (no id column): validate again with the stored secrets.
-            stored = current[camera.id]
-            try:
-                camera = validate_camera({**values, "id": camera.id}, regions, stored=stored)
-            except CameraInvalid as exc:
-                errors.extend(RowError(row.line, e.field, e.reason) for e in exc.errors)
-                continue
         if camera.id in first_line_of:
             errors.append(RowError(row.line, "id", f"id {camera.id!r} already appears on line {first_line_of[camera.id]}"))
             continue

@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,11 @@ class EmbeddedRedis:
         digest = hashlib.sha1(str(self.redis_dir).encode()).hexdigest()[:16]
         return str(Path(tempfile.gettempdir()) / f"pantau-redis-{digest}.sock")
 
+    def _client(self, timeout_s: float) -> redis.Redis:
+        # No retries: redis-py's default retry backoff would turn every probe of a server that
+        # is not up yet (or just shut down) into seconds of waiting.
+        return redis.Redis(unix_socket_path=self.socket_path, socket_timeout=timeout_s, retry=Retry(NoBackoff(), 0))
+
     @property
     def url(self) -> str:
         return f"unix://{self.socket_path}"
@@ -108,7 +115,7 @@ class EmbeddedRedis:
         pid = self._running_server_pid()
         if pid is not None:
             try:
-                redis.Redis(unix_socket_path=self.socket_path, socket_timeout=10).shutdown(nosave=False)
+                self._client(10).shutdown(nosave=False)
             except redis.ConnectionError:
                 pass  # shutdown closes the connection under us
             except redis.RedisError as exc:
@@ -158,13 +165,18 @@ class EmbeddedRedis:
         log.info("embedded Redis started (pid %s, data in %s)", self._process.pid, self.redis_dir)
 
     def _running_server_pid(self) -> int | None:
-        """The pid of a live redis-server started on our config file, if any."""
+        """The pid of a live redis-server serving our directory, if any.
+
+        Redis rewrites its command line (proc title), so it is recognised by its name and by
+        its working directory, which the `dir` setting makes our redis_dir.
+        """
         try:
             pid = int(json.loads(self._state_file.read_text())["pid"])
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            cwd = os.readlink(f"/proc/{pid}/cwd")
         except (OSError, ValueError, KeyError):
             return None
-        if str(self._conf_file).encode() in cmdline:
+        if name.startswith("redis-server") and Path(cwd) == self.redis_dir and not _is_zombie(pid):
             return pid
         return None
 
@@ -175,7 +187,7 @@ class EmbeddedRedis:
             if self._process is not None and self._process.poll() is not None:
                 raise EmbeddedRedisError(f"embedded redis-server exited with code {self._process.returncode}; see {self.redis_dir / 'redis.log'}")
             try:
-                if redis.Redis(unix_socket_path=self.socket_path, socket_timeout=2).ping():
+                if self._client(2).ping():
                     return True
             except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError, FileNotFoundError) as exc:
                 last_error = exc
