@@ -8,7 +8,7 @@ registry and ingest see it. Every form that leaves the process goes through `adm
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,7 +53,8 @@ class Camera:
     tags: list[str] = field(default_factory=list)
 
     def to_stored(self) -> dict[str, Any]:
-        return asdict(self)
+        # By hand rather than dataclasses.asdict (a deep copy): 30k of these per bulk import.
+        return {f: getattr(self, f) for f in FIELDS} | {"tags": list(self.tags)}
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> Camera:

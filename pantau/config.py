@@ -38,6 +38,29 @@ class EmbeddedRedisSettings(BaseModel):
     start_timeout_s: float = 60.0
 
 
+class TranscodeOptions(BaseModel):
+    max_width: int = Field(1280, ge=16)
+    max_height: int = Field(720, ge=16)
+    max_fps: float = Field(25.0, gt=0, le=60)
+    keyframe_s: float = Field(2.0, ge=1.0, le=2.0)
+    bitrate_kbps: int = Field(1500, ge=100)
+    preset: str = "ultrafast"
+    decoder_threads: int = Field(1, ge=1, le=8)
+    encoder_threads: int = Field(1, ge=1, le=8)
+
+
+class IngestSettings(BaseModel):
+    enabled: bool = True
+    rtsp_open_timeout_s: float = Field(4.0, gt=0)
+    rtsp_read_timeout_s: float = Field(4.0, gt=0)
+    backoff_initial_s: float = Field(1.0, gt=0)
+    backoff_cap_s: float = Field(60.0, gt=0)
+    auth_backoff_initial_s: float = Field(30.0, gt=0)
+    poll_registry_s: float = Field(0.5, gt=0)  # registry edits start/stop sources within this
+    keyframe_threads: int = Field(2, ge=1, le=16)
+    transcode: TranscodeOptions = TranscodeOptions()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PANTAU_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -55,6 +78,7 @@ class Settings(BaseSettings):
     operator_token: str | None = None
     log_level: str = "INFO"
     http: HttpSettings = HttpSettings()
+    ingest: IngestSettings = IngestSettings()
     embedded_redis: EmbeddedRedisSettings = EmbeddedRedisSettings()
 
     @property

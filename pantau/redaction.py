@@ -19,24 +19,40 @@ _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 
 
 class SecretRegistry:
-    """Exact secret strings known to this process (passwords, tokens), scrubbed from text."""
+    """Exact secret strings known to this process (passwords, tokens), scrubbed from text.
+
+    There can be ~31k of them (one per camera), so scrubbing is a set lookup per word of the
+    text, not a search per secret; the rare secret that contains a word separator is searched
+    for as a substring.
+    """
+
+    _WORD = re.compile(r"[^\s'\"@:/,;=()<>\[\]{}?&#]+")
 
     def __init__(self) -> None:
-        self._secrets: set[str] = set()
+        self._words: set[str] = set()
+        self._odd: set[str] = set()
         self._lock = threading.Lock()
 
     def add(self, secret: str | None) -> None:
         # Very short strings would mangle ordinary text; the URL pattern still covers them.
-        if secret and len(secret) >= 4:
+        if not secret or len(secret) < 4:
+            return
+        if self._WORD.fullmatch(secret):
+            self._words.add(secret)
+        else:
             with self._lock:
-                self._secrets.add(secret)
+                self._odd.add(secret)
 
     def scrub(self, text: str) -> str:
-        with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
+        if self._odd:
+            with self._lock:
+                odd = sorted(self._odd, key=len, reverse=True)
+            for secret in odd:
+                if secret in text:
+                    text = text.replace(secret, MASK)
+        words = self._words
+        if words:
+            text = self._WORD.sub(lambda m: MASK if m.group(0) in words else m.group(0), text)
         return text
 
 
