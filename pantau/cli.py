@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from(args)
         setup_logging(settings.log_level)
         if args.command == "serve":
-            from relay.server import run_node
+            from pantau.node import run_node
 
             asyncio.run(run_node(settings))
             return 0

@@ -1,5 +1,8 @@
-"""Running a node: open the registry, seed the demo set, mint the first admin token, serve HTTP
-until SIGTERM/SIGINT, then shut everything down in order (embedded Redis last)."""
+"""Running a node, the composition root: open the registry, seed the demo set, mint the first
+admin token, start ingest (sources -> stream bus) and the relay (HTTP), run until SIGTERM or
+SIGINT, then shut down in order: HTTP, sources, embedded Redis last.
+
+This is the one place that knows both `ingest` and `relay`; they never import each other."""
 
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ from pantau.redis_client import open_redis
 from pantau.regions import dki_regions
 from pantau.registry import Registry
 from pantau.tokens import TokenStore
-from relay.app import create_app
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,10 @@ def token_store(settings: Settings, redis) -> TokenStore:
 
 
 async def run_node(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    from ingest.worker import IngestWorker
+    from pantau.memory_bus import InProcessBus
+    from relay.app import create_app
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -32,6 +38,7 @@ async def run_node(settings: Settings, ready: asyncio.Event | None = None) -> No
 
     handle = await open_redis(settings)
     runner: web.AppRunner | None = None
+    worker = None
     try:
         registry = Registry(handle.client, dki_regions())
         await registry.sync()
@@ -45,6 +52,10 @@ async def run_node(settings: Settings, ready: asyncio.Event | None = None) -> No
             print(f"\nAdmin token (shown only this once; stored hashed): {first_token}\n"
                   "Create another later with: pantau token create --label NAME\n", flush=True)
 
+        bus = InProcessBus()
+        if settings.ingest.enabled:
+            worker = IngestWorker(registry, bus, settings.ingest)
+            await worker.start()
         app = create_app(settings, registry, tokens)
         runner = web.AppRunner(app, access_log=logging.getLogger("pantau.access"), handle_signals=False)
         await runner.setup()
@@ -61,4 +72,6 @@ async def run_node(settings: Settings, ready: asyncio.Event | None = None) -> No
     finally:
         if runner is not None:
             await runner.cleanup()
+        if worker is not None:
+            await worker.stop()
         await handle.close()
