@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict
 
 
@@ -73,9 +73,9 @@ class Settings(BaseSettings):
     demo: bool | None = None
     # When set, this token is an admin token (not stored); otherwise one is generated on
     # first start, stored hashed and printed once.
-    admin_token: str | None = None
+    admin_token: SecretStr | None = None
     # Read-only access to every camera (control-room wall); none unless set or created.
-    operator_token: str | None = None
+    operator_token: SecretStr | None = None
     log_level: str = "INFO"
     http: HttpSettings = HttpSettings()
     ingest: IngestSettings = IngestSettings()

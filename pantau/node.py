@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 def token_store(settings: Settings, redis) -> TokenStore:
-    return TokenStore(redis, {"admin": settings.admin_token, "operator": settings.operator_token})
+    secrets = {"admin": settings.admin_token, "operator": settings.operator_token}
+    return TokenStore(redis, {role: token.get_secret_value() for role, token in secrets.items() if token})
 
 
 async def run_node(settings: Settings, ready: asyncio.Event | None = None) -> None:
