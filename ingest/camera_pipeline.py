@@ -1,0 +1,194 @@
+"""From a source's demuxed packets to clean bus packets, for one camera.
+
+Per session (one connection to the camera): skip to the first keyframe, drop packets without
+or with backward DTS, choose passthrough or transcode, normalise to Annex-B with SPS/PPS in
+front of keyframes, publish on the bus with the session's epoch, feed keyframes to the tile
+and health analyser, and keep the status counters (fps, bitrate, last keyframe).
+
+B-frames are detected from the packets (pts != dts), not trusted from stream headers: FFmpeg
+guesses reordering from the level when the SPS does not say, which would transcode cameras
+that do not need it. A camera found to send B-frames switches to transcoding at its next
+keyframe (new epoch), and stays on that path for later sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+
+from ingest.failure_reasons import UnsupportedSource
+from ingest.h264 import AnnexBNormalizer
+from ingest.keyframe_tiles import KeyframeAnalyzer
+from ingest.status_reporter import StatusReporter
+from ingest.transcoder import OUTPUT_TIME_BASE, H264Transcoder, TranscodeSettings
+from pantau.clock import iso_utc
+from pantau.stream_bus import MediaPacket, StreamBus
+
+log = logging.getLogger(__name__)
+
+RATE_WINDOW_S = 5.0
+
+
+def new_epoch() -> int:
+    """Unique and increasing across reconnects (and across nodes, to the microsecond)."""
+    return time.time_ns() // 1000
+
+
+@dataclass
+class StreamInfo:
+    """What a source knows about the video it is about to feed."""
+
+    codec: str  # FFmpeg codec name: h264, hevc, mjpeg, ...
+    width: int | None
+    height: int | None
+    time_base: Fraction
+    extradata: bytes | None = None
+    decoder: av.CodecContext | None = None  # needed only if the camera may be transcoded
+
+    @classmethod
+    def of(cls, stream: av.video.stream.VideoStream) -> StreamInfo:
+        ctx = stream.codec_context
+        return cls(ctx.name, ctx.width or None, ctx.height or None, stream.time_base or Fraction(1, 90_000), ctx.extradata, ctx)
+
+
+class RateMeter:
+    """Frames per second and kbit/s over the last few seconds."""
+
+    def __init__(self) -> None:
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def add(self, size: int, now: float) -> None:
+        self._samples.append((now, size))
+        while self._samples and now - self._samples[0][0] > RATE_WINDOW_S:
+            self._samples.popleft()
+
+    def rates(self) -> tuple[float | None, float | None]:
+        if len(self._samples) < 2:
+            return None, None
+        span = self._samples[-1][0] - self._samples[0][0]
+        if span <= 0:
+            return None, None
+        fps = (len(self._samples) - 1) / span
+        kbps = sum(size for _, size in self._samples) * 8 / 1000 / span
+        return round(fps, 1), round(kbps)
+
+
+class CameraPipeline:
+    def __init__(self, camera_id: str, bus: StreamBus, status: StatusReporter, analyzer: KeyframeAnalyzer,
+                 transcode: TranscodeSettings, force_transcode: bool = False):
+        self.camera_id = camera_id
+        self.bus = bus
+        self.status = status
+        self.analyzer = analyzer
+        self.transcode_settings = transcode
+        self.needs_transcode = force_transcode  # sticky: learned B-frames stay learned
+        self.mode: str | None = None
+        self.epoch = 0
+        self._meter = RateMeter()
+        self._normalizer: AnnexBNormalizer | None = None
+        self._transcoder: H264Transcoder | None = None
+        self._decoder: av.CodecContext | None = None
+        self._last_dts: int | None = None
+        self._waiting_for_keyframe = True
+        self._switch_to_transcode = False
+        self._last_stats_report = 0.0
+
+    # -- session -------------------------------------------------------------------------
+    def start_session(self, info: StreamInfo) -> None:
+        """A new connection: new epoch, choose the path from what the stream says."""
+        self.epoch = new_epoch()
+        self._last_dts = None
+        self._waiting_for_keyframe = True
+        self._switch_to_transcode = False
+        self._decoder = info.decoder
+        self._time_base = info.time_base
+        if info.codec == "h264" and not self.needs_transcode:
+            self._use_passthrough(info.extradata)
+        else:
+            self._use_transcode()
+        self.analyzer.reset()
+        self.status.report(self.camera_id, state="connecting", reason=None, codec=info.codec, width=info.width,
+                           height=info.height, mode=self.mode)
+
+    def _use_passthrough(self, extradata: bytes | None) -> None:
+        self.mode = "passthrough"
+        self._normalizer = AnnexBNormalizer(extradata)
+        self._transcoder = None
+
+    def _use_transcode(self) -> None:
+        if self._decoder is None:
+            raise UnsupportedSource("this source cannot be transcoded")
+        self.mode = "transcode"
+        self._normalizer = AnnexBNormalizer()
+        self._transcoder = H264Transcoder(self._decoder, self.transcode_settings)
+
+    def end_session(self) -> None:
+        self.bus.end_stream(self.camera_id)
+        self._transcoder = None
+
+    # -- packets ---------------------------------------------------------------------------
+    def feed(self, packet: av.Packet) -> None:
+        if packet.dts is None or packet.size == 0:
+            return  # no timing: cannot be placed in the stream
+        if self._last_dts is not None and packet.dts <= self._last_dts:
+            return  # backwards or repeated DTS
+        self._last_dts = packet.dts
+        now = time.time()
+        self._meter.add(packet.size, now)
+        if self.mode == "passthrough":
+            self._feed_passthrough(packet, now)
+        else:
+            self._feed_transcode(packet, now)
+        if now - self._last_stats_report >= 1.0:
+            self._last_stats_report = now
+            fps, kbps = self._meter.rates()
+            self.status.report(self.camera_id, fps=fps, bitrate_kbps=kbps)
+
+    def _feed_passthrough(self, packet: av.Packet, now: float) -> None:
+        if packet.pts is not None and packet.pts != packet.dts:
+            if not self.needs_transcode:
+                log.info("camera %s sends B-frames: transcoding it from its next keyframe", self.camera_id)
+            self.needs_transcode = True
+            self._switch_to_transcode = True
+        data, keyframe = self._normalizer.normalize(bytes(packet))
+        if self._switch_to_transcode and keyframe:
+            self._switch_to_transcode = False
+            self.epoch = new_epoch()  # timestamps change meaning with the path
+            self._waiting_for_keyframe = True
+            self._use_transcode()
+            self.status.report(self.camera_id, mode=self.mode)
+            self._feed_transcode(packet, now)
+            return
+        if self._switch_to_transcode:
+            return  # B-frame GOP: not passed through; the switch happens at the keyframe
+        self._emit(data, packet.pts if packet.pts is not None else packet.dts, packet.dts, self._time_base, keyframe, now)
+
+    def _feed_transcode(self, packet: av.Packet, now: float) -> None:
+        try:
+            frames = self._transcoder.transcode(packet)
+        except av.FFmpegError as exc:
+            log.debug("camera %s: undecodable packet (%s)", self.camera_id, exc)
+            return
+        for frame in frames:
+            data, keyframe = self._normalizer.normalize(frame.data)
+            if self._transcoder.output_size and self.status.current(self.camera_id).get("width") != self._transcoder.output_size[0]:
+                width, height = self._transcoder.output_size
+                self.status.report(self.camera_id, width=width, height=height)
+            self._emit(data, frame.pts, frame.pts, OUTPUT_TIME_BASE, keyframe or frame.keyframe, now)
+
+    def _emit(self, data: bytes, pts: int, dts: int, time_base: Fraction, keyframe: bool, now: float) -> None:
+        if self._waiting_for_keyframe:
+            if not keyframe:
+                return
+            self._waiting_for_keyframe = False
+            self.status.report(self.camera_id, state="online", reason=None)
+        packet = MediaPacket(data, pts, dts, time_base, keyframe, self.epoch, now)
+        self.bus.publish(self.camera_id, packet)
+        if keyframe:
+            self.status.report(self.camera_id, last_keyframe_at=iso_utc(now))
+            self.analyzer.submit(packet)

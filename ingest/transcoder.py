@@ -1,0 +1,98 @@
+"""Transcode once per camera to what every browser plays: H.264 constrained baseline, no
+B-frames, at most `max_width` x `max_height` and `max_fps`, a keyframe every `keyframe_s`.
+
+Used for H.265, MJPEG and other codecs, H.264 with B-frames, and cameras tagged
+`force_transcode`. Decoder and encoder threads are capped (FFmpeg's default is one thread per
+CPU for every camera).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+
+OUTPUT_TIME_BASE = Fraction(1, 90_000)
+
+
+@dataclass(frozen=True)
+class TranscodeSettings:
+    max_width: int = 1280
+    max_height: int = 720
+    max_fps: float = 25.0
+    keyframe_s: float = 2.0
+    bitrate_kbps: int = 1500
+    preset: str = "ultrafast"  # the cheapest; cameras are many and cores are two
+    decoder_threads: int = 1
+    encoder_threads: int = 1
+
+
+@dataclass(frozen=True)
+class EncodedFrame:
+    data: bytes
+    pts: int  # in OUTPUT_TIME_BASE; dts == pts (no B-frames)
+    keyframe: bool
+
+
+def output_size(width: int, height: int, max_width: int, max_height: int) -> tuple[int, int]:
+    scale = min(1.0, max_width / width, max_height / height)
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
+class H264Transcoder:
+    def __init__(self, decoder: av.CodecContext, settings: TranscodeSettings):
+        """`decoder`: the input stream's codec context (it knows the codec and extradata)."""
+        self.settings = settings
+        self._decoder = decoder
+        self._decoder.thread_count = settings.decoder_threads
+        self._encoder: av.CodecContext | None = None
+        self._last_pts: int | None = None
+        self._last_keyframe_pts: int | None = None
+        self._min_step = int(90_000 / settings.max_fps)
+
+    def _open_encoder(self, frame: av.VideoFrame) -> av.CodecContext:
+        s = self.settings
+        width, height = output_size(frame.width, frame.height, s.max_width, s.max_height)
+        encoder = av.CodecContext.create("libx264", "w")
+        encoder.width, encoder.height = width, height
+        encoder.pix_fmt = "yuv420p"
+        encoder.time_base = OUTPUT_TIME_BASE
+        encoder.framerate = Fraction(s.max_fps).limit_denominator(1000)
+        encoder.bit_rate = s.bitrate_kbps * 1000
+        encoder.thread_count = s.encoder_threads
+        gop = max(1, round(s.max_fps * s.keyframe_s))
+        encoder.options = {
+            "preset": s.preset, "tune": "zerolatency", "profile": "baseline", "bf": "0",
+            "g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "repeat_headers": "1",
+            "maxrate": f"{s.bitrate_kbps}k", "bufsize": f"{s.bitrate_kbps * 2}k",
+        }
+        encoder.open()
+        return encoder
+
+    @property
+    def output_size(self) -> tuple[int, int] | None:
+        return (self._encoder.width, self._encoder.height) if self._encoder else None
+
+    def transcode(self, packet: av.Packet | None) -> list[EncodedFrame]:
+        """Feed one input packet (None flushes); returns the encoded output it produced."""
+        out: list[EncodedFrame] = []
+        for frame in self._decoder.decode(packet):
+            if frame.pts is None or frame.time_base is None:
+                continue
+            pts = int(frame.pts * frame.time_base / OUTPUT_TIME_BASE)
+            if self._last_pts is not None and pts - self._last_pts < self._min_step:
+                continue  # over the fps cap, or not moving forward
+            if self._encoder is None:
+                self._encoder = self._open_encoder(frame)
+            self._last_pts = pts
+            picture = frame.reformat(width=self._encoder.width, height=self._encoder.height, format="yuv420p")
+            picture.pts = pts
+            picture.time_base = OUTPUT_TIME_BASE
+            # Keyframes by time, not frame count: camera frame rates drift.
+            if self._last_keyframe_pts is None or pts - self._last_keyframe_pts >= self.settings.keyframe_s * 90_000:
+                picture.pict_type = av.video.frame.PictureType.I
+                self._last_keyframe_pts = pts
+            for encoded in self._encoder.encode(picture):
+                out.append(EncodedFrame(bytes(encoded), encoded.pts, encoded.is_keyframe))
+        return out

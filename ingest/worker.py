@@ -1,0 +1,137 @@
+"""The ingest worker: runs one source for every enabled camera this node ingests, following
+the registry, so a camera added, changed, disabled or deleted through the API starts or stops
+within `poll_registry_s` without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+import cv2
+
+from ingest.backoff import Backoff
+from ingest.camera_pipeline import CameraPipeline
+from ingest.keyframe_tiles import KeyframeAnalyzer
+from ingest.rtsp_source import RtspSettings, RtspSource
+from ingest.status_reporter import StatusReporter
+from ingest.transcoder import TranscodeSettings
+from pantau.camera import Camera
+from pantau.config import IngestSettings
+from pantau.registry import Registry
+from pantau.stream_bus import StreamBus
+
+log = logging.getLogger(__name__)
+
+INGESTED_SOURCES = ("rtsp", "demo")
+
+
+class Source(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def join(self, timeout: float) -> bool: ...
+
+
+def source_key(camera: Camera) -> tuple:
+    """What, when changed, needs the source restarted."""
+    return camera.source, camera.transport, "force_transcode" in camera.tags
+
+
+class IngestWorker:
+    def __init__(self, registry: Registry, bus: StreamBus, settings: IngestSettings,
+                 selects: Callable[[Camera], bool] = lambda camera: True):
+        self.registry = registry
+        self.bus = bus
+        self.settings = settings
+        self.selects = selects
+        self.sources: dict[str, tuple[tuple, Source]] = {}
+        self.status: StatusReporter | None = None
+        self._keyframes = ThreadPoolExecutor(settings.keyframe_threads, thread_name_prefix="keyframes")
+        # OpenCV's own thread pool would add a thread per core to every small resize/encode;
+        # work here is already spread over cameras.
+        cv2.setNumThreads(1)
+        self._demo = None
+        self._tasks: list[asyncio.Task] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.status = StatusReporter(self.registry.redis)
+        self._tasks = [asyncio.create_task(self.status.run(), name="status-writer"),
+                       asyncio.create_task(self._follow_registry(), name="follow-registry")]
+        await self.reconcile()
+
+    async def stop(self, deadline_s: float = 4.5) -> None:
+        """Stop every source and wait for their threads (bounded by the read timeout)."""
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=1.0)
+        for _, source in self.sources.values():
+            source.stop()
+        end = time.monotonic() + deadline_s
+        stuck = [cid for cid, (_, source) in self.sources.items() if not await asyncio.to_thread(source.join, max(0.0, end - time.monotonic()))]
+        if stuck:
+            log.warning("%d source thread(s) still closing at shutdown: %s", len(stuck), ", ".join(stuck[:5]))
+        self.sources.clear()
+        self._keyframes.shutdown(wait=False, cancel_futures=True)
+        if self.status:
+            with contextlib.suppress(Exception):
+                await self.status.flush()
+
+    async def _follow_registry(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.poll_registry_s)
+            try:
+                await self.reconcile()
+            except Exception as exc:  # Redis away: keep running what runs, retry
+                log.warning("could not follow the registry: %s", exc)
+
+    # -- reconciling ---------------------------------------------------------------------------
+    def wanted(self, cameras: dict[str, Camera]) -> dict[str, Camera]:
+        return {cid: c for cid, c in cameras.items() if c.enabled and c.source_type in INGESTED_SOURCES and self.selects(c)}
+
+    async def reconcile(self) -> None:
+        table = await self.registry.sync()
+        wanted = self.wanted(table.cameras)
+        for camera_id, (key, source) in list(self.sources.items()):
+            camera = wanted.get(camera_id)
+            if camera is None or source_key(camera) != key:
+                source.stop()
+                del self.sources[camera_id]
+                self.bus.end_stream(camera_id)
+                if camera_id not in table.cameras:
+                    self.bus.forget(camera_id)
+                    self.status.forget(camera_id)
+                log.info("camera %s: source stopped", camera_id)
+        for camera_id, camera in wanted.items():
+            if camera_id not in self.sources:
+                source = self._make_source(camera)
+                self.sources[camera_id] = (source_key(camera), source)
+                source.start()
+
+    def _pipeline(self, camera: Camera) -> CameraPipeline:
+        s = self.settings
+        analyzer = KeyframeAnalyzer(camera.id, self.bus, self._keyframes,
+                                    on_picture=lambda picture, cid=camera.id: self.status.report(cid, picture=picture))
+        return CameraPipeline(camera.id, self.bus, self.status, analyzer, TranscodeSettings(**s.transcode.model_dump()),
+                              force_transcode="force_transcode" in camera.tags)
+
+    def _make_source(self, camera: Camera) -> Source:
+        s = self.settings
+        if camera.source_type == "demo":
+            return self._demo_player().source_for(camera, self._pipeline(camera))
+        backoff = Backoff(initial_s=s.backoff_initial_s, cap_s=s.backoff_cap_s, auth_initial_s=s.auth_backoff_initial_s)
+        return RtspSource(camera.id, camera.source, camera.transport, self._pipeline(camera),
+                          RtspSettings(s.rtsp_open_timeout_s, s.rtsp_read_timeout_s), backoff)
+
+    def _demo_player(self):
+        if self._demo is None:
+            from ingest.demo_source import DemoPlayer
+
+            self._demo = DemoPlayer(self.registry.regions)
+        return self._demo

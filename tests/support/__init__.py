@@ -1,0 +1,1 @@
+"""Test-support code shared by the test suites (real external services to test against)."""

@@ -1,0 +1,365 @@
+#!/usr/bin/python3
+"""A real RTSP test camera on 127.0.0.1, built on GStreamer's RTSP server (gst-rtsp-server 1.22).
+
+Run it with Debian's interpreter, which is the only one that has the `gi` bindings:
+
+    /usr/bin/python3 tests/support/rtsp_camera_server.py --port 0 \
+        --mount path=/cam,codec=h264,gop_seconds=4 \
+        --mount path=/secure,auth=digest+basic,user=op,password=s3cret
+
+or with the whole mount list as JSON (`--config '{"mounts": [{"path": "/cam"}, ...]}'`, or
+`--config @file.json`). Without mounts it serves `default_mounts()`. Once listening it prints exactly
+one line `READY rtsp://127.0.0.1:PORT` on stdout; after that stdout carries one event line per client
+connection (`CLIENT-CONNECTED <ip>` / `CLIENT-CLOSED <ip>`) so tests can count camera connections.
+Diagnostics go to stderr.
+
+It exits cleanly on SIGTERM/SIGINT and on its own when the process that started it dies.
+
+This module deliberately imports only the standard library at top level: the venv-side helper
+(`rtsp_camera.py`) imports `Mount` and `default_mounts` from it without needing `gi`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import sys
+from dataclasses import asdict, dataclass, fields
+
+CODECS = ("h264", "h265")
+AUTH_METHODS = ("basic", "digest")
+OVERLAYS = ("clock", "time", "none")
+# Launch-string tokens we interpolate must not be able to break out of the pipeline description.
+_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+_SAFE_PATH = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One camera stream served at `path`; every field has a JSON/CLI key of the same name."""
+
+    path: str = "/cam"
+    codec: str = "h264"  # h264 | h265
+    width: int = 1280
+    height: int = 720
+    fps: int = 25
+    bitrate_kbps: int = 2000
+    gop_seconds: float = 4.0  # IDR spacing; key-int-max = round(fps * gop_seconds)
+    pattern: str = "smpte"  # any videotestsrc pattern nick: smpte, ball, black, snow, ...
+    overlay: str = "clock"  # clock (wall clock) | time (running time) | none
+    frozen: bool = False  # one still picture, re-encoded at `fps` forever (imagefreeze)
+    bframes: int = 0  # >0: B-frames, so packets have pts != dts (H.264 only)
+    auth: tuple[str, ...] = ()  # () open; ("digest",), ("basic",) or both (both are advertised)
+    user: str = "camera"
+    password: str = "secret"
+
+    def __post_init__(self) -> None:
+        # Accept JSON lists and "digest+basic" strings for auth, normalised to a sorted tuple.
+        auth = self.auth
+        if isinstance(auth, str):
+            auth = [a for a in re.split(r"[+, ]", auth) if a and a != "none"]
+        object.__setattr__(self, "auth", tuple(sorted(set(auth))))
+        if not _SAFE_PATH.match(self.path):
+            raise ValueError(f"mount path must look like /name[/name...], got {self.path!r}")
+        if self.codec not in CODECS:
+            raise ValueError(f"codec must be one of {CODECS}, got {self.codec!r}")
+        if self.overlay not in OVERLAYS:
+            raise ValueError(f"overlay must be one of {OVERLAYS}, got {self.overlay!r}")
+        if not _SAFE_TOKEN.match(self.pattern):
+            raise ValueError(f"bad videotestsrc pattern {self.pattern!r}")
+        if bad := set(self.auth) - set(AUTH_METHODS):
+            raise ValueError(f"auth methods must be among {AUTH_METHODS}, got {sorted(bad)}")
+        if self.bframes and self.codec != "h264":
+            raise ValueError("bframes is only supported for codec h264")
+        if min(self.width, self.height, self.fps, self.bitrate_kbps) <= 0 or self.gop_seconds <= 0 or self.bframes < 0:
+            raise ValueError(f"sizes, fps, bitrate and GOP must be positive: {self}")
+
+    @property
+    def gop_frames(self) -> int:
+        return max(1, round(self.fps * self.gop_seconds))
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["auth"] = list(self.auth)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> Mount:
+        known = {f.name for f in fields(cls)}
+        if unknown := set(data) - known:
+            raise ValueError(f"unknown mount keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def from_cli(cls, spec: str) -> Mount:
+        """`path=/cam,codec=h265,fps=15,frozen=1,auth=digest+basic` -> Mount (values typed per field)."""
+        types = {f.name: f.type for f in fields(cls)}
+        data: dict = {}
+        for item in filter(None, spec.split(",")):
+            key, sep, value = item.partition("=")
+            if not sep or key not in types:
+                raise ValueError(f"bad --mount item {item!r}; expected key=value with key in {sorted(types)}")
+            kind = types[key]
+            if kind == "int":
+                data[key] = int(value)
+            elif kind == "float":
+                data[key] = float(value)
+            elif kind == "bool":
+                data[key] = value.lower() in ("1", "true", "yes", "on")
+            else:
+                data[key] = value
+        return cls(**data)
+
+    def launch(self) -> str:
+        """The gst-launch description of this mount's pipeline (payloader named pay0, as the server needs)."""
+        caps = f"video/x-raw,format=I420,width={self.width},height={self.height},framerate={self.fps}/1"
+        overlay = {
+            "clock": ['clockoverlay time-format="%H:%M:%S" font-desc="Sans 32"'],  # wall clock: eyeball latency
+            "time": ['timeoverlay font-desc="Sans 32"'],
+            "none": [],
+        }[self.overlay]
+        if self.frozen:
+            # One buffer, then imagefreeze repeats it as a live stream at the caps' framerate.
+            chain = [f"videotestsrc num-buffers=1 pattern={self.pattern}", caps, *overlay, "imagefreeze is-live=true", caps]
+        else:
+            chain = [f"videotestsrc is-live=true pattern={self.pattern}", caps, *overlay]
+        # Encoder in its own thread; like a real camera, drop raw frames rather than fall behind the
+        # live clock when the (shared, busy) test machine cannot keep up.
+        chain.append("queue max-size-buffers=2 leaky=downstream")
+        gop = self.gop_frames
+        if self.codec == "h265":
+            chain += [
+                f"x265enc tune=zerolatency speed-preset=ultrafast bitrate={self.bitrate_kbps} key-int-max={gop}",
+                "video/x-h265,profile=main",
+                "rtph265pay config-interval=1 pt=96 name=pay0",
+            ]
+        else:
+            # x264enc applies its bframes property after the tune, so zerolatency (no lookahead, sliced
+            # threads) still yields B-frames when asked; main is the lowest profile that allows them.
+            chain += [
+                f"x264enc tune=zerolatency speed-preset=ultrafast bitrate={self.bitrate_kbps} key-int-max={gop} bframes={self.bframes}",
+                "video/x-h264,profile=" + ("main" if self.bframes else "constrained-baseline"),
+                "rtph264pay config-interval=1 pt=96 name=pay0",
+            ]
+        return "( " + " ! ".join(chain) + " )"
+
+
+def default_mounts() -> list[Mount]:
+    """The standard camera set: plain H.264, B-frames, H.265, a frozen picture, Digest and Basic auth."""
+    return [
+        Mount(path="/h264"),
+        Mount(path="/h264-bframes", bframes=2),
+        Mount(path="/h265", codec="h265"),
+        Mount(path="/frozen", frozen=True, pattern="smpte", overlay="none"),
+        Mount(path="/digest", auth=("digest",)),
+        Mount(path="/basic", auth=("basic",)),
+    ]
+
+
+def _log(message: str) -> None:
+    _write(sys.stderr, f"rtsp_camera_server[{os.getpid()}]: {message}")
+
+
+def _event(message: str) -> None:
+    _write(sys.stdout, message)
+
+
+def _write(stream, line: str) -> None:
+    # Our pipes are read by the parent; once it is gone they are broken. An exception here inside a
+    # GLib callback would silently kill that callback (e.g. the parent watch), so never raise.
+    try:
+        print(line, file=stream, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+def serve(mounts: list[Mount], port: int, parent_pid: int) -> int:
+    import gi
+
+    gi.require_version("Gst", "1.0")
+    gi.require_version("GstRtsp", "1.0")
+    gi.require_version("GstRtspServer", "1.0")
+    from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
+
+    Gst.init(None)
+
+    paths = [m.path for m in mounts]
+    if len(set(paths)) != len(paths):
+        raise ValueError(f"duplicate mount paths in {paths}")
+
+    class CameraAuth(GstRtspServer.RTSPAuth):
+        """RTSPAuth whose 401 challenge advertises only the methods of the mount that was asked for.
+
+        Stock RTSPAuth has one server-wide method set and advertises all of it; FFmpeg then always
+        picks the strongest (Digest), so a Basic-only camera could not be emulated. We chain up to the
+        stock generator once per wanted method: that keeps its private Digest nonce bookkeeping.
+        (set_supported_methods() takes the GstRTSPAuthMethod *enum*, so PyGObject refuses the
+        BASIC|DIGEST bitmask value 3 — calling it once per method sidesteps that too.)
+        """
+
+        def __init__(self, methods_by_path: dict[str, tuple[str, ...]]):
+            super().__init__()
+            self.methods_by_path = methods_by_path
+
+        def do_generate_authenticate_header(self, ctx) -> None:
+            path = ctx.uri.abspath if ctx.uri is not None else ""
+            # Match like the mount points do: longest mount path that prefixes the request path.
+            best = max((p for p in self.methods_by_path if path == p or path.startswith(p + "/")), key=len, default=None)
+            methods = self.methods_by_path.get(best) or AUTH_METHODS
+            for method in ("basic", "digest"):  # Basic first, the order stock RTSPAuth uses
+                if method in methods:
+                    self.set_supported_methods(GstRtsp.RTSPAuthMethod.BASIC if method == "basic" else GstRtsp.RTSPAuthMethod.DIGEST)
+                    GstRtspServer.RTSPAuth.do_generate_authenticate_header(self, ctx)
+
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(str(port))
+    mount_points = server.get_mount_points()
+
+    # Roles: every distinct (method, user, password) gets its own role, so credentials registered for
+    # a Basic mount do not open a Digest-only mount; unauthenticated clients get "anonymous". Every role
+    # may *access* every factory, but only allowed roles may *construct* it. That split is essential:
+    # gst-rtsp-server answers a denied *access* with 404 Not Found (no challenge, so clients never send
+    # credentials), whereas a denied *construct* gives 401 with WWW-Authenticate.
+    protected = [m for m in mounts if m.auth]
+    auth = None
+    roles: dict[tuple[str, str, str], str] = {}
+    if protected:
+        auth = CameraAuth({m.path: m.auth for m in protected})
+        auth.set_realm("PantauTestCamera")
+        anonymous = GstRtspServer.RTSPToken()
+        anonymous.set_string("media.factory.role", "anonymous")
+        auth.set_default_token(anonymous)
+        digest_passwords: dict[str, str] = {}
+        for mount in protected:
+            for method in mount.auth:
+                key = (method, mount.user, mount.password)
+                if key in roles:
+                    continue
+                roles[key] = f"{method}{len(roles)}"
+                token = GstRtspServer.RTSPToken()
+                token.set_string("media.factory.role", roles[key])
+                # Credential tables are server-wide: Basic is keyed by base64(user:password), Digest by
+                # user alone, so one Digest user cannot have two passwords on one server.
+                if method == "basic":
+                    auth.add_basic(GstRtspServer.RTSPAuth.make_basic(mount.user, mount.password), token)
+                else:
+                    if digest_passwords.setdefault(mount.user, mount.password) != mount.password:
+                        raise ValueError(f"digest user {mount.user!r} has different passwords on different mounts")
+                    auth.add_digest(mount.user, mount.password, token)
+        server.set_auth(auth)
+
+    for mount in mounts:
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(mount.launch())
+        factory.set_shared(True)  # one pipeline (one encoder) per mount, whatever the client count
+        # Make the media non-seekable, like a real camera (SDP then says a=range:npt=now-). By default
+        # every PLAY with a Range header (FFmpeg always sends "npt=0.000-") does a flushing seek on the
+        # *shared* pipeline: each newly joining client resets the RTP timestamps of everyone already
+        # watching (a backwards jump of the elapsed time) and forces an early IDR, breaking the GOP.
+        # In 1.22 this clock mode is what makes gst-rtsp-server treat the media as unseekable.
+        factory.set_publish_clock_mode(GstRtspServer.RTSPPublishClockMode.CLOCK_AND_OFFSET)
+        if auth is not None:
+            everyone = ["anonymous", *roles.values()]
+            allowed = {roles[(method, mount.user, mount.password)] for method in mount.auth} if mount.auth else set(everyone)
+            for role in everyone:
+                construct = "true" if role in allowed else "false"
+                factory.add_role_from_structure(
+                    Gst.Structure.new_from_string(f"{role}, media.factory.access=(boolean)true, media.factory.construct=(boolean){construct}")
+                )
+        mount_points.add_factory(mount.path, factory)
+        _log(f"mount {mount.path}: {mount.launch()}" + (f" auth={'+'.join(mount.auth)} user={mount.user}" if mount.auth else ""))
+
+    loop = GLib.MainLoop()
+    source_id = server.attach(None)
+    if not source_id:
+        _log(f"could not listen on 127.0.0.1:{port}")
+        return 2
+    bound = server.get_bound_port()
+
+    def on_client_connected(_server, client) -> None:
+        ip = client.get_connection().get_ip()
+        _event(f"CLIENT-CONNECTED {ip}")
+        client.connect("closed", lambda _client: _event(f"CLIENT-CLOSED {ip}"))
+
+    server.connect("client-connected", on_client_connected)
+
+    def quit_loop(reason: str) -> bool:
+        loop.quit()
+        _log(f"stopping: {reason}")
+        return GLib.SOURCE_REMOVE
+
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGTERM, quit_loop, "SIGTERM")
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGINT, quit_loop, "SIGINT")
+
+    def watch_parent() -> bool:
+        # Orphaned (parent died, we were re-parented): never outlive the test that started us.
+        if os.getppid() != parent_pid or not _pid_alive(parent_pid):
+            return quit_loop(f"parent {parent_pid} is gone")
+        return GLib.SOURCE_CONTINUE
+
+    GLib.timeout_add(200, watch_parent)
+
+    _event(f"READY rtsp://127.0.0.1:{bound}")
+    _log(f"listening on 127.0.0.1:{bound}")
+    loop.run()
+
+    # Orderly shutdown: stop accepting, drop clients (which tears their shared media down), then let
+    # the main context run briefly so the pipelines reach NULL before the process goes away.
+    GLib.Source.remove(source_id)
+    server.client_filter(lambda _server, _client: GstRtspServer.RTSPFilterResult.REMOVE)
+    context = GLib.MainContext.default()
+    deadline = GLib.get_monotonic_time() + 500_000
+    while GLib.get_monotonic_time() < deadline and context.iteration(False):
+        pass
+    _log("stopped")
+    return 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def parse_args(argv: list[str]) -> tuple[list[Mount], int, int]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 = any free port)")
+    parser.add_argument("--config", help='JSON {"mounts": [{...}, ...]} or a bare list, or @path to a JSON file')
+    parser.add_argument("--mount", action="append", default=[], metavar="KEY=VAL,...", help="add a mount, e.g. path=/cam,codec=h265")
+    parser.add_argument("--parent-pid", type=int, default=os.getppid(), help="exit when this process dies (default: our parent)")
+    args = parser.parse_args(argv)
+
+    mounts: list[Mount] = []
+    if args.config:
+        text = args.config
+        if text.startswith("@"):
+            with open(text[1:], encoding="utf-8") as handle:
+                text = handle.read()
+        config = json.loads(text)
+        items = config["mounts"] if isinstance(config, dict) else config
+        mounts += [Mount.from_json(item) for item in items]
+    mounts += [Mount.from_cli(spec) for spec in args.mount]
+    return mounts or default_mounts(), args.port, args.parent_pid
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        mounts, port, parent_pid = parse_args(sys.argv[1:] if argv is None else argv)
+        return serve(mounts, port, parent_pid)
+    except (ValueError, KeyError, OSError) as exc:
+        _log(f"error: {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    # Every line was flushed when written; _exit skips interpreter teardown, which could only fail on
+    # pipes a dead parent left broken or wait on GStreamer's leftover threads.
+    os._exit(main())
