@@ -61,6 +61,32 @@ class IngestSettings(BaseModel):
     transcode: TranscodeOptions = TranscodeOptions()
 
 
+class IceServer(BaseModel):
+    urls: list[str]  # stun:host:port, turn:host:port?transport=udp, turns:...
+    username: str | None = None
+    credential: SecretStr | None = None
+
+
+class IceSettings(BaseModel):
+    # STUN/TURN servers given to the relay's peer connections (and to pages). None by default:
+    # aiortc would otherwise contact a public STUN server, and a LAN needs none.
+    servers: list[IceServer] = []
+    # Host addresses to offer as ICE candidates. Empty: every non-loopback address of the
+    # machine (aioice's default). Loopback is never offered unless listed or include_loopback.
+    host_addresses: list[str] = []
+    include_loopback: bool = False
+    # Behind NAT: the public address to announce as an extra host candidate (same port).
+    announce_address: str | None = None
+
+
+class RelaySettings(BaseModel):
+    max_viewers_per_camera: int = Field(200, ge=1)
+    max_viewers: int = Field(1000, ge=1)  # per node
+    catchup_rate_mbps: float = Field(16.0, gt=0)  # pacing of the GOP cache for a new viewer
+    connect_timeout_s: float = Field(20.0, gt=0)  # a session not connected by then is reaped
+    ice: IceSettings = IceSettings()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PANTAU_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -79,6 +105,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     http: HttpSettings = HttpSettings()
     ingest: IngestSettings = IngestSettings()
+    relay: RelaySettings = RelaySettings()
     embedded_redis: EmbeddedRedisSettings = EmbeddedRedisSettings()
 
     @property

@@ -57,7 +57,7 @@ async def run_node(settings: Settings, ready: asyncio.Event | None = None) -> No
         if settings.ingest.enabled:
             worker = IngestWorker(registry, bus, settings.ingest)
             await worker.start()
-        app = create_app(settings, registry, tokens)
+        app = create_app(settings, registry, tokens, bus)
         # A bounded wait for open requests at shutdown: a stop must not hang on a slow client.
         runner = web.AppRunner(app, access_log=logging.getLogger("pantau.access"), handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()

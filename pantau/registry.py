@@ -135,6 +135,16 @@ def _decode_all(raw_cameras: dict[str, str]) -> dict[str, Camera]:
     return cameras
 
 
+def effective_status(camera: Camera, reported: dict[str, Any] | None) -> dict[str, Any]:
+    """What ingest reported over the defaults; a disabled camera is `disabled` whatever was said."""
+    status = default_status(camera)
+    if reported:
+        status.update(reported)
+    if not camera.enabled:
+        status.update(state="disabled", reason=None)
+    return status
+
+
 @dataclass
 class ListQuery:
     area: str | None = None  # a region code: kota, kecamatan or kelurahan
@@ -248,15 +258,7 @@ class Registry:
         if not cameras:
             return {}
         raw = await self.redis.hmget(keys.STATUS, [c.id for c in cameras])
-        result = {}
-        for camera, value in zip(cameras, raw):
-            status = default_status(camera)
-            if value:
-                status.update(json.loads(value))
-            if not camera.enabled:
-                status.update(state="disabled", reason=None)
-            result[camera.id] = status
-        return result
+        return {camera.id: effective_status(camera, json.loads(value) if value else None) for camera, value in zip(cameras, raw)}
 
     # -- writes ---------------------------------------------------------------------
     async def _transact(self, plan, actor: Actor, action: str, audit_camera: str | None = None, once_key: str | None = None):

@@ -5,15 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from pantau.config import Settings
-from pantau.paths import VIEWER_DIR
 from pantau.registry import Registry
+from pantau.stream_bus import StreamBus
 from pantau.tokens import TokenStore
-from relay import admin_api, public_api
+from relay import admin_api, auth, events, pages, public_api, tiles, whep
 from relay.auth import TOKENS_KEY
-from relay.context import REGION_TREES, REGISTRY, SETTINGS
+from relay.context import BUS, REGION_TREES, REGISTRY, SESSIONS, SETTINGS
+from relay.events import HUB, EventHub
 from relay.http_errors import error_middleware
+from relay.ice_config import apply_host_address_policy
 from relay.openapi import openapi_document
 from relay.region_counts import RegionTreeCache
+from relay.viewer_sessions import ViewerSessions
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -30,19 +33,30 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
-async def index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(VIEWER_DIR / "index.html")
+async def _start_background(app: web.Application) -> None:
+    app[HUB].start()
 
 
-def create_app(settings: Settings, registry: Registry, tokens: TokenStore) -> web.Application:
+async def _stop_background(app: web.Application) -> None:
+    await app[SESSIONS].close_all()
+    await app[HUB].stop()
+
+
+def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: StreamBus) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.http.max_body_mb * 1024 * 1024)
+    apply_host_address_policy(settings.relay.ice)
+    hub = EventHub(registry)
     app[SETTINGS] = settings
     app[REGISTRY] = registry
     app[TOKENS_KEY] = tokens
     app[REGION_TREES] = RegionTreeCache()
+    app[BUS] = bus
+    app[HUB] = hub
+    app[SESSIONS] = ViewerSessions(bus, settings.relay, on_count=hub.publish_viewers)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
-    app.add_routes(public_api.routes)
-    app.add_routes(admin_api.routes)
-    app.router.add_get("/", index)
+    for module in (public_api, admin_api, auth, tiles, events, whep, pages):
+        app.add_routes(module.routes)
+    app.on_startup.append(_start_background)
+    app.on_shutdown.append(_stop_background)
     return app

@@ -4,8 +4,12 @@ from aiohttp import web
 
 from pantau.config import Settings
 from pantau.registry import Registry
+from pantau.stream_bus import StreamBus
 from relay.region_counts import RegionTreeCache
+from relay.viewer_sessions import ViewerSessions
 
 REGISTRY = web.AppKey("registry", Registry)
 SETTINGS = web.AppKey("settings", Settings)
 REGION_TREES = web.AppKey("region_trees", RegionTreeCache)
+BUS = web.AppKey("bus", StreamBus)
+SESSIONS = web.AppKey("viewer_sessions", ViewerSessions)

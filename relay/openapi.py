@@ -81,6 +81,34 @@ def openapi_document() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
                 "responses": {"200": {"description": "stored", "content": {"application/json": {"schema": {"type": "object", "properties": {
                     "created": {"type": "integer"}, "updated": {"type": "integer"}, "total": {"type": "integer"}}}}}}, **errors}}},
+            "/api/cameras/{id}/tile.jpg": {"get": {
+                "summary": "Latest keyframe as JPEG (or a placeholder showing the camera's state); ETag + Cache-Control: no-cache, so revalidate each second",
+                "parameters": _params("id"), "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, "304": {"description": "unchanged"}, "404": _ERROR}}},
+            "/api/events": {"get": {
+                "summary": "Server-Sent Events: `event: status` (data: {id, ...status}) and `event: viewers` (data: {id, viewers}); public callers hear of public cameras only",
+                "parameters": [{"name": "camera", "in": "query", "description": "only this camera", "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "text/event-stream", "content": {"text/event-stream": {}}}, "404": _ERROR}}},
+            "/api/session": {
+                "post": {"summary": "Sign in with an admin or operator token: sets an HttpOnly session cookie and returns the CSRF value to send as X-CSRF-Token",
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "properties": {"token": {"type": "string"}}}}}},
+                         "responses": {"200": {"description": "signed in"}, "400": _ERROR, "401": _ERROR}},
+                "get": {"summary": "The signed-in session (label, role, csrf_token)", "responses": {"200": {"description": "session"}, "401": _ERROR}},
+                "delete": {"summary": "Sign out", "responses": {"204": {"description": "signed out"}, "403": _ERROR}},
+            },
+            "/whep/{id}": {
+                "post": {"summary": "WHEP: SDP offer in, SDP answer out (201, Location = the session). Video only, H.264. 503 + Retry-After past the viewer cap",
+                         "parameters": _params("id"), "requestBody": {"required": True, "content": {"application/sdp": {"schema": {"type": "string"}}}},
+                         "responses": {"201": {"description": "answer", "content": {"application/sdp": {}}}, "400": _ERROR, "404": _ERROR, "409": _ERROR, "415": _ERROR, "503": _ERROR}},
+                "options": {"summary": "CORS preflight; Accept-Post: application/sdp", "parameters": _params("id"), "responses": {"204": {"description": "allowed"}}},
+            },
+            "/whep/{id}/sessions/{session}": {
+                "delete": {"summary": "End the WHEP session", "parameters": [*_params("id"), {"name": "session", "in": "path", "required": True, "schema": {"type": "string"}}],
+                           "responses": {"200": {"description": "ended"}, "404": _ERROR}},
+                "patch": {"summary": "Trickle ICE: not supported (405); the answer carries all candidates",
+                          "parameters": [*_params("id"), {"name": "session", "in": "path", "required": True, "schema": {"type": "string"}}], "responses": {"405": _ERROR}},
+                "options": {"summary": "CORS preflight", "parameters": [*_params("id"), {"name": "session", "in": "path", "required": True, "schema": {"type": "string"}}],
+                            "responses": {"204": {"description": "allowed"}}},
+            },
             "/api/admin/audit": {"get": {"summary": "Audit log, newest first: when, token label, client address, what changed (never a secret)",
                                          "security": _ADMIN, "parameters": _params("limit", "before"), "responses": {"200": {"description": "entries"}, **errors}}},
         },

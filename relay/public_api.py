@@ -9,7 +9,7 @@ from aiohttp import web
 
 from pantau.camera import ID_PATTERN, public_view
 from relay import auth
-from relay.context import REGION_TREES, REGISTRY
+from relay.context import REGION_TREES, REGISTRY, SESSIONS
 from relay.http_errors import ApiError
 from relay.query_params import encode_cursor, list_query
 
@@ -52,8 +52,9 @@ async def list_cameras(request: web.Request) -> web.Response:
     query = list_query(request, registry.regions, public_only=not await _sees_all(request))
     page, total, next_id = await registry.list(query)
     statuses = await registry.statuses(page)
+    sessions = request.app[SESSIONS]
     return web.json_response({
-        "cameras": [public_view(c, registry.regions, statuses[c.id]) for c in page],
+        "cameras": [public_view(c, registry.regions, statuses[c.id]) | {"viewers": sessions.viewers(c.id)} for c in page],
         "total": total, "next_cursor": encode_cursor(next_id),
     })
 
@@ -66,4 +67,5 @@ async def get_camera(request: web.Request) -> web.Response:
     if camera is None or not (camera.public or await _sees_all(request)):
         raise ApiError(404, f"no public camera with id {camera_id!r}")
     statuses = await registry.statuses([camera])
-    return web.json_response(public_view(camera, registry.regions, statuses[camera.id]))
+    viewers = request.app[SESSIONS].viewers(camera.id)
+    return web.json_response(public_view(camera, registry.regions, statuses[camera.id]) | {"viewers": viewers})

@@ -9,6 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from pantau.config import load_settings
+from pantau.memory_bus import InProcessBus
 from pantau.tokens import TokenStore
 from relay.app import create_app
 from relay.context import REGISTRY
@@ -43,7 +44,7 @@ async def api(registry, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     settings = load_settings(data_dir=tmp_path, http={"max_body_mb": 2})
     tokens = TokenStore(registry.redis, {"admin": ADMIN_TOKEN, "operator": OPERATOR_TOKEN})
-    client = TestClient(TestServer(create_app(settings, registry, tokens)))
+    client = TestClient(TestServer(create_app(settings, registry, tokens, InProcessBus())))
     await client.start_server()
     recorder = RecordingClient(client)
     yield recorder
@@ -202,7 +203,7 @@ async def test_openapi_documents_every_route(api):
     documented = {(path, method.upper()) for path, ops in document["paths"].items() for method in ops}
     for resource in api.client.app.router.resources():
         path = resource.canonical
-        if not path.startswith("/api") and path != "/healthz":
+        if not path.startswith(("/api", "/whep")) and path != "/healthz":
             continue
         for route in resource:
             if route.method != "HEAD":

@@ -1,0 +1,130 @@
+"""WHEP viewer sessions: one peer connection per viewer, caps, reaping, counts.
+
+A session ends on DELETE, when ICE/DTLS fails or the peer stops answering (aiortc reports the
+connection `failed`/`closed`), or when it never connects within `connect_timeout_s`. Ending
+closes the peer connection and the bus subscription and forgets the session: nothing is kept
+per ended session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+
+from pantau.config import RelaySettings
+from pantau.stream_bus import StreamBus
+from relay.bus_track import BusVideoTrack
+from relay.ice_config import announce, rtc_configuration
+
+log = logging.getLogger(__name__)
+
+
+class CapReached(Exception):
+    """Too many viewers; the message is shown to the viewer as it is."""
+
+
+class BadOffer(ValueError):
+    pass
+
+
+@dataclass
+class ViewerSession:
+    id: str
+    camera_id: str
+    pc: RTCPeerConnection
+    track: BusVideoTrack
+    public: bool
+    created: float = field(default_factory=time.monotonic)
+    connected: bool = False
+
+
+def _h264_preferences() -> list:
+    """H.264 (and its RTX) only: aiortc fixes the codec inside setRemoteDescription, so the
+    preference must be set before it, or Chromium silently gets VP8 and decodes nothing."""
+    codecs = RTCRtpSender.getCapabilities("video").codecs
+    return [c for c in codecs if c.mimeType.lower() in ("video/h264", "video/rtx")]
+
+
+class ViewerSessions:
+    def __init__(self, bus: StreamBus, settings: RelaySettings, on_count: Callable[[str, int], None] | None = None):
+        self.bus = bus
+        self.settings = settings
+        self.sessions: dict[str, ViewerSession] = {}
+        self.per_camera: dict[str, int] = {}
+        self._on_count = on_count or (lambda camera_id, count: None)
+        self._configuration = rtc_configuration(settings.ice)
+
+    def viewers(self, camera_id: str) -> int:
+        return self.per_camera.get(camera_id, 0)
+
+    def check_caps(self, camera_id: str, public: bool) -> None:
+        s = self.settings
+        if len(self.sessions) >= s.max_viewers:
+            raise CapReached(f"Server ini sedang melayani jumlah penonton maksimum ({s.max_viewers}). Coba lagi sebentar lagi.")
+        if public and self.viewers(camera_id) >= s.max_viewers_per_camera:
+            raise CapReached(f"Kamera ini sudah ditonton jumlah maksimum ({s.max_viewers_per_camera} penonton). Coba lagi sebentar lagi.")
+
+    async def open(self, camera_id: str, offer_sdp: str, public: bool) -> tuple[ViewerSession, str]:
+        """Answer a WHEP offer; returns the session and the answer SDP (all candidates in it)."""
+        self.check_caps(camera_id, public)
+        if "m=video" not in offer_sdp:
+            raise BadOffer("the offer has no video m-line (Pantau sends video only)")
+        pc = RTCPeerConnection(configuration=self._configuration)
+        track = BusVideoTrack(self.bus.subscribe(camera_id), self.settings.catchup_rate_mbps * 1_000_000 / 8)
+        session = ViewerSession(secrets.token_urlsafe(16), camera_id, pc, track, public)
+        try:
+            transceiver = pc.addTransceiver(track, direction="sendonly")
+            transceiver.setCodecPreferences(_h264_preferences())
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:
+            await self._close_pc(pc, track)
+            raise BadOffer(f"the offer could not be answered: {exc}") from None
+        self.sessions[session.id] = session
+        self.per_camera[camera_id] = self.viewers(camera_id) + 1
+        self._on_count(camera_id, self.viewers(camera_id))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState == "connected":
+                session.connected = True
+            elif pc.connectionState in ("failed", "closed"):
+                await self.close(session.id)
+
+        asyncio.get_running_loop().call_later(self.settings.connect_timeout_s, self._reap_if_unconnected, session.id)
+        return session, announce(pc.localDescription.sdp, self.settings.ice.announce_address)
+
+    def _reap_if_unconnected(self, session_id: str) -> None:
+        session = self.sessions.get(session_id)
+        if session is not None and not session.connected:
+            log.info("viewer session of %s never connected; closing it", session.camera_id)
+            asyncio.ensure_future(self.close(session_id))
+
+    async def close(self, session_id: str) -> bool:
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            return False
+        count = self.per_camera.get(session.camera_id, 1) - 1
+        if count > 0:
+            self.per_camera[session.camera_id] = count
+        else:
+            self.per_camera.pop(session.camera_id, None)
+        self._on_count(session.camera_id, max(count, 0))
+        await self._close_pc(session.pc, session.track)
+        return True
+
+    @staticmethod
+    async def _close_pc(pc: RTCPeerConnection, track: BusVideoTrack) -> None:
+        track.stop()
+        with contextlib.suppress(Exception):
+            await pc.close()
+
+    async def close_all(self) -> None:
+        await asyncio.gather(*(self.close(sid) for sid in list(self.sessions)))

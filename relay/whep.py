@@ -1,0 +1,75 @@
+"""WHEP playback (IETF WHEP): `POST /whep/{id}` with an SDP offer -> 201, the SDP answer (all
+ICE candidates in it) and the session's `Location`; `DELETE` on it ends the session; `PATCH`
+(trickle ICE) is 405; `OPTIONS` and CORS as the spec says."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from pantau.camera import ID_PATTERN
+from relay import auth
+from relay.context import REGISTRY, SESSIONS
+from relay.http_errors import ApiError, json_error
+from relay.viewer_sessions import BadOffer, CapReached
+
+routes = web.RouteTableDef()
+
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, DELETE, PATCH, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+    "Access-Control-Expose-Headers": "Location, Link, Accept-Post, Retry-After",
+}
+MAX_OFFER_BYTES = 64 * 1024
+
+
+def _with_cors(response: web.StreamResponse) -> web.StreamResponse:
+    response.headers.update(CORS)
+    return response
+
+
+@routes.options("/whep/{id}")
+@routes.options("/whep/{id}/sessions/{session}")
+async def options(request: web.Request) -> web.Response:
+    return _with_cors(web.Response(status=204, headers={"Accept-Post": "application/sdp"}))
+
+
+@routes.post("/whep/{id}")
+async def offer(request: web.Request) -> web.Response:
+    camera_id = request.match_info["id"]
+    camera = await request.app[REGISTRY].get(camera_id) if ID_PATTERN.match(camera_id) else None
+    caller = await auth.caller(request)
+    if camera is None or not (camera.public or caller is not None):
+        raise ApiError(404, f"no public camera with id {camera_id!r}")
+    if request.content_type != "application/sdp":
+        raise ApiError(415, "send the SDP offer with Content-Type: application/sdp")
+    if request.content_length and request.content_length > MAX_OFFER_BYTES:
+        raise ApiError(413, "the SDP offer is too large")
+    if not camera.enabled:
+        raise ApiError(409, "kamera ini sedang dinonaktifkan")
+    sdp = (await request.read()).decode("utf-8", "replace")
+    if not sdp.startswith("v=0"):
+        raise ApiError(400, "the body is not an SDP offer", field="body")
+    sessions = request.app[SESSIONS]
+    try:
+        session, answer = await sessions.open(camera.id, sdp, public=caller is None)
+    except CapReached as exc:
+        return _with_cors(json_error(503, str(exc), headers={"Retry-After": "30"}))
+    except BadOffer as exc:
+        raise ApiError(400, str(exc), field="body") from None
+    location = f"/whep/{camera.id}/sessions/{session.id}"
+    return _with_cors(web.Response(status=201, text=answer, content_type="application/sdp", headers={"Location": location}))
+
+
+@routes.delete("/whep/{id}/sessions/{session}")
+async def end(request: web.Request) -> web.Response:
+    session = request.app[SESSIONS].sessions.get(request.match_info["session"])
+    if session is None or session.camera_id != request.match_info["id"]:
+        raise ApiError(404, "no such session (it may have ended already)")
+    await request.app[SESSIONS].close(session.id)
+    return _with_cors(web.Response(status=200))
+
+
+@routes.patch("/whep/{id}/sessions/{session}")
+async def trickle(request: web.Request) -> web.Response:
+    return _with_cors(json_error(405, "trickle ICE is not supported: the answer carries all candidates", headers={"Allow": "DELETE, OPTIONS"}))
