@@ -29,7 +29,7 @@ HEARTBEAT_S = 15.0
 routes = web.RouteTableDef()
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: kept in a set
 class _Client:
     sees_all: bool
     camera: str | None

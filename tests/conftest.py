@@ -176,3 +176,70 @@ def start_node(tmp_path: Path, node_env: dict[str, str]):
             os.kill(json.loads(pid_file.read_text())["pid"], signal.SIGKILL)
         except (OSError, ValueError, KeyError):
             pass
+
+
+class RelayNode:
+    """A running `pantau serve` (ingest + relay) reachable over HTTP, with admin helpers."""
+
+    def __init__(self, node: NodeProcess, admin_token: str):
+        self.node = node
+        self.url = node.url
+        self.admin_token = admin_token
+
+    def request(self, method: str, path: str, body: dict | bytes | None = None, token: str | None = None,
+                content_type: str = "application/json") -> tuple[int, dict | str]:
+        import urllib.error
+        import urllib.request
+
+        data = json.dumps(body).encode() if isinstance(body, dict) else body
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        if data is not None:
+            request.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw, status, kind = response.read(), response.status, response.headers.get_content_type()
+        except urllib.error.HTTPError as exc:
+            raw, status, kind = exc.read(), exc.code, exc.headers.get_content_type()
+        return status, json.loads(raw) if kind == "application/json" and raw else raw.decode(errors="replace")
+
+    def add_camera(self, camera_id: str, source: str, **fields) -> dict:
+        body = {"id": camera_id, "kind": "tps", "region": "31.71.01.1001", "tps": fields.pop("tps", len(camera_id) % 900 + 1),
+                "source": source, **fields}
+        status, data = self.request("POST", "/api/admin/cameras", body, self.admin_token)
+        assert status == 201, data
+        return data
+
+    def status(self, camera_id: str) -> dict:
+        status, data = self.request("GET", f"/api/admin/cameras/{camera_id}", token=self.admin_token)
+        assert status == 200, data
+        return data["status"]
+
+    def wait_state(self, camera_id: str, state: str, timeout: float = 20.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            current = self.status(camera_id)
+            if current["state"] == state:
+                return current
+            time.sleep(0.1)
+        raise AssertionError(f"{camera_id} never became {state}: {current}")
+
+
+@pytest.fixture
+def make_relay_node(start_node, tmp_path: Path, node_env: dict[str, str]):
+    """Start a node for relay tests: loopback ICE on, fast reconnects, no demo set."""
+
+    def make(**settings: str) -> RelayNode:
+        env = {**node_env, "PANTAU_RELAY__ICE__INCLUDE_LOOPBACK": "true", "PANTAU_INGEST__BACKOFF_INITIAL_S": "0.3",
+               "PANTAU_INGEST__BACKOFF_CAP_S": "1.0"}
+        env.update({f"PANTAU_{k.upper()}": v for k, v in settings.items()})
+        node = start_node("--no-demo", "--data-dir", str(tmp_path / f"relay-{secrets.token_hex(3)}"), env=env)
+        return RelayNode(node, node_env["PANTAU_ADMIN_TOKEN"])
+
+    return make
+
+
+@pytest.fixture
+def relay_node(make_relay_node) -> RelayNode:
+    return make_relay_node()

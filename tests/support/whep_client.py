@@ -1,0 +1,89 @@
+"""A WHEP viewer built on aiortc, for tests and benchmarks: offers recvonly video, counts
+decoded frames and when they arrived."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import aiohttp
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from pantau.config import IceSettings
+from relay.ice_config import apply_host_address_policy
+
+# The test process offers loopback candidates too (a loopback-only network).
+apply_host_address_policy(IceSettings(include_loopback=True))
+
+
+class WhepError(Exception):
+    def __init__(self, status: int, body: str):
+        super().__init__(f"{status}: {body}")
+        self.status = status
+        self.body = body
+
+
+class WhepViewer:
+    def __init__(self, base_url: str, camera_id: str, token: str | None = None):
+        self.base_url = base_url
+        self.camera_id = camera_id
+        self.token = token
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.frames: list[float] = []  # arrival times (monotonic) of decoded frames
+        self.sizes: list[tuple[int, int]] = []
+        self.location: str | None = None
+        self.posted_at = 0.0
+        self._first = asyncio.get_running_loop().create_future()
+        self._reader: asyncio.Task | None = None
+
+    async def start(self) -> WhepViewer:
+        self.pc.addTransceiver("video", direction="recvonly")
+
+        @self.pc.on("track")
+        def on_track(track) -> None:
+            self._reader = asyncio.ensure_future(self._read(track))
+
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        headers = {"Content-Type": "application/sdp", **({"Authorization": f"Bearer {self.token}"} if self.token else {})}
+        self.posted_at = time.monotonic()
+        async with aiohttp.ClientSession() as session, session.post(
+                f"{self.base_url}/whep/{self.camera_id}", data=self.pc.localDescription.sdp, headers=headers) as response:
+            body = await response.text()
+            if response.status != 201:
+                await self.pc.close()
+                raise WhepError(response.status, body)
+            self.location = response.headers["Location"]
+        await self.pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
+        return self
+
+    async def _read(self, track) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                self.frames.append(time.monotonic())
+                self.sizes.append((frame.width, frame.height))
+                if not self._first.done():
+                    self._first.set_result(self.frames[-1])
+
+    async def first_frame_after(self, timeout: float = 10.0) -> float:
+        """Seconds from the POST to the first decoded frame."""
+        return await asyncio.wait_for(asyncio.shield(self._first), timeout) - self.posted_at
+
+    async def wait_frames(self, count: int, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.frames) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {len(self.frames)} of {count} frames arrived")
+            await asyncio.sleep(0.05)
+
+    async def close(self, send_delete: bool = True) -> int | None:
+        status = None
+        if send_delete and self.location:
+            async with aiohttp.ClientSession() as session, session.delete(self.base_url + self.location) as response:
+                status = response.status
+        if self._reader:
+            self._reader.cancel()
+        await self.pc.close()
+        return status
