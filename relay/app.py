@@ -29,6 +29,21 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "registry": "ok", "cameras": len(table.cameras), "revision": table.revision})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Operator view of this node's relay: sessions and relay-added latency (bus -> RTP sender)."""
+    await auth.require(request, "operator")
+    sessions = request.app[SESSIONS]
+    samples = sorted(sessions.latency_samples)
+
+    def percentile(q: float) -> float | None:
+        return round(samples[min(len(samples) - 1, int(q * len(samples)))] * 1000, 2) if samples else None
+
+    return web.json_response({
+        "viewers": len(sessions.sessions), "viewers_per_camera": dict(sessions.per_camera),
+        "relay_latency_ms": {"p50": percentile(0.5), "p99": percentile(0.99), "samples": len(samples)},
+    })
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
@@ -55,6 +70,7 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     app[SESSIONS] = ViewerSessions(bus, settings.relay, on_count=hub.publish_viewers)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
+    app.router.add_get("/api/metrics", metrics)
     for module in (public_api, admin_api, auth, tiles, events, whep, pages):
         app.add_routes(module.routes)
     app.on_startup.append(_start_background)

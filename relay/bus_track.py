@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from fractions import Fraction
 
 import av
@@ -28,8 +29,9 @@ CATCHUP_STEP = CLOCK_RATE // 1000  # 1 ms between retimed backlog frames
 class BusVideoTrack(MediaStreamTrack):
     kind = "video"
 
-    def __init__(self, subscription: Subscription, catchup_bytes_per_s: float):
+    def __init__(self, subscription: Subscription, catchup_bytes_per_s: float, latency_samples: deque | None = None):
         super().__init__()
+        self.latency_samples = latency_samples  # seconds from ingest to hand-over, live frames only
         self.subscription = subscription
         self.catchup_bytes_per_s = catchup_bytes_per_s
         self.sent = 0
@@ -56,6 +58,8 @@ class BusVideoTrack(MediaStreamTrack):
             # Catching up (or a publisher glitch): one millisecond after the previous frame.
             out = self._last_out + CATCHUP_STEP
             self._offset = timed.pts - out
+        elif self.latency_samples is not None and timed.packet.received_at:
+            self.latency_samples.append(time.time() - timed.packet.received_at)
         self._last_out = out
         packet = av.Packet(timed.packet.data)
         packet.pts = packet.dts = out

@@ -48,6 +48,8 @@ def openapi_document() -> dict[str, Any]:
                                 "Errors are JSON: {error, message, errors:[{field|line, reason}]}. Passwords and tokens are never returned."},
         "paths": {
             "/healthz": {"get": {"summary": "Liveness and registry reachability", "responses": {"200": {"description": "healthy"}, "503": {"description": "registry unreachable"}}}},
+            "/api/metrics": {"get": {"summary": "This node's viewers and relay-added latency (ms from bus to RTP sender, live frames); operator or admin",
+                                     "security": _ADMIN, "responses": {"200": {"description": "metrics"}, "401": _ERROR, "403": _ERROR}}},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}},
             "/api/regions": {"get": {"summary": "DKI region tree (6 kota, 44 kecamatan, 267 kelurahan) with camera counts per node (public cameras, or all with a token)",
                                      "responses": {"200": _json("RegionTree"), "401": _ERROR}}},

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -60,6 +61,8 @@ class ViewerSessions:
         self.per_camera: dict[str, int] = {}
         self._on_count = on_count or (lambda camera_id, count: None)
         self._configuration = rtc_configuration(settings.ice)
+        # Bus -> hand-over to the RTP sender, per live frame of every viewer (for /api/metrics).
+        self.latency_samples: deque[float] = deque(maxlen=20_000)
 
     def viewers(self, camera_id: str) -> int:
         return self.per_camera.get(camera_id, 0)
@@ -77,7 +80,7 @@ class ViewerSessions:
         if "m=video" not in offer_sdp:
             raise BadOffer("the offer has no video m-line (Pantau sends video only)")
         pc = RTCPeerConnection(configuration=self._configuration)
-        track = BusVideoTrack(self.bus.subscribe(camera_id), self.settings.catchup_rate_mbps * 1_000_000 / 8)
+        track = BusVideoTrack(self.bus.subscribe(camera_id), self.settings.catchup_rate_mbps * 1_000_000 / 8, self.latency_samples)
         session = ViewerSession(secrets.token_urlsafe(16), camera_id, pc, track, public)
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")

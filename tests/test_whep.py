@@ -36,6 +36,10 @@ async def test_viewer_gets_live_video_and_delete_ends_it(relay_node, camera):
         assert viewer.sizes[-1] == (640, 360)
         _, info = relay_node.request("GET", "/api/cameras/cam")
         assert info["viewers"] == 1
+        status, metrics = relay_node.request("GET", "/api/metrics", token=relay_node.admin_token)
+        assert status == 200 and metrics["viewers"] == 1 and metrics["relay_latency_ms"]["samples"] > 20
+        assert metrics["relay_latency_ms"]["p50"] < 100
+        assert relay_node.request("GET", "/api/metrics")[0] == 401
     finally:
         assert await viewer.close() == 200
     status, body = relay_node.request("DELETE", viewer.location)
