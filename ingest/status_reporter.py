@@ -75,7 +75,11 @@ class StatusReporter:
         if not due:
             return
         try:
-            await self.redis.hset(keys.STATUS, mapping=due)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(keys.STATUS, mapping=due)
+                # Every relay turns this into `event: status` for its SSE clients.
+                pipe.publish(keys.EVENTS, json.dumps({"type": "status", "statuses": {k: json.loads(v) for k, v in due.items()}}))
+                await pipe.execute()
         except Exception:
             with self._lock:  # written next time
                 for camera_id in due:
