@@ -204,6 +204,8 @@ class RtspCameraServer:
     def _read_stderr(self, stream: IO[str], log_file: Path | None) -> None:
         with self._lock:
             self._stderr.append(f"--- start {self._starts}")
+        if log_file:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
         log = log_file.open("w") if log_file else None
         try:
             for line in stream:
