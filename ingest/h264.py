@@ -105,6 +105,14 @@ class AnnexBNormalizer:
 
     def normalize(self, data: bytes) -> tuple[bytes, bool]:
         """(Annex-B access unit, is_keyframe). Keyframe = holds an IDR slice."""
+        if is_annexb(data):
+            # Fast path (most packets): read only the NAL headers; hand the bytes on untouched
+            # unless something must change (an AUD to drop, parameter sets to put in front).
+            types = [data[m.end()] & 0x1F for m in _START.finditer(data) if m.end() < len(data)]
+            keyframe = NAL_IDR in types
+            needs_sets = keyframe and not (NAL_SPS in types and NAL_PPS in types)
+            if NAL_AUD not in types and not needs_sets and NAL_SPS not in types and NAL_PPS not in types:
+                return data, keyframe
         units = nal_units(data)
         types = [nal_type(u) for u in units]
         for unit in units:
