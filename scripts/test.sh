@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian 12: installs the system packages the tests use (real
-# Redis, GStreamer RTSP server, FFmpeg), the virtualenv with test extras, then runs pytest.
+# Redis, GStreamer RTSP server, FFmpeg, Chromium for the page tests), the virtualenv with test extras, then runs pytest.
 # Arguments go to pytest (e.g. -k registry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 ensure_apt_packages python3-venv redis-server ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 \
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-  gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium
 ensure_venv test
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,369 @@
+// The station page (/kamera/{id}, /tps/{id}; ?embed=1 for an iframe): one camera, live.
+//
+// Everything on screen is drawn by render() from `view`; the camera JSON, the SSE events, the
+// WHEP client and the video element only update `view` and call render().
+
+import {ApiError, getCamera, tileUrl, whepUrl} from './api.js';
+import {subscribeCamera} from './status-events.js';
+import {playWhep} from './whep-client.js';
+
+const STATE_LABELS = {
+  online: 'Langsung', connecting: 'Menyambung…', offline: 'Terputus', disabled: 'Nonaktif',
+  waiting: 'Menunggu kiriman kamera',
+};
+const REASON_LABELS = {
+  unreachable: 'kamera tidak terjangkau', auth_failed: 'kata sandi kamera salah',
+  no_data: 'tidak ada gambar', unsupported_codec: 'format video tidak didukung',
+};
+const PICTURE_LABELS = {frozen: 'Gambar beku', black: 'Gambar gelap/tertutup'};
+const NO_PICTURE_AFTER_MS = 3000; // no new frame for this long: the picture has stalled
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
+const video = $('video');
+const embed = new URLSearchParams(location.search).get('embed') === '1';
+const cameraId = cameraIdFromPath(location.pathname);
+
+const view = {
+  camera: null,
+  status: {state: 'connecting', reason: null, picture: null},
+  viewers: null,
+  notFound: false,
+  player: 'idle', // idle | connecting | connected | reconnecting | unavailable | failed
+  message: null,
+  lastFrameAt: 0,
+  stalled: true, // the last render() saw no recent frame
+};
+let session = null;
+let starting = false; // a first playWhep() is under way
+let retryTimer = null;
+let startFailures = 0;
+
+// For tests and for curious people with devtools: the live peer connection and timings.
+window.__pantau = {
+  cameraId,
+  get session() { return session; },
+  get pc() { return session ? session.pc : null; },
+  trackAt: null,      // performance.now() of the first track
+  firstFrameAt: null, // performance.now() of the first frame shown
+};
+
+function cameraIdFromPath(pathname) {
+  const match = /^\/(?:kamera|tps)\/([^/]+)\/?$/.exec(pathname);
+  if (!match) return null;
+  try {
+    const id = decodeURIComponent(match[1]);
+    return ID_PATTERN.test(id) ? id : null;
+  } catch {
+    return null;
+  }
+}
+
+// ---- rendering --------------------------------------------------------------------------
+
+function statusText(status) {
+  let text = STATE_LABELS[status.state] || status.state || 'Tidak diketahui';
+  if (status.state === 'offline' && REASON_LABELS[status.reason]) text += `: ${REASON_LABELS[status.reason]}`;
+  if (status.state === 'online' && PICTURE_LABELS[status.picture]) text += ` · ${PICTURE_LABELS[status.picture]}`;
+  return text;
+}
+
+function badgeTone(status) {
+  if (status.state === 'online') return PICTURE_LABELS[status.picture] ? 'warn' : 'ok';
+  if (status.state === 'offline') return 'bad';
+  if (status.state === 'connecting') return 'warn';
+  return 'idle';
+}
+
+function shortKota(name) {
+  return name.replace(/^(Kota|Kabupaten) Administrasi /, '');
+}
+
+function pathParts(camera) {
+  const loc = camera.location || {};
+  const parts = [];
+  if (loc.kota) parts.push([shortKota(loc.kota.name), loc.kota.name]);
+  if (loc.kecamatan) parts.push([`Kec. ${loc.kecamatan.name}`, `Kecamatan ${loc.kecamatan.name}`]);
+  if (loc.kelurahan) parts.push([`Kel. ${loc.kelurahan.name}`, `Kelurahan ${loc.kelurahan.name}`]);
+  if (camera.kind === 'tps' && camera.tps != null) parts.push([`TPS ${camera.tps}`, `TPS ${camera.tps}`]);
+  if (camera.kind === 'recap') parts.push(['Rekapitulasi', 'Tempat rekapitulasi kecamatan']);
+  return parts;
+}
+
+// What the box over the video says, or null when the picture is live.
+function overlayText() {
+  const {status} = view;
+  const hasPicture = performance.now() - view.lastFrameAt < NO_PICTURE_AFTER_MS;
+  view.stalled = !hasPicture;
+  if (view.notFound) return ['Kamera tidak ditemukan', 'Periksa kembali tautannya.'];
+  if (status.state === 'offline') {
+    return ['Terputus', `${REASON_LABELS[status.reason] ? capitalize(REASON_LABELS[status.reason]) + '. ' : ''}`
+      + 'Video akan berlanjut sendiri saat kamera tersambung lagi.'];
+  }
+  if (status.state === 'disabled') return ['Kamera nonaktif', 'Kamera ini sedang tidak disiarkan.'];
+  if (status.state === 'waiting') return ['Menunggu kiriman kamera', 'Video muncul begitu kamera mulai mengirim.'];
+  if (view.player === 'unavailable') return ['Belum dapat menonton', 'Halaman akan mencoba lagi otomatis.'];
+  if (view.player === 'failed') return ['Video tidak dapat diputar', ''];
+  if (hasPicture) return null;
+  if (status.state === 'connecting') return ['Menyambung ke kamera…', ''];
+  if (view.player === 'reconnecting') return ['Menyambung ulang…', ''];
+  return ['Memuat video…', ''];
+}
+
+function render() {
+  const {camera, status} = view;
+  const badge = $('status');
+  badge.textContent = statusText(status);
+  badge.dataset.state = status.state || '';
+  badge.dataset.picture = status.picture || '';
+  badge.dataset.tone = badgeTone(status);
+
+  const viewers = $('viewers');
+  viewers.hidden = view.viewers == null;
+  if (view.viewers != null) viewers.textContent = `${Number(view.viewers).toLocaleString('id-ID')} penonton`;
+
+  if (camera) {
+    const name = $('name');
+    if (embed) {
+      const link = document.createElement('a');
+      Object.assign(link, {href: canonicalUrl(), target: '_blank', rel: 'noopener', textContent: camera.name,
+        title: 'Buka di Pantau'});
+      name.replaceChildren(link);
+    } else {
+      name.textContent = camera.name;
+    }
+    document.title = `${camera.name} — Pantau`;
+    $('path').replaceChildren(...pathParts(camera).map(([text, title]) => {
+      const item = document.createElement('li');
+      item.textContent = text;
+      item.title = title;
+      return item;
+    }));
+  } else if (view.notFound) {
+    $('name').textContent = 'Kamera tidak ditemukan';
+  }
+  for (const testid of ['status', 'mute', 'fullscreen', 'share-section']) {
+    if (view.notFound) $(testid).hidden = true;
+  }
+  if (view.notFound) video.removeAttribute('poster');
+
+  const overlay = $('overlay');
+  const text = overlayText();
+  overlay.hidden = !text;
+  if (text) {
+    overlay.querySelector('.overlay-title').textContent = text[0];
+    overlay.querySelector('.overlay-detail').textContent = text[1];
+  }
+  overlay.dataset.kind = status.state === 'offline' ? 'offline' : 'info';
+
+  const message = $('message');
+  message.hidden = !view.message;
+  message.textContent = view.message || '';
+}
+
+const capitalize = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+
+// ---- player -----------------------------------------------------------------------------
+
+async function startPlayer() {
+  clearTimeout(retryTimer);
+  if (session || starting || view.notFound) return;
+  starting = true;
+  view.player = 'connecting';
+  render();
+  try {
+    session = await playWhep(whepUrl(cameraId), video, {onState: onPlayerState});
+    startFailures = 0;
+    view.message = null;
+  } catch (error) {
+    startFailures += 1;
+    onPlayerError(error);
+    if (error.status === 404) {
+      view.notFound = true;
+    } else if (!error.permanent) {
+      const delayMs = error.retryAfterS ? error.retryAfterS * 1000 : Math.min(30000, 1000 * 2 ** startFailures);
+      retryTimer = setTimeout(startPlayer, delayMs);
+    }
+    // 409 (camera disabled) and other 4xx: the next status event that changes things restarts us.
+  } finally {
+    starting = false;
+  }
+  render();
+}
+
+function onPlayerError(error) {
+  if (error.status === 503) {
+    view.player = 'unavailable';
+    view.message = `${error.message} Halaman akan mencoba lagi otomatis.`;
+  } else {
+    view.player = 'failed';
+    view.message = error.message;
+  }
+}
+
+function onPlayerState(state, detail) {
+  if (state === 'track') {
+    if (window.__pantau.trackAt == null) window.__pantau.trackAt = performance.now();
+    return;
+  }
+  if (state === 'connected') {
+    view.player = 'connected';
+    view.message = null;
+  } else if (state === 'reconnecting') {
+    if (view.player !== 'unavailable') view.player = 'reconnecting';
+  } else if (state === 'unavailable' || state === 'failed') {
+    onPlayerError(detail);
+  }
+  render();
+}
+
+function restartPlayer() {
+  if (!session) startPlayer();
+  else if (view.player === 'failed') session.restart();
+}
+
+function watchFrames() {
+  const seen = () => {
+    view.lastFrameAt = performance.now();
+    if (window.__pantau.firstFrameAt == null) window.__pantau.firstFrameAt = view.lastFrameAt;
+    if (view.stalled) render(); // the picture is back: take the "loading" box away at once
+  };
+  if (video.requestVideoFrameCallback) {
+    const onFrame = () => {
+      seen();
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+  } else {
+    video.addEventListener('timeupdate', seen);
+  }
+  setInterval(render, 1000); // notices a stalled picture
+}
+
+// ---- status -----------------------------------------------------------------------------
+
+function onStatus(status) {
+  const wasDisabled = view.status.state === 'disabled';
+  view.status = {...view.status, ...status};
+  if (view.status.state !== 'online' && !(window.__pantau.firstFrameAt)) refreshPoster();
+  if (wasDisabled && view.status.state !== 'disabled') restartPlayer();
+  render();
+}
+
+async function loadCamera() {
+  try {
+    const camera = await getCamera(cameraId);
+    view.camera = camera;
+    view.viewers = camera.viewers ?? view.viewers;
+    if (!video.getAttribute('poster')) refreshPoster(); // the latest keyframe until the video plays
+    onStatus(camera.status || {});
+    return true;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) {
+      view.notFound = true;
+      view.status = {state: null};
+    }
+    view.message = error.status === 404 ? 'Kamera ini tidak ada atau tidak dibuka untuk umum.' : error.message;
+    render();
+    return error.status !== 404;
+  }
+}
+
+function refreshPoster() {
+  video.poster = `${tileUrl(cameraId)}?t=${Date.now()}`;
+}
+
+// ---- controls ---------------------------------------------------------------------------
+
+function canonicalUrl() {
+  return `${location.origin}/kamera/${encodeURIComponent(cameraId)}`;
+}
+
+function setUpControls() {
+  const mute = $('mute');
+  const updateMute = () => {
+    const stream = video.srcObject;
+    const hasAudio = !!(stream && stream.getAudioTracks().length);
+    mute.disabled = !hasAudio;
+    mute.setAttribute('aria-pressed', String(video.muted));
+    mute.classList.toggle('muted', video.muted || !hasAudio);
+    mute.querySelector('.label').textContent = !hasAudio ? 'Tanpa suara' : video.muted ? 'Nyalakan suara' : 'Matikan suara';
+    mute.title = hasAudio ? '' : 'Siaran ini hanya gambar, tanpa suara';
+  };
+  mute.addEventListener('click', () => {
+    video.muted = !video.muted;
+    updateMute();
+  });
+  video.addEventListener('loadedmetadata', updateMute);
+  video.addEventListener('volumechange', updateMute);
+  updateMute();
+
+  const full = $('fullscreen');
+  const stage = $('stage');
+  const canFullscreen = document.fullscreenEnabled || typeof video.webkitEnterFullscreen === 'function';
+  full.hidden = !canFullscreen;
+  full.addEventListener('click', () => {
+    if (document.fullscreenElement) document.exitFullscreen();
+    else if (document.fullscreenEnabled) stage.requestFullscreen().catch(() => {});
+    else video.webkitEnterFullscreen(); // iPhone Safari: only the video element can go full screen
+  });
+  document.addEventListener('fullscreenchange', () => {
+    full.querySelector('.label').textContent = document.fullscreenElement ? 'Keluar layar penuh' : 'Layar penuh';
+  });
+  stage.addEventListener('dblclick', () => full.click());
+
+  const shareUrl = $('share-url');
+  const share = $('share');
+  shareUrl.value = canonicalUrl();
+  shareUrl.addEventListener('focus', () => shareUrl.select());
+  share.addEventListener('click', async () => {
+    const url = canonicalUrl();
+    try {
+      if (navigator.share && matchMedia('(pointer: coarse)').matches) {
+        await navigator.share({title: document.title, url});
+        return;
+      }
+      await navigator.clipboard.writeText(url);
+    } catch {
+      shareUrl.select();
+      if (!document.execCommand || !document.execCommand('copy')) return;
+    }
+    share.textContent = 'Tautan disalin';
+    setTimeout(() => { share.textContent = 'Salin tautan'; }, 2000);
+  });
+}
+
+// ---- start ------------------------------------------------------------------------------
+
+async function main() {
+  document.documentElement.classList.toggle('embed', embed);
+  video.muted = true; // the attribute only sets the default; autoplay needs the property
+  setUpControls();
+  watchFrames();
+  if (!cameraId) {
+    view.notFound = true;
+    view.status = {state: null};
+    view.message = 'Alamat halaman ini tidak memuat kode kamera yang benar.';
+    render();
+    return;
+  }
+  render();
+  // Subscribe before reading the camera, so no change between the two is missed.
+  const events = subscribeCamera(cameraId, {
+    onStatus,
+    onViewers: (count) => { view.viewers = count; render(); },
+    onReconnect: loadCamera,
+  });
+  if (!(await loadCamera()) && view.notFound) {
+    events.close();
+    return;
+  }
+  if (view.status.state !== 'disabled') startPlayer();
+  addEventListener('pagehide', () => {
+    if (session) session.stop();
+    session = null;
+  });
+  addEventListener('pageshow', (event) => { if (event.persisted) startPlayer(); }); // back from the bfcache
+}
+
+main();

@@ -1,0 +1,199 @@
+// A small WHEP (IETF WHEP) playback client: one recvonly video transceiver, no trickle ICE
+// (the offer is sent once ICE gathering is done and the answer carries all candidates).
+//
+//   const session = await playWhep('/whep/cam1', videoElement, {onState: (state, detail) => ...});
+//   session.stop();   // DELETE on the session URL
+//
+// The first attempt throws a WhepError (status 503 + the server's reason when the viewer cap is
+// reached). Once playing, a connection that fails, or stays disconnected for a few seconds, is
+// re-established with backoff, always into the same <video> element. onState receives:
+//   'connecting' | 'connected' | 'disconnected' | 'reconnecting' ({delayMs, error}) |
+//   'unavailable' (WhepError, will retry) | 'failed' (WhepError, gave up) | 'stopped'
+
+const GATHER_TIMEOUT_MS = 2000;     // wait at most this long for ICE gathering
+const DISCONNECTED_GRACE_MS = 3000; // 'disconnected' often heals by itself; wait before rebuilding
+const CONNECT_TIMEOUT_MS = 10000;   // answer received but ICE/DTLS never connects
+const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
+
+export class WhepError extends Error {
+  constructor(message, {status = 0, code = null, retryAfterS = null} = {}) {
+    super(message);
+    this.name = 'WhepError';
+    this.status = status;          // HTTP status, 0 for a network failure
+    this.code = code;              // the server's "error" field
+    this.retryAfterS = retryAfterS;
+  }
+
+  // 4xx other than 408/429 will not heal by retrying the same request.
+  get permanent() {
+    return this.status >= 400 && this.status < 500 && this.status !== 408 && this.status !== 429;
+  }
+}
+
+export async function playWhep(url, video, {iceServers = [], onState = () => {}} = {}) {
+  const session = new WhepSession(new URL(url, location.href).href, video, iceServers, onState);
+  await session.connect();
+  return session;
+}
+
+class WhepSession {
+  constructor(url, video, iceServers, onState) {
+    this.url = url;
+    this.video = video;
+    this.iceServers = iceServers;
+    this.onState = onState;
+    this.pc = null;
+    this.location = null;
+    this.stopped = false;
+    this.failures = 0;
+    this.retrying = false;
+    this.timer = null;
+  }
+
+  async connect() {
+    const pc = new RTCPeerConnection({iceServers: this.iceServers});
+    this.pc = pc;
+    this.onState('connecting');
+    pc.addTransceiver('video', {direction: 'recvonly'});
+    pc.ontrack = (event) => {
+      if (pc !== this.pc) return;
+      this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
+      this.video.play().catch(() => {}); // muted autoplay; a refusal leaves the poster up
+      this.onState('track');
+    };
+    pc.onconnectionstatechange = () => this.watch(pc);
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      await iceGatheringDone(pc, GATHER_TIMEOUT_MS);
+      let response;
+      try {
+        response = await fetch(this.url, {
+          method: 'POST', headers: {'Content-Type': 'application/sdp'}, body: pc.localDescription.sdp,
+        });
+      } catch {
+        throw new WhepError('Server tidak dapat dihubungi.', {status: 0});
+      }
+      if (response.status !== 201) throw await errorFrom(response);
+      const sessionUrl = response.headers.get('Location');
+      this.location = sessionUrl ? new URL(sessionUrl, this.url).href : null;
+      await pc.setRemoteDescription({type: 'answer', sdp: await response.text()});
+    } catch (error) {
+      if (pc === this.pc) this.teardown();
+      throw error;
+    }
+    this.armTimer(CONNECT_TIMEOUT_MS);
+  }
+
+  watch(pc) {
+    if (pc !== this.pc || this.stopped) return;
+    const state = pc.connectionState;
+    this.onState(state);
+    if (state === 'connected') {
+      clearTimeout(this.timer);
+      this.failures = 0;
+    } else if (state === 'failed' || state === 'closed') {
+      this.retry();
+    } else if (state === 'disconnected') {
+      this.armTimer(DISCONNECTED_GRACE_MS);
+    }
+  }
+
+  armTimer(ms) {
+    clearTimeout(this.timer);
+    const pc = this.pc;
+    this.timer = setTimeout(() => {
+      if (pc === this.pc && pc.connectionState !== 'connected') this.retry();
+    }, ms);
+  }
+
+  // Rebuild the peer connection (new offer, new session) until it works or stop() is called.
+  async retry() {
+    if (this.stopped || this.retrying) return;
+    this.retrying = true;
+    this.teardown();
+    let delayMs = backoff(this.failures);
+    let error = null;
+    while (!this.stopped) {
+      this.onState('reconnecting', {delayMs, error});
+      await sleep(delayMs);
+      if (this.stopped) break;
+      try {
+        await this.connect();
+        break;
+      } catch (err) {
+        error = err;
+        this.failures += 1;
+        if (err instanceof WhepError && err.permanent) {
+          this.onState('failed', err);
+          break;
+        }
+        if (err instanceof WhepError && err.status === 503) this.onState('unavailable', err);
+        delayMs = err.retryAfterS ? err.retryAfterS * 1000 : backoff(this.failures);
+      }
+    }
+    this.retrying = false;
+  }
+
+  // Start again now (e.g. after the camera was re-enabled), forgetting earlier failures.
+  restart() {
+    this.failures = 0;
+    this.stopped = false;
+    return this.retry();
+  }
+
+  teardown() {
+    clearTimeout(this.timer);
+    if (this.pc) {
+      this.pc.ontrack = null;
+      this.pc.onconnectionstatechange = null;
+      this.pc.close();
+      this.pc = null;
+    }
+    if (this.location) {
+      // keepalive: the DELETE still goes out when the page is being closed
+      fetch(this.location, {method: 'DELETE', keepalive: true}).catch(() => {});
+      this.location = null;
+    }
+  }
+
+  stop() {
+    this.stopped = true;
+    this.teardown();
+    this.onState('stopped');
+  }
+}
+
+async function errorFrom(response) {
+  let body = {};
+  try {
+    body = await response.json();
+  } catch { /* not JSON */ }
+  const retryAfter = Number.parseInt(response.headers.get('Retry-After') || '', 10);
+  const message = body.message || (response.status === 503
+    ? 'Server sedang penuh. Coba lagi sebentar lagi.'
+    : `Video tidak dapat dimulai (kode ${response.status}).`);
+  return new WhepError(message, {
+    status: response.status, code: body.error || null, retryAfterS: Number.isFinite(retryAfter) ? retryAfter : null,
+  });
+}
+
+function iceGatheringDone(pc, timeoutMs) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener('icegatheringstatechange', check);
+      resolve();
+    };
+    const check = () => { if (pc.iceGatheringState === 'complete') done(); };
+    const timer = setTimeout(done, timeoutMs); // send what we have: the server's candidates suffice
+    pc.addEventListener('icegatheringstatechange', check);
+  });
+}
+
+function backoff(failures) {
+  const base = BACKOFF_MS[Math.min(failures, BACKOFF_MS.length - 1)];
+  return Math.round(base * (0.8 + Math.random() * 0.4)); // +-20 % jitter
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
