@@ -1,4 +1,5 @@
-"""The processes a benchmark run starts: a Debian redis-server and `pantau serve` nodes.
+"""The processes a benchmark run starts: a Debian redis-server, `pantau serve` nodes and ffmpeg
+RTSP clients.
 
 Everything listens on 127.0.0.1 only. Stopping is synchronous and bounded so it can run in
 `finally` blocks even while the run is being cancelled by its deadline.
@@ -20,6 +21,7 @@ import redis
 from camera_set import REPO
 
 REDIS_SERVER = "/usr/bin/redis-server"
+FFMPEG = "/usr/bin/ffmpeg"
 _BANNER = re.compile(r"Pantau is running at (http://\S+?)/\s")
 STOP_TIMEOUT_S = 20.0
 
@@ -106,13 +108,15 @@ def node_env(admin_token: str) -> dict[str, str]:
 
 
 class PantauNode:
-    """`pantau serve --no-demo --port 0` in its own working directory; stdout/stderr go to files
-    (a pipe nobody drains would eventually block the node's logging)."""
+    """`pantau serve --no-demo --port 0` (with `demo=True`: seeding the demo set, the default a
+    site gets) in its own working directory; stdout/stderr go to files (a pipe nobody drains
+    would eventually block the node's logging)."""
 
-    def __init__(self, workdir: Path, admin_token: str, extra_args: list[str]):
+    def __init__(self, workdir: Path, admin_token: str, extra_args: list[str], demo: bool = False):
         self.workdir = workdir
         self.admin_token = admin_token
         self.extra_args = extra_args
+        self.demo = demo
         self.process: subprocess.Popen | None = None
         self.base_url = ""
         self.stdout_path = workdir / "node.out"
@@ -124,8 +128,8 @@ class PantauNode:
 
     def start(self, timeout_s: float = 60.0) -> str:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "pantau.cli", "serve", "--no-demo", "--host", "127.0.0.1", "--port", "0",
-                   "--data-dir", str(self.data_dir), *self.extra_args]
+        command = [sys.executable, "-m", "pantau.cli", "serve", *([] if self.demo else ["--no-demo"]),
+                   "--host", "127.0.0.1", "--port", "0", "--data-dir", str(self.data_dir), *self.extra_args]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.process = subprocess.Popen(command, cwd=REPO, env=node_env(self.admin_token),
                                             stdin=subprocess.DEVNULL, stdout=out, stderr=err)
@@ -144,6 +148,10 @@ class PantauNode:
         """(pid, unix socket) of the node's private Redis, from the state file it writes."""
         state = json.loads((self.data_dir / "redis" / "server.json").read_text())
         return int(state["pid"]), state["socket"]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def rss_mb(self) -> float | None:
         try:
@@ -167,3 +175,44 @@ def kill_leftover(pid: int) -> bool:
         return False
     os.kill(pid, signal.SIGKILL)
     return True
+
+
+class FfmpegClient:
+    """`ffmpeg -rtsp_transport tcp -i URL <output args> -f null -`: one RTSP client, the baseline
+    a benchmark compares the node with. It writes its progress (frame count) to a file every
+    2 s, so the bench can check frames really flow: a stalled client costs no CPU and would
+    flatter the baseline."""
+
+    def __init__(self, url: str, workdir: Path, name: str, output_args: list[str], input_args: list[str] | None = None):
+        self.url = url
+        self.progress_path = workdir / f"{name}.progress"
+        self.stderr_path = workdir / f"{name}.err"
+        self.command = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-stats_period", "2",
+                        "-progress", str(self.progress_path), *(input_args or []), "-rtsp_transport", "tcp", "-i", url,
+                        *output_args, "-f", "null", "-"]
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.stderr_path, "wb") as err:
+            self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def frames(self) -> int:
+        """Frames written so far (the last progress report; 0 before the first)."""
+        try:
+            counts = re.findall(r"^frame=(\d+)$", self.progress_path.read_text(errors="replace"), re.M)
+        except OSError:
+            return 0
+        return int(counts[-1]) if counts else 0
+
+    def check_running(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            error = self.stderr_path.read_text(errors="replace").strip()[-500:]
+            raise BenchError(f"ffmpeg on {self.url} exited with code {self.process.returncode}: {error}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, timeout_s=5.0)

@@ -1,0 +1,730 @@
+"""Benchmark of the relay: time to first frame, CPU and memory per WHEP viewer, relay latency.
+
+    python bench/relay.py            # 20 first-frame viewers per server, 30 s windows, 5 churn cycles (~15 min)
+    python bench/relay.py --quick    # 5 first-frame viewers, 8 s windows, 2 churn cycles: a smoke test
+
+One GStreamer RTSP test camera (720p, 25 fps, 2 Mbit/s H.264) feeds two servers side by side:
+a real Pantau node (`pantau serve`, ingest and relay in one process) and the stock aiortc
+baseline from `relay_support.py` (`MediaPlayer(decode=False)` + `MediaRelay`). The same aiortc
+WHEP clients, in processes of their own, watch one server at a time, alternating. The machine
+is shared and has 2 cores, so every figure of ours sits beside the baseline's from the same
+invocation, and CPU and memory are those of the server process alone. Targets are printed PASS/MISS; the exit code is
+non-zero only when something broke.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import random
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import psutil
+from camera_set import REPO
+from measure import percentile
+from processes import BenchError, PantauNode, kill_leftover, stop_process
+
+sys.path.insert(0, str(REPO))  # the RTSP test camera lives in tests/support
+from tests.support.rtsp_camera import Mount, RtspCameraServer  # noqa: E402
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SUPPORT = Path(__file__).resolve().with_name("relay_support.py")
+REPLY_PREFIX = "@@ "  # relay_support's answer lines
+MB = 2**20
+
+STREAM = {"width": 1280, "height": 720, "fps": 25, "bitrate_kbps": 2000}
+TTFF_MOUNT = Mount(path="/gop4", gop_seconds=4, **STREAM)
+LOAD_MOUNT = Mount(path="/gop2", gop_seconds=2, **STREAM)
+REGION = "31.71.01.1001"  # any kelurahan of configs/regions-dki.json
+
+TTFF_TARGET_S = 0.5
+STEPS = (1, 10, 50)  # viewers connected during the CPU windows (after a window with none)
+CHURN_VIEWERS = 50
+VIEWERS_PER_PROCESS = 10
+HOLD_S = 3.0  # a churn cycle's viewers watch this long before leaving
+MIN_FPS = 20.0  # of the camera's 25: a viewer below it costs the server less and flatters it
+# Measured on the same kind of stream for the issue (CPU-seconds per viewer-minute); not this run.
+REFERENCES = (("stock aiortc passthrough", "0.27"), ("Janus 1.1.2 (Debian)", "0.25"), ("Janus 1.1.2, event_loops = 2", "0.15"))
+
+
+@dataclass(frozen=True)
+class Plan:
+    ttff_viewers: int
+    window_s: float
+    settle_s: float
+    churn_cycles: int
+
+
+FULL = Plan(ttff_viewers=20, window_s=30.0, settle_s=5.0, churn_cycles=5)
+QUICK = Plan(ttff_viewers=5, window_s=8.0, settle_s=3.0, churn_cycles=2)
+
+
+# -- results ------------------------------------------------------------------------------------
+
+@dataclass
+class Step:
+    """One CPU window with `viewers` connected."""
+
+    viewers: int
+    seconds: float
+    cpu_s: float  # the server process
+    rss_mb: float  # the server process, median of 1 s samples
+    clients_cpu_s: float
+    machine_busy_pct: float  # of both cores: what the server was competing with
+    fps: list[float]  # per viewer, over the window
+    latency: dict | None = None  # Pantau's /api/metrics relay_latency_ms at the end
+
+    @property
+    def cpu_s_per_minute(self) -> float:
+        return self.cpu_s / (self.seconds / 60)
+
+    def core_pct(self, cpu_s: float) -> float:
+        return 100 * cpu_s / self.seconds
+
+
+@dataclass
+class ServerResult:
+    name: str
+    ttff: list[float] = field(default_factory=list)
+    ttff_errors: list[str] = field(default_factory=list)
+    steps: dict[int, Step] = field(default_factory=dict)
+    rss_after_load_mb: float = math.nan  # after the CPU windows (each one's viewers joined and left)
+    churn_rss_mb: list[float] = field(default_factory=list)
+    leftovers: str = ""  # what the server still holds after the churn
+    profile: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def per_viewer_minute(self, viewers: int) -> float:
+        """Marginal CPU-seconds per viewer-minute: above the same server with no viewer."""
+        if viewers not in self.steps or 0 not in self.steps:
+            return math.nan
+        return (self.steps[viewers].cpu_s_per_minute - self.steps[0].cpu_s_per_minute) / viewers
+
+    @property
+    def rss_per_viewer_mb(self) -> float:
+        top = max(STEPS)
+        if top not in self.steps or 0 not in self.steps:
+            return math.nan
+        return (self.steps[top].rss_mb - self.steps[0].rss_mb) / top
+
+    @property
+    def churn_growth_mb(self) -> float:
+        return self.churn_rss_mb[-1] - self.rss_after_load_mb if self.churn_rss_mb else math.nan
+
+
+# -- processes ----------------------------------------------------------------------------------
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    times = psutil.cpu_times()
+    return times.user + times.nice + times.system + times.irq + times.softirq + times.steal, sum(times)
+
+
+class ViewerProcess:
+    """relay_support.py viewers: aiortc WHEP viewers in a process of their own, driven by
+    one JSON command per line."""
+
+    def __init__(self, workdir: Path, name: str, decode: bool):
+        self.stderr_path = workdir / f"{name}.err"
+        self.decode = decode
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> ViewerProcess:
+        with open(self.stderr_path, "wb") as err:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, str(SUPPORT), "viewers", *(["--decode"] if self.decode else []),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=err)
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def call(self, command: dict, timeout_s: float = 120.0) -> dict:
+        self.process.stdin.write((json.dumps(command) + "\n").encode())
+        await self.process.stdin.drain()
+        async with asyncio.timeout(timeout_s):
+            while line := await self.process.stdout.readline():
+                if line.startswith(REPLY_PREFIX.encode()):
+                    return json.loads(line[len(REPLY_PREFIX):])
+        tail = self.stderr_path.read_text(errors="replace")[-2000:]
+        raise BenchError(f"a viewer process exited (code {await self.process.wait()}):\n{tail}")
+
+    async def stop(self) -> None:
+        if self.process is None or self.process.returncode is not None:
+            return
+        try:
+            self.process.stdin.write(b'{"op": "quit"}\n')
+            async with asyncio.timeout(15):
+                await self.process.wait()
+        except (TimeoutError, ConnectionError, asyncio.CancelledError):
+            self.process.kill()
+            await self.process.wait()
+
+
+class ViewerPool:
+    """Load viewers spread evenly over a few processes (they share the server's 2 cores)."""
+
+    def __init__(self, processes: list[ViewerProcess]):
+        self.processes = processes
+        self.counts = [0] * len(processes)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+    def psutil_processes(self) -> list[psutil.Process]:
+        return [psutil.Process(p.pid) for p in self.processes]
+
+    def _spread(self, more: int) -> list[int]:
+        adds = [0] * len(self.processes)
+        for _ in range(more):
+            least = min(range(len(adds)), key=lambda i: self.counts[i] + adds[i])
+            adds[least] += 1
+        return adds
+
+    async def grow_to(self, server: Server, viewers: int) -> None:
+        """Join viewers until `viewers` watch; each has received a frame when this returns."""
+        adds = self._spread(viewers - self.total)
+        if not any(adds):
+            return
+        command = {"op": "join", "base": server.base_url, "camera": server.camera}
+        replies = await asyncio.gather(*(p.call({**command, "count": n}) for p, n in zip(self.processes, adds) if n))
+        self.counts = [c + a for c, a in zip(self.counts, adds)]
+        errors = [e for r in replies for e in r.get("errors", [r.get("error")]) if e]
+        codecs = {c for r in replies for c in r.get("codecs", [])}
+        if errors:
+            raise BenchError(f"{len(errors)} viewers could not join {server.name}: {errors[0]}")
+        if codecs != {"H264"}:
+            raise BenchError(f"{server.name} answered with codecs {sorted(codecs)}, not H264 alone (it would transcode)")
+
+    async def frames(self) -> list[int]:
+        replies = await asyncio.gather(*(p.call({"op": "frames"}) for p in self.processes))
+        return [n for r in replies for n in r["frames"]]
+
+    async def leave_all(self) -> list:
+        """Every viewer sends its DELETE and closes; returns the DELETE statuses."""
+        replies = await asyncio.gather(*(p.call({"op": "leave"}) for p in self.processes))
+        self.counts = [0] * len(self.processes)
+        return [s for r in replies for s in r["statuses"]]
+
+
+# -- the two servers ----------------------------------------------------------------------------
+
+class Server:
+    name: str
+    base_url: str
+    camera: str
+    pid: int
+
+    async def sessions(self, http: aiohttp.ClientSession) -> dict:
+        """What the server still holds: {"sessions": n, ...}."""
+        raise NotImplementedError
+
+    async def latency(self, http: aiohttp.ClientSession) -> dict | None:
+        return None
+
+
+class PantauServer(Server):
+    name = "Pantau"
+
+    def __init__(self, node: PantauNode, camera: str):
+        self.node = node
+        self.base_url = node.base_url
+        self.camera = camera
+        self.pid = node.process.pid
+
+    async def _metrics(self, http: aiohttp.ClientSession) -> dict:
+        return await admin_call(http, self.node, "GET", "/api/metrics")
+
+    async def sessions(self, http: aiohttp.ClientSession) -> dict:
+        metrics = await self._metrics(http)
+        return {"sessions": metrics["viewers"], "per_camera": metrics["viewers_per_camera"]}
+
+    async def latency(self, http: aiohttp.ClientSession) -> dict | None:
+        return (await self._metrics(http))["relay_latency_ms"]
+
+
+class StockServer(Server):
+    """relay_support.py stock-server on one RTSP URL; stdout/stderr go to files."""
+
+    name = "stock aiortc"
+    camera = "cam"  # it serves one camera, whatever the id
+
+    def __init__(self, rtsp_url: str, workdir: Path, name: str):
+        self.rtsp_url = rtsp_url
+        self.stdout_path = workdir / f"{name}.out"
+        self.stderr_path = workdir / f"{name}.err"
+        self.process: subprocess.Popen | None = None
+        self.base_url = ""
+
+    def start(self, timeout_s: float = 40.0) -> StockServer:
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.process = subprocess.Popen([sys.executable, str(SUPPORT), "stock-server", "--rtsp", self.rtsp_url],
+                                            stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for line in self.stdout_path.read_text(errors="replace").splitlines():
+                if line.startswith("READY "):
+                    self.base_url = line.split()[1]
+                    return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise BenchError(f"the stock aiortc server did not start:\n{self.stderr_path.read_text(errors='replace')[-2000:]}")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, timeout_s=10.0)
+
+    async def sessions(self, http: aiohttp.ClientSession) -> dict:
+        async with http.get(f"{self.base_url}/stats") as response:
+            return await response.json()
+
+
+async def admin_call(http: aiohttp.ClientSession, node: PantauNode, method: str, path: str, body: dict | None = None):
+    headers = {"Authorization": f"Bearer {node.admin_token}"}
+    async with http.request(method, node.base_url + path, json=body, headers=headers) as response:
+        data = await response.json() if response.content_type == "application/json" else await response.text()
+        if response.status >= 300:
+            raise BenchError(f"{method} {path} answered {response.status}: {data}")
+        return data
+
+
+async def add_camera(http: aiohttp.ClientSession, node: PantauNode, camera_id: str, source: str, tps: int) -> None:
+    """A public camera (no credentials needed to watch it), then wait until it is ingested."""
+    body = {"id": camera_id, "kind": "tps", "region": REGION, "tps": tps, "source": source, "public": True}
+    await admin_call(http, node, "POST", "/api/admin/cameras", body)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        state = (await admin_call(http, node, "GET", f"/api/admin/cameras/{camera_id}"))["status"]
+        if state["state"] == "online":
+            return
+        await asyncio.sleep(0.2)
+    raise BenchError(f"camera {camera_id} was not online after 30 s: {state}")
+
+
+def node_config(workdir: Path) -> Path:
+    """Loopback-only ICE (the bench never leaves 127.0.0.1) and room for every viewer. Given as
+    a config file: PantauNode passes no PANTAU_* variables through to the node."""
+    path = workdir / "pantau.yaml"
+    path.write_text("relay:\n  max_viewers_per_camera: 1000\n  ice:\n    include_loopback: true\n"
+                    "    host_addresses: [\"127.0.0.1\"]\n", encoding="utf-8")
+    return path
+
+
+# -- phases -------------------------------------------------------------------------------------
+
+async def time_to_first_frame(servers: list[Server], results: dict[str, ServerResult], viewer: ViewerProcess,
+                              plan: Plan, rng: random.Random) -> None:
+    """New viewers one at a time, alternating servers, each after a random 0-4 s pause so they
+    join at random points of the 4 s GOP; seconds from the POST to the first decoded frame."""
+    for _ in range(plan.ttff_viewers):
+        for server in servers:
+            await asyncio.sleep(rng.uniform(0, TTFF_MOUNT.gop_seconds))
+            reply = await viewer.call({"op": "ttff", "base": server.base_url, "camera": server.camera}, timeout_s=60)
+            result = results[server.name]
+            if "error" in reply:
+                result.ttff_errors.append(reply["error"])
+                continue
+            result.ttff.append(reply["ttff"])
+            if reply["codec"] != "H264" or reply["delete"] != 200:
+                result.problems.append(f"first-frame viewer: codec {reply['codec']}, DELETE answered {reply['delete']}")
+
+
+async def window(server: Server, pool: ViewerPool, viewers: int, plan: Plan, http: aiohttp.ClientSession) -> Step:
+    """`viewers` connected, settle, then the server's CPU and RSS over the window."""
+    await pool.grow_to(server, viewers)
+    await asyncio.sleep(plan.settle_s)
+    process, clients = psutil.Process(server.pid), pool.psutil_processes()
+    frames_before = await pool.frames()
+    cpu_before, clients_before = cpu_seconds(process), sum(map(cpu_seconds, clients))
+    busy_before, total_before = machine_busy_seconds()
+    started = time.monotonic()
+    rss = []
+    while (left := started + plan.window_s - time.monotonic()) > 0:
+        await asyncio.sleep(min(1.0, left))
+        rss.append(process.memory_info().rss / MB)
+    seconds = time.monotonic() - started
+    cpu_s, clients_s = cpu_seconds(process) - cpu_before, sum(map(cpu_seconds, clients)) - clients_before
+    busy, total = machine_busy_seconds()
+    frames_after = await pool.frames()
+    fps = [(after - before) / seconds for before, after in zip(frames_before, frames_after)]
+    return Step(viewers, seconds, cpu_s, statistics.median(rss), clients_s, 100 * (busy - busy_before) / (total - total_before),
+                fps, await server.latency(http))
+
+
+async def leave(server: Server, pool: ViewerPool, http: aiohttp.ClientSession, result: ServerResult) -> None:
+    """Every viewer leaves with DELETE; the server must then hold no session."""
+    statuses = await pool.leave_all()
+    if bad := Counter(s for s in statuses if s != 200):
+        result.problems.append(f"DELETE of a session answered {dict(bad)}")
+    deadline = time.monotonic() + 10
+    while (held := await server.sessions(http))["sessions"] and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+    if held["sessions"]:
+        result.problems.append(f"{held['sessions']} sessions still open 10 s after their viewers left: {held}")
+
+
+async def rss_now(pid: int, samples: int = 3) -> float:
+    values = []
+    for _ in range(samples):
+        values.append(psutil.Process(pid).memory_info().rss / MB)
+        await asyncio.sleep(1)
+    return statistics.median(values)
+
+
+async def churn(server: Server, pool: ViewerPool, plan: Plan, http: aiohttp.ClientSession, result: ServerResult) -> None:
+    """Cycles of 50 viewers joining, watching a moment and leaving; RSS after each."""
+    for cycle in range(plan.churn_cycles):
+        await pool.grow_to(server, CHURN_VIEWERS)
+        await asyncio.sleep(HOLD_S)
+        await leave(server, pool, http, result)
+        await asyncio.sleep(plan.settle_s)
+        result.churn_rss_mb.append(await rss_now(server.pid))
+        print(f"  churn cycle {cycle + 1}: RSS {result.churn_rss_mb[-1]:.0f} MB", flush=True)
+
+
+async def profile(server: Server, seconds: float, path: Path) -> list[str]:
+    """py-spy (non-blocking, so the server is not paused) over `seconds`: the functions the
+    server spends its CPU in, by own samples."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if not py_spy.exists():
+        return [f"(no py-spy next to {sys.executable})"]
+    command = [str(py_spy), "record", "--nonblocking", "--format", "raw", "--rate", "100", "--duration", str(int(seconds)),
+               "--pid", str(server.pid), "--output", str(path)]
+    process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    _, err = await process.communicate()
+    if process.returncode != 0 or not path.exists():
+        return [f"(py-spy failed: {err.decode(errors='replace').strip()[-300:]})"]
+    own: Counter[str] = Counter()
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            own[re.sub(r":\d+\)$", ")", stack.rsplit(";", 1)[-1])] += int(count)  # per function, not per line
+    total = sum(own.values()) or 1
+    return [f"{100 * n / total:5.1f} % {frame}" for frame, n in own.most_common(12)]
+
+
+async def cpu_step(server: Server, pool: ViewerPool, viewers: int, plan: Plan, http: aiohttp.ClientSession,
+                   result: ServerResult) -> None:
+    """One CPU window of one server; its viewers leave afterwards, so the other server's
+    window has the clients' processes to itself."""
+    step = result.steps[viewers] = await window(server, pool, viewers, plan, http)
+    if viewers:
+        await leave(server, pool, http, result)
+    slow = [f for f in step.fps if f < MIN_FPS]
+    if slow:
+        result.problems.append(f"{len(slow)} of {viewers} viewers got under {MIN_FPS:.0f} fps (min {min(slow):.1f})")
+    print(f"  {server.name}, {viewers} viewers: {step.core_pct(step.cpu_s):.1f} % core, RSS {step.rss_mb:.0f} MB, "
+          f"viewer fps min {min(step.fps, default=math.nan):.1f}, machine busy {step.machine_busy_pct:.0f} %", flush=True)
+
+
+async def profiled_window(server: Server, pool: ViewerPool, plan: Plan, http: aiohttp.ClientSession,
+                          result: ServerResult, path: Path) -> None:
+    """An extra window, after the measured ones: py-spy's own CPU must not be in them."""
+    await pool.grow_to(server, max(STEPS))
+    await asyncio.sleep(plan.settle_s)
+    result.profile = await profile(server, plan.window_s, path)
+    await leave(server, pool, http, result)
+
+
+async def memory_churn(server: Server, pool: ViewerPool, plan: Plan, http: aiohttp.ClientSession, result: ServerResult) -> None:
+    print(f"{server.name}: churn", flush=True)
+    await asyncio.sleep(plan.settle_s)
+    result.rss_after_load_mb = await rss_now(server.pid)
+    await churn(server, pool, plan, http, result)
+    result.leftovers = json.dumps(await server.sessions(http))
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+class Run:
+    """Every process one invocation starts, so `finally` can stop them all whatever failed."""
+
+    def __init__(self, workdir: Path, plan: Plan, profile_dir: Path | None):
+        self.workdir = workdir
+        self.plan = plan
+        self.profile_dir = profile_dir
+        self.results = {"Pantau": ServerResult("Pantau"), "stock aiortc": ServerResult("stock aiortc")}
+        self.camera = RtspCameraServer([TTFF_MOUNT, LOAD_MOUNT], log_dir=workdir / "camera")
+        self.admin_token = "adm-" + secrets.token_urlsafe(16)
+        self.nodes: list[PantauNode] = []
+        self.embedded_redis_pids: list[int] = []
+        self.stock: list[StockServer] = []
+        self.viewers: list[ViewerProcess] = []
+
+    def start_node(self, name: str) -> PantauNode:
+        node = PantauNode(self.workdir / name, self.admin_token, ["--config", str(node_config(self.workdir))])
+        self.nodes.append(node)
+        node.start()
+        self.embedded_redis_pids.append(node.embedded_redis()[0])
+        return node
+
+    def stop_node(self, node: PantauNode) -> None:
+        if node.process is None or node.process.poll() is not None:
+            return
+        code, _ = node.stop()
+        if code != 0:
+            self.results["Pantau"].problems.append(f"pantau serve exit code after SIGTERM: {code} (None = killed)\n{node.log_tail()}")
+
+    async def viewer_processes(self, count: int, decode: bool) -> list[ViewerProcess]:
+        started = [ViewerProcess(self.workdir, f"viewers-{len(self.viewers) + i}", decode) for i in range(count)]
+        self.viewers += started
+        return list(await asyncio.gather(*(p.start() for p in started)))
+
+    def stock_server(self, mount: Mount, name: str) -> StockServer:
+        server = StockServer(self.camera.url(mount), self.workdir, name)
+        self.stock.append(server)
+        return server.start()
+
+    async def execute(self) -> None:
+        self.camera.start(timeout=20)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+            await self.ttff_phase(http)
+            await self.load_phase(http)
+
+    async def ttff_phase(self, http: aiohttp.ClientSession) -> None:
+        """On a node of its own: the load phases' relay latency must not include these viewers'."""
+        print(f"time to first frame: {self.plan.ttff_viewers} viewers per server, GOP {TTFF_MOUNT.gop_seconds:g} s", flush=True)
+        node = self.start_node("node-ttff")
+        await add_camera(http, node, "bench-gop4", self.camera.url(TTFF_MOUNT), tps=4)
+        stock = self.stock_server(TTFF_MOUNT, "stock-gop4")
+        [viewer] = await self.viewer_processes(1, decode=True)
+        await asyncio.sleep(2)  # both servers past their first keyframe
+        ours = PantauServer(node, "bench-gop4")
+        await time_to_first_frame([ours, stock], self.results, viewer, self.plan, random.Random(4))
+        latency = await ours.latency(http)
+        self.results["Pantau"].notes.append(
+            f"/api/metrics after the first-frame viewers (each watched under a second): relay latency p50 {latency['p50']} / "
+            f"p99 {latency['p99']} ms over {latency['samples']} samples")
+        await viewer.stop()
+        stock.stop()
+        self.stop_node(node)
+
+    async def load_phase(self, http: aiohttp.ClientSession) -> None:
+        """Both servers ingest the GOP 2 s camera throughout; their CPU windows alternate (which
+        goes first alternates too), so a noisy moment of the shared machine hits both alike."""
+        node = self.start_node("node-load")
+        await add_camera(http, node, "bench-gop2", self.camera.url(LOAD_MOUNT), tps=2)
+        servers = [PantauServer(node, "bench-gop2"), self.stock_server(LOAD_MOUNT, "stock-gop2")]
+        pool = ViewerPool(await self.viewer_processes(math.ceil(CHURN_VIEWERS / VIEWERS_PER_PROCESS), decode=False))
+        await asyncio.sleep(self.plan.settle_s)
+        print("CPU windows", flush=True)
+        for index, viewers in enumerate((0, *STEPS)):
+            for server in servers if index % 2 == 0 else servers[::-1]:
+                await cpu_step(server, pool, viewers, self.plan, http, self.results[server.name])
+        if self.profile_dir is not None:
+            for server in servers:
+                path = self.profile_dir / f"relay-{server.name.split()[0].lower()}-{max(STEPS)}-viewers.txt"
+                await profiled_window(server, pool, self.plan, http, self.results[server.name], path)
+        for server in servers:
+            await memory_churn(server, pool, self.plan, http, self.results[server.name])
+        self.stop_node(node)
+
+    async def stop_all(self) -> None:
+        await asyncio.gather(*(p.stop() for p in self.viewers), return_exceptions=True)
+        for server in self.stock:
+            server.stop()
+        for node in self.nodes:
+            self.stop_node(node)
+        if [pid for pid in self.embedded_redis_pids if kill_leftover(pid)]:  # kill every one left
+            self.results["Pantau"].problems.append("a node's embedded Redis was still running after the node stopped")
+        self.camera.stop()
+
+
+# -- report -------------------------------------------------------------------------------------
+
+def _f(value: float, digits: int = 2) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _ratio(ours: float, theirs: float) -> str:
+    return f"{ours / theirs:.2f}x" if theirs and not math.isnan(ours / theirs) else "n/a"
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def ttff_table(results: list[ServerResult]) -> list[str]:
+    lines = ["| server | viewers | p50 s | p95 s | max s | failed | p95 ≤ 0.5 s |", "|---|---:|---:|---:|---:|---:|---|"]
+    for r in results:
+        p50, p95 = (percentile(r.ttff, 50), percentile(r.ttff, 95)) if r.ttff else (math.nan, math.nan)
+        lines.append(f"| {r.name} | {len(r.ttff)} | {_f(p50)} | {_f(p95)} | {_f(max(r.ttff, default=math.nan))} "
+                     f"| {len(r.ttff_errors)} | {_verdict(p95 <= TTFF_TARGET_S) if r.ttff else 'n/a'} |")
+    ours, stock = results
+    if ours.ttff and stock.ttff:
+        lines += ["", f"Pantau / stock aiortc: p50 {percentile(ours.ttff, 50) / percentile(stock.ttff, 50):.2f}x, "
+                      f"p95 {percentile(ours.ttff, 95) / percentile(stock.ttff, 95):.2f}x."]
+    return lines
+
+
+def _latency(step: Step | None) -> str:
+    if step is None or not step.latency or step.latency.get("p50") is None:
+        return "n/a"
+    return f"{_f(step.latency['p50'], 1)} / {_f(step.latency['p99'], 1)}"
+
+
+def cpu_table(ours: ServerResult, stock: ServerResult) -> list[str]:
+    lines = ["| viewers | Pantau % core | stock % core | Pantau CPU-s / viewer-min | stock CPU-s / viewer-min | Pantau / stock "
+             "| Pantau relay latency p50 / p99 ms | min viewer fps Pantau / stock | clients % core Pantau / stock "
+             "| machine busy % Pantau / stock |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for viewers in (0, *STEPS):
+        a, b = ours.steps.get(viewers), stock.steps.get(viewers)
+
+        def pair(fn, steps=(a, b)) -> str:
+            return " / ".join(_f(fn(s), 1) if s else "n/a" for s in steps)
+
+        mine, theirs = (ours.per_viewer_minute(viewers), stock.per_viewer_minute(viewers)) if viewers else (math.nan, math.nan)
+        lines.append(
+            f"| {viewers} | {_f(a.core_pct(a.cpu_s), 1) if a else 'n/a'} | {_f(b.core_pct(b.cpu_s), 1) if b else 'n/a'} "
+            f"| {_f(mine, 3) if viewers else '—'} | {_f(theirs, 3) if viewers else '—'} | {_ratio(mine, theirs) if viewers else '—'} "
+            f"| {_latency(a)} | {pair(lambda s: min(s.fps, default=math.nan)) if viewers else '—'} "
+            f"| {pair(lambda s: s.core_pct(s.clients_cpu_s))} | {pair(lambda s: s.machine_busy_pct)} |")
+    return lines
+
+
+def memory_table(results: list[ServerResult]) -> list[str]:
+    top = max(STEPS)
+    lines = [f"| server | RSS 0 viewers MB | RSS {top} viewers MB | MB per viewer | after the CPU windows MB "
+             "| after each churn cycle MB | growth over the cycles MB | last cycle − 0 viewers MB | held after the last cycle |",
+             "|---|---:|---:|---:|---:|---|---:|---:|---|"]
+    for r in results:
+        zero, full = r.steps.get(0), r.steps.get(top)
+        lines.append(f"| {r.name} | {_f(zero.rss_mb, 0) if zero else 'n/a'} | {_f(full.rss_mb, 0) if full else 'n/a'} "
+                     f"| {_f(r.rss_per_viewer_mb)} | {_f(r.rss_after_load_mb, 0)} | {', '.join(f'{v:.0f}' for v in r.churn_rss_mb) or 'n/a'} "
+                     f"| {_f(r.churn_growth_mb, 0)} | {_f(r.churn_rss_mb[-1] - zero.rss_mb, 0) if zero and r.churn_rss_mb else 'n/a'} "
+                     f"| `{r.leftovers or 'n/a'}` |")
+    return lines
+
+
+def report(results: dict[str, ServerResult], plan: Plan, error: str | None) -> str:
+    ours, stock = results["Pantau"], results["stock aiortc"]
+    lines = [
+        "# Relay benchmark", "",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} CPUs, Python {platform.python_version()}). "
+        f"Camera: GStreamer RTSP test camera, {STREAM['width']}x{STREAM['height']} {STREAM['fps']} fps H.264 {STREAM['bitrate_kbps']} kbit/s "
+        f"(x264 ultrafast, zerolatency), GOP {TTFF_MOUNT.gop_seconds:g} s for the first frame, {LOAD_MOUNT.gop_seconds:g} s for CPU and memory. "
+        "Pantau: `pantau serve` (ingest and relay in one process; its embedded Redis not counted). "
+        "Stock aiortc: `MediaPlayer(decode=False)` + `MediaRelay().subscribe()` per viewer (`bench/relay_support.py`). "
+        f"Viewers: aiortc WHEP clients in {math.ceil(CHURN_VIEWERS / VIEWERS_PER_PROCESS)} processes of their own; "
+        "first-frame viewers decode, load viewers reassemble and count frames without decoding. Everything on 127.0.0.1 (loopback ICE). "
+        f"CPU windows {plan.window_s:g} s after {plan.settle_s:g} s of settling, alternating between the servers (both ingest the camera "
+        "throughout; only the measured one has viewers); CPU and RSS of the server process only. "
+        "The machine has 2 cores shared by the server, the clients and the camera's encoder: see the clients' and machine columns.",
+        "", f"## Time to first frame (new viewer, GOP {TTFF_MOUNT.gop_seconds:g} s; POST to first decoded frame)", "",
+        *ttff_table([ours, stock]),
+        "", "## CPU per viewer (marginal over the same server with no viewer; camera ingesting)", "",
+        *cpu_table(ours, stock), "",
+        "Reference (measured for the issue on the same kind of stream, not in this run), CPU-s per viewer-minute: "
+        + "; ".join(f"{name} {value}" for name, value in REFERENCES) + ".",
+        "Relay latency: Pantau's `/api/metrics`, ingest receipt to hand-over to the RTP sender, last 20,000 live frames of all viewers.",
+        "", f"## Memory (RSS of the server process; churn: {CHURN_VIEWERS} viewers join, watch {HOLD_S:g} s, leave with DELETE)", "",
+        *memory_table([ours, stock]),
+    ]
+    for r in (ours, stock):
+        if r.profile:
+            lines += ["", f"py-spy, {r.name} at {max(STEPS)} viewers (own samples, top functions):", "", "```", *r.profile, "```"]
+    findings = [f"- {r.name}: {text}" for r in (ours, stock) for text in r.problems + r.notes + r.ttff_errors[:3]]
+    if error:
+        findings.insert(0, f"- the run stopped early: {error}")
+    if findings:
+        lines += ["", "Problems and notes:", "", *findings]
+    return "\n".join(lines) + "\n"
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+async def run(args: argparse.Namespace) -> tuple[dict[str, ServerResult], str | None]:
+    workdir = Path(tempfile.mkdtemp(prefix="pantau-bench-relay-"))
+    bench = Run(workdir, args.plan, RESULTS_DIR if args.profile else None)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    error = None
+    try:
+        await bench.execute()
+    except (BenchError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        print(f"FAILED: {error}", file=sys.stderr, flush=True)
+    except asyncio.CancelledError:
+        error = "cancelled (deadline, SIGTERM or Ctrl-C)"
+        raise
+    finally:
+        await bench.stop_all()
+        if args.keep:
+            print(f"logs kept in {workdir}", flush=True)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+        # Whatever was measured before a failure is still worth reading.
+        text = report(bench.results, args.plan, error)
+        print("\n" + text)
+        args.output.write_text(text, encoding="utf-8")
+        print(f"written to {args.output}")
+    return bench.results, error
+
+
+async def run_bounded(args: argparse.Namespace) -> tuple[dict[str, ServerResult], str | None]:
+    """The run under a deadline; SIGTERM cancels it like Ctrl-C does, so `finally` blocks stop
+    every process this run started."""
+    task = asyncio.current_task()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    async with asyncio.timeout(args.timeout):
+        return await run(args)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer first-frame viewers, 8 s windows, 2 churn cycles (smoke test)")
+    parser.add_argument("--profile", action="store_true", help=f"py-spy each server for one more window at {max(STEPS)} viewers")
+    parser.add_argument("--timeout", type=float, help="stop everything after this many seconds (default 1800; --quick 900)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (node, camera, viewer logs)")
+    parser.add_argument("--output", type=Path, help="Markdown report (default bench/results/relay.md, or relay-quick.md)")
+    args = parser.parse_args(argv)
+    args.plan = QUICK if args.quick else FULL
+    args.timeout = args.timeout or (900.0 if args.quick else 1800.0)
+    args.output = args.output or RESULTS_DIR / ("relay-quick.md" if args.quick else "relay.md")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        results, error = asyncio.run(run_bounded(args))
+    except TimeoutError:
+        print(f"relay bench: gave up after {args.timeout:.0f} s; every process it started was stopped", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("relay bench: interrupted; every process it started was stopped", file=sys.stderr)
+        return 130
+    return 1 if error or any(r.problems for r in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
