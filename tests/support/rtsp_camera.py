@@ -82,7 +82,13 @@ class RtspCameraServer:
         ]
         for thread in self._threads:
             thread.start()
-        if not self._ready.wait(timeout) or not self._listening:
+        ready = self._ready.wait(timeout)
+        if not (ready and self._listening):
+            if ready:  # stdout closed without READY: the process is exiting; let it, to report its code
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
             exited = process.poll() is not None
             self.stop(timeout=2)
             what = f"exited with code {process.returncode}" if exited else f"was not ready within {timeout} s"

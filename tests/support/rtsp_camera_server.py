@@ -295,9 +295,13 @@ def serve(mounts: list[Mount], port: int, parent_pid: int) -> int:
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGTERM, quit_loop, "SIGTERM")
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGINT, quit_loop, "SIGINT")
 
+    watching_own_parent = parent_pid == os.getppid()
+
     def watch_parent() -> bool:
-        # Orphaned (parent died, we were re-parented): never outlive the test that started us.
-        if os.getppid() != parent_pid or not _pid_alive(parent_pid):
+        # Never outlive the test that started us. For our own parent, re-parenting is the exact signal
+        # (immune to pid reuse); a --parent-pid further up the tree can only be probed with kill(0).
+        gone = os.getppid() != parent_pid if watching_own_parent else not _pid_alive(parent_pid)
+        if gone:
             return quit_loop(f"parent {parent_pid} is gone")
         return GLib.SOURCE_CONTINUE
 

@@ -1,8 +1,10 @@
 """pytest fixtures for the RTSP test camera.
 
-Enable them in a conftest (or test module) with::
+Enable them in tests/conftest.py (or a test module) with::
 
     pytest_plugins = ["tests.support.rtsp_fixtures"]
+
+or import them there: `from tests.support.rtsp_fixtures import rtsp_camera_factory, rtsp_camera_server  # noqa: F401`.
 
 `rtsp_camera_server` is the default camera set (see `default_mounts()`), started and always stopped.
 Give it other mounts by indirect parametrisation::
