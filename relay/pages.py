@@ -19,4 +19,7 @@ def _page(name: str):
 routes.get("/kamera/{id}")(_page("station.html"))
 routes.get("/tps/{id}")(_page("station.html"))
 routes.get("/")(_page("index.html"))
+routes.get("/wall")(_page("wall.html"))
+routes.get("/kecamatan/{code}")(_page("kecamatan.html"))
+routes.get("/admin")(_page("admin.html"))
 routes.static("/viewer", VIEWER_DIR, append_version=False)
