@@ -10,13 +10,14 @@ from pantau.stream_bus import StreamBus
 from pantau.tokens import TokenStore
 from relay import admin_api, auth, events, pages, public_api, tiles, whep
 from relay.auth import TOKENS_KEY
-from relay.context import BUS, REGION_TREES, REGISTRY, SESSIONS, SETTINGS
+from relay.context import BUS, REGION_TREES, REGISTRY, SESSIONS, SETTINGS, WALL
 from relay.events import HUB, EventHub
 from relay.http_errors import error_middleware
 from relay.ice_config import apply_host_address_policy
 from relay.openapi import openapi_document
 from relay.region_counts import RegionTreeCache
 from relay.viewer_sessions import ViewerSessions
+from relay.wall_summary import WallSummary
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -60,13 +61,15 @@ async def _stop_background(app: web.Application) -> None:
 def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: StreamBus) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.http.max_body_mb * 1024 * 1024)
     apply_host_address_policy(settings.relay.ice)
-    hub = EventHub(registry)
+    wall = WallSummary(registry)
+    hub = EventHub(registry, wall)
     app[SETTINGS] = settings
     app[REGISTRY] = registry
     app[TOKENS_KEY] = tokens
     app[REGION_TREES] = RegionTreeCache()
     app[BUS] = bus
     app[HUB] = hub
+    app[WALL] = wall
     app[SESSIONS] = ViewerSessions(bus, settings.relay, on_count=hub.publish_viewers)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)

@@ -7,9 +7,11 @@ from pantau.registry import Registry
 from pantau.stream_bus import StreamBus
 from relay.region_counts import RegionTreeCache
 from relay.viewer_sessions import ViewerSessions
+from relay.wall_summary import WallSummary
 
 REGISTRY = web.AppKey("registry", Registry)
 SETTINGS = web.AppKey("settings", Settings)
 REGION_TREES = web.AppKey("region_trees", RegionTreeCache)
 BUS = web.AppKey("bus", StreamBus)
 SESSIONS = web.AppKey("viewer_sessions", ViewerSessions)
+WALL = web.AppKey("wall_summary", WallSummary)

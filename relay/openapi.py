@@ -87,9 +87,16 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Latest keyframe as JPEG (or a placeholder showing the camera's state); ETag + Cache-Control: no-cache, so revalidate each second",
                 "parameters": _params("id"), "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, "304": {"description": "unchanged"}, "404": _ERROR}}},
             "/api/events": {"get": {
-                "summary": "Server-Sent Events: `event: status` (data: {id, ...status}) and `event: viewers` (data: {id, viewers}); public callers hear of public cameras only",
-                "parameters": [{"name": "camera", "in": "query", "description": "only this camera", "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "text/event-stream", "content": {"text/event-stream": {}}}, "404": _ERROR}}},
+                "summary": "Server-Sent Events: `event: status` (data: {id, ...status}), `event: viewers` (data: {id, viewers}) and with counts=1 "
+                           "`event: kecamatan` (data: {code, tps: {online, total}}); public callers hear of public cameras only",
+                "parameters": [{"name": "camera", "in": "query", "description": "only this camera", "schema": {"type": "string"}},
+                               {"name": "region", "in": "query", "description": "only cameras in this kota, kecamatan or kelurahan", "schema": {"type": "string"}},
+                               {**_params("kind")[0], "description": "only cameras of this kind"},
+                               {"name": "counts", "in": "query", "description": "also send kecamatan TPS counts", "schema": {"type": "boolean"}}],
+                "responses": {"200": {"description": "text/event-stream", "content": {"text/event-stream": {}}}, "400": _ERROR, "404": _ERROR}}},
+            "/api/wall": {"get": {
+                "summary": "The wall: every kota and kecamatan with its recap camera (id, name, status) and online/total TPS cameras (public cameras, or all with a token)",
+                "responses": {"200": {"description": "kota -> kecamatan -> {code, name, recap|null, tps: {online, total}}"}}}},
             "/api/session": {
                 "post": {"summary": "Sign in with an admin or operator token: sets an HttpOnly session cookie and returns the CSRF value to send as X-CSRF-Token",
                          "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "properties": {"token": {"type": "string"}}}}}},

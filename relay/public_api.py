@@ -9,7 +9,7 @@ from aiohttp import web
 
 from pantau.camera import ID_PATTERN, public_view
 from relay import auth
-from relay.context import REGION_TREES, REGISTRY, SESSIONS
+from relay.context import REGION_TREES, REGISTRY, SESSIONS, WALL
 from relay.http_errors import ApiError
 from relay.query_params import encode_cursor, list_query
 
@@ -27,6 +27,12 @@ async def get_regions(request: web.Request) -> web.Response:
     table = await registry.sync()
     tree = request.app[REGION_TREES].get(registry.regions, table.cameras, table.revision, sees_all)
     return web.json_response(tree)
+
+
+@routes.get("/api/wall")
+async def get_wall(request: web.Request) -> web.Response:
+    """Per kecamatan: the recap camera and its status, and online/total TPS cameras."""
+    return web.json_response(await request.app[WALL].wall(await _sees_all(request)))
 
 
 @routes.get("/api/regions/search")

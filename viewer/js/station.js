@@ -5,17 +5,9 @@
 
 import {ApiError, getCamera, tileUrl, whepUrl} from './api.js';
 import {subscribeCamera} from './status-events.js';
+import {REASON_LABELS, badgeTone, statusText} from './status-labels.js';
 import {playWhep} from './whep-client.js';
 
-const STATE_LABELS = {
-  online: 'Langsung', connecting: 'Menyambung…', offline: 'Terputus', disabled: 'Nonaktif',
-  waiting: 'Menunggu kiriman kamera',
-};
-const REASON_LABELS = {
-  unreachable: 'kamera tidak terjangkau', auth_failed: 'kata sandi kamera salah',
-  no_data: 'tidak ada gambar', unsupported_codec: 'format video tidak didukung',
-};
-const PICTURE_LABELS = {frozen: 'Gambar beku', black: 'Gambar gelap/tertutup'};
 const NO_PICTURE_AFTER_MS = 3000; // no new frame for this long: the picture has stalled
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -60,20 +52,6 @@ function cameraIdFromPath(pathname) {
 }
 
 // ---- rendering --------------------------------------------------------------------------
-
-function statusText(status) {
-  let text = STATE_LABELS[status.state] || status.state || 'Tidak diketahui';
-  if (status.state === 'offline' && REASON_LABELS[status.reason]) text += `: ${REASON_LABELS[status.reason]}`;
-  if (status.state === 'online' && PICTURE_LABELS[status.picture]) text += ` · ${PICTURE_LABELS[status.picture]}`;
-  return text;
-}
-
-function badgeTone(status) {
-  if (status.state === 'online') return PICTURE_LABELS[status.picture] ? 'warn' : 'ok';
-  if (status.state === 'offline') return 'bad';
-  if (status.state === 'connecting') return 'warn';
-  return 'idle';
-}
 
 function shortKota(name) {
   return name.replace(/^(Kota|Kabupaten) Administrasi /, '');

@@ -1,14 +1,23 @@
-// Live status and viewer counts of one camera over Server-Sent Events (GET /api/events?camera=ID).
+// Live status, viewer counts and kecamatan counts over Server-Sent Events (GET /api/events).
 //
+//   const sub = subscribeEvents({region: '31.71.01'}, {onStatus, onViewers, onCounts, onReconnect});
 //   const sub = subscribeCamera(id, {onStatus, onViewers, onReconnect});
 //   sub.close();
 //
-// onStatus(status) gets the status fields ({state, reason, picture, ...}); onViewers(n) the count.
+// Filters (all optional): camera, region (kota/kecamatan/kelurahan code), kind ('tps'|'recap'),
+// counts (true: also `kecamatan` events with {code, tps: {online, total}}).
+// onStatus(id, status) gets the status fields ({state, reason, picture, ...}); onViewers(id, n).
 // EventSource reconnects by itself; events sent while it was away are lost, so onReconnect() is
-// called on every reconnection for the caller to re-read the camera once.
+// called on every reconnection for the caller to re-read what it shows.
 
-export function subscribeCamera(id, {onStatus = () => {}, onViewers = () => {}, onReconnect = () => {}} = {}) {
-  const source = new EventSource(`/api/events?camera=${encodeURIComponent(id)}`);
+export function subscribeEvents(filters = {}, {onStatus = () => {}, onViewers = () => {}, onCounts = () => {},
+  onReconnect = () => {}} = {}) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(filters)) {
+    if (value != null && value !== false) query.set(key, value === true ? '1' : String(value));
+  }
+  const search = query.toString();
+  const source = new EventSource(search ? `/api/events?${search}` : '/api/events');
   let opened = false;
 
   const parse = (handler) => (event) => {
@@ -18,18 +27,24 @@ export function subscribeCamera(id, {onStatus = () => {}, onViewers = () => {}, 
     } catch {
       return; // a malformed event is ignored, not fatal
     }
-    if (data && data.id === id) handler(data);
+    if (data && typeof data === 'object') handler(data);
   };
 
-  source.addEventListener('status', parse((data) => {
-    const {id: _id, ...status} = data;
-    onStatus(status);
-  }));
-  source.addEventListener('viewers', parse((data) => onViewers(data.viewers)));
+  source.addEventListener('status', parse(({id, ...status}) => onStatus(id, status)));
+  source.addEventListener('viewers', parse((data) => onViewers(data.id, data.viewers)));
+  source.addEventListener('kecamatan', parse((data) => onCounts(data)));
   source.addEventListener('open', () => {
     if (opened) onReconnect();
     opened = true;
   });
 
   return {close: () => source.close()};
+}
+
+export function subscribeCamera(id, {onStatus = () => {}, onViewers = () => {}, onReconnect = () => {}} = {}) {
+  return subscribeEvents({camera: id}, {
+    onStatus: (cameraId, status) => { if (cameraId === id) onStatus(status); },
+    onViewers: (cameraId, count) => { if (cameraId === id) onViewers(count); },
+    onReconnect,
+  });
 }

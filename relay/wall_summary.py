@@ -1,0 +1,122 @@
+"""What the wall shows per kecamatan: its recap camera and how many of its TPS cameras are online.
+
+Kept in memory per relay and updated from the status events every ingest worker publishes, so
+the wall never makes the relay read 31k statuses per page load. A full reload (one HMGET of all
+statuses) happens only when the registry revision moves (cameras added, changed or removed).
+Two audiences: the public sees public cameras only; operators and admins see all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from pantau.camera import Camera
+from pantau.registry import Registry
+
+AUDIENCES = (False, True)  # sees_all
+
+
+@dataclass(frozen=True)
+class TpsCount:
+    online: int = 0
+    total: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {"online": self.online, "total": self.total}
+
+
+def _kecamatan_of(camera: Camera) -> str:
+    return ".".join(camera.region.split(".")[:3])
+
+
+def _short_status(status: dict[str, Any]) -> dict[str, Any]:
+    return {"state": status.get("state"), "reason": status.get("reason"), "picture": status.get("picture")}
+
+
+class WallSummary:
+    def __init__(self, registry: Registry):
+        self.registry = registry
+        self._revision: int | None = None
+        self._states: dict[str, str] = {}  # camera id -> effective state
+        self._recap_status: dict[str, dict[str, Any]] = {}  # recap camera id -> short status
+        self._counts: dict[bool, dict[str, TpsCount]] = {audience: {} for audience in AUDIENCES}
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> list[str]:
+        """Reload if the registry changed; returns the kecamatan codes whose TPS counts changed."""
+        table = await self.registry.sync()
+        if table.revision == self._revision:
+            return []
+        async with self._lock:
+            table = await self.registry.sync()
+            if table.revision == self._revision:
+                return []
+            cameras = list(table.cameras.values())
+            statuses = await self.registry.statuses(cameras)
+            before = self._counts
+            self._states = {camera_id: status["state"] for camera_id, status in statuses.items()}
+            self._recap_status = {c.id: _short_status(statuses[c.id]) for c in cameras if c.kind == "recap"}
+            self._counts = {audience: self._count(table.cameras, audience) for audience in AUDIENCES}
+            self._revision = table.revision
+            codes = set(before[True]) | set(self._counts[True])
+            return sorted(code for code in codes if any(
+                before[a].get(code) != self._counts[a].get(code) for a in AUDIENCES))
+
+    def _count(self, cameras: dict[str, Camera], sees_all: bool) -> dict[str, TpsCount]:
+        online: dict[str, int] = {}
+        total: dict[str, int] = {}
+        for camera in cameras.values():
+            if camera.kind != "tps" or not (sees_all or camera.public):
+                continue
+            code = _kecamatan_of(camera)
+            total[code] = total.get(code, 0) + 1
+            if self._states.get(camera.id) == "online":
+                online[code] = online.get(code, 0) + 1
+        return {code: TpsCount(online.get(code, 0), count) for code, count in total.items()}
+
+    def apply(self, camera: Camera, status: dict[str, Any]) -> str | None:
+        """Take one camera's new status; returns its kecamatan code if a TPS count changed."""
+        if camera.kind == "recap":
+            self._recap_status[camera.id] = _short_status(status)
+        was_online = self._states.get(camera.id) == "online"
+        self._states[camera.id] = status["state"]
+        now_online = status["state"] == "online"
+        if camera.kind != "tps" or was_online == now_online or camera.id not in self.registry.table.cameras:
+            return None
+        code = _kecamatan_of(camera)
+        step = 1 if now_online else -1
+        for audience in AUDIENCES:
+            if audience or camera.public:
+                count = self._counts[audience].get(code, TpsCount())
+                self._counts[audience][code] = TpsCount(max(0, count.online + step), count.total)
+        return code
+
+    def counts(self, code: str, sees_all: bool) -> dict[str, int]:
+        return self._counts[sees_all].get(code, TpsCount()).as_json()
+
+    async def wall(self, sees_all: bool) -> dict[str, Any]:
+        """Every kota with its kecamatan: name, code, recap camera (or null) and TPS counts."""
+        await self.refresh()
+        regions = self.registry.regions
+        recap_by_kecamatan: dict[str, Camera] = {}
+        for camera in sorted(self.registry.table.cameras.values(), key=lambda c: c.id):
+            if camera.kind == "recap" and (sees_all or camera.public):
+                recap_by_kecamatan.setdefault(camera.region, camera)
+        province = regions.at_level("provinsi")[0]
+        kota_out = []
+        for kota in sorted(regions.children(province.code), key=lambda r: r.code):
+            kecamatan_out = []
+            for kecamatan in sorted(regions.children(kota.code), key=lambda r: r.code):
+                recap = recap_by_kecamatan.get(kecamatan.code)
+                kecamatan_out.append({
+                    "code": kecamatan.code, "name": kecamatan.name,
+                    "recap": None if recap is None else {
+                        "id": recap.id, "name": recap.name,
+                        "status": self._recap_status.get(recap.id, {"state": "connecting", "reason": None, "picture": None}),
+                    },
+                    "tps": self.counts(kecamatan.code, sees_all),
+                })
+            kota_out.append({"code": kota.code, "name": kota.name, "kecamatan": kecamatan_out})
+        return {"revision": self._revision, "kota": kota_out}

@@ -1,0 +1,52 @@
+// How a camera's status reads on every page (Bahasa Indonesia), and the badge it gets.
+//
+//   statusText(status)  -> 'Terputus: kamera tidak terjangkau'
+//   badgeTone(status)   -> 'ok' | 'warn' | 'bad' | 'idle'   (the colour)
+//   badgeKind(status)   -> 'online' | 'offline' | 'beku' | 'gelap' | 'connecting' | 'disabled' | 'waiting'
+//   badgeLabel(status)  -> the short badge word for tiles ('Online', 'Offline', 'Beku', 'Gelap', …)
+
+export const STATE_LABELS = {
+  online: 'Langsung', connecting: 'Menyambung…', offline: 'Terputus', disabled: 'Nonaktif',
+  waiting: 'Menunggu kiriman kamera',
+};
+export const REASON_LABELS = {
+  unreachable: 'kamera tidak terjangkau', auth_failed: 'kata sandi kamera salah',
+  no_data: 'tidak ada gambar', unsupported_codec: 'format video tidak didukung',
+};
+export const PICTURE_LABELS = {frozen: 'Gambar beku', black: 'Gambar gelap/tertutup'};
+
+const BADGE_LABELS = {
+  online: 'Online', offline: 'Offline', beku: 'Beku', gelap: 'Gelap', connecting: 'Menyambung',
+  disabled: 'Nonaktif', waiting: 'Menunggu',
+};
+
+export function statusText(status) {
+  let text = STATE_LABELS[status.state] || status.state || 'Tidak diketahui';
+  if (status.state === 'offline' && REASON_LABELS[status.reason]) text += `: ${REASON_LABELS[status.reason]}`;
+  if (status.state === 'online' && PICTURE_LABELS[status.picture]) text += ` · ${PICTURE_LABELS[status.picture]}`;
+  return text;
+}
+
+export function badgeTone(status) {
+  if (status.state === 'online') return PICTURE_LABELS[status.picture] ? 'warn' : 'ok';
+  if (status.state === 'offline') return 'bad';
+  if (status.state === 'connecting') return 'warn';
+  return 'idle';
+}
+
+export function badgeKind(status) {
+  if (status.state === 'online') return {frozen: 'beku', black: 'gelap'}[status.picture] || 'online';
+  return BADGE_LABELS[status.state] ? status.state : 'offline';
+}
+
+export const badgeLabel = (status) => BADGE_LABELS[badgeKind(status)];
+
+// Put a status on a badge element: text, colour and data attributes tests and CSS read.
+export function paintBadge(element, status) {
+  const kind = badgeKind(status);
+  element.textContent = BADGE_LABELS[kind];
+  element.title = statusText(status);
+  element.dataset.badge = kind;
+  element.dataset.state = status.state || '';
+  element.dataset.tone = badgeTone(status);
+}
