@@ -6,11 +6,19 @@
 
 import {ApiError, getJson} from './api.js';
 
+// The cookie is HttpOnly (scripts cannot read it); this hint spares pages that were never
+// signed in a 401 on every load.
+const HINT = 'pantau-signed-in';
+
 export async function currentSession() {
+  if (!localStorage.getItem(HINT)) return null;
   try {
     return await getJson('/api/session');
   } catch (error) {
-    if (error instanceof ApiError && error.status === 401) return null;
+    if (error instanceof ApiError && error.status === 401) {
+      localStorage.removeItem(HINT);
+      return null;
+    }
     throw error;
   }
 }
@@ -24,9 +32,11 @@ export async function signIn(token) {
     throw new ApiError(response.status === 401 ? 'Token tidak dikenal.' : (body.message || 'Gagal masuk.'),
       response.status, body.error);
   }
+  localStorage.setItem(HINT, '1');
   return body;
 }
 
 export async function signOut(csrfToken) {
+  localStorage.removeItem(HINT);
   await fetch('/api/session', {method: 'DELETE', headers: {'X-CSRF-Token': csrfToken || ''}});
 }

@@ -1,0 +1,67 @@
+// A camera as a tile: its latest picture, its name, where it is and a status badge; a link to
+// its station page. Used by the kecamatan page and the finder.
+//
+//   const grid = new CameraTiles(container, tileImages);
+//   grid.show(cameras, {groupBy: (camera) => camera.location.kelurahan?.name});
+//   grid.update(id, status);   // from SSE
+
+import {stationUrl} from './api.js';
+import {el} from './dom.js';
+import {paintBadge} from './status-labels.js';
+
+export function tileTitle(camera) {
+  return camera.kind === 'tps' && camera.tps != null ? `TPS ${String(camera.tps).padStart(3, '0')}` : camera.name;
+}
+
+export class CameraTiles {
+  constructor(container, tileImages) {
+    this.container = container;
+    this.images = tileImages;
+    this.entries = new Map(); // id -> {camera, element, badge, img}
+  }
+
+  show(cameras, {groupBy = null} = {}) {
+    this.clear();
+    const children = [];
+    let group = null;
+    for (const camera of cameras) {
+      const heading = groupBy ? groupBy(camera) : null;
+      if (heading && heading !== group) {
+        children.push(el('h3', {class: 'tile-group', dataset: {testid: 'tile-group'}}, heading));
+        group = heading;
+      }
+      children.push(this.build(camera));
+    }
+    this.container.replaceChildren(...children);
+  }
+
+  build(camera) {
+    const img = el('img', {alt: '', decoding: 'async', loading: 'lazy'});
+    const badge = el('span', {class: 'badge', dataset: {testid: 'tile-badge'}});
+    const where = camera.location?.kelurahan?.name ? `Kel. ${camera.location.kelurahan.name}` : '';
+    const element = el('a', {class: 'camera-tile', href: stationUrl(camera), dataset: {testid: 'camera-tile', id: camera.id}},
+      el('span', {class: 'tile-picture'}, img),
+      el('span', {class: 'tile-caption'}, el('span', {class: 'tile-name'}, tileTitle(camera)), badge),
+      el('span', {class: 'tile-where'}, where || camera.name));
+    element.title = camera.name;
+    this.entries.set(camera.id, {camera, element, badge, img});
+    this.images.attach(img, camera.id);
+    this.update(camera.id, camera.status || {state: 'connecting'});
+    return element;
+  }
+
+  update(id, status) {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    entry.camera.status = {...entry.camera.status, ...status};
+    paintBadge(entry.badge, entry.camera.status);
+    entry.element.dataset.state = entry.camera.status.state;
+    this.images.setLive(id, entry.camera.status.state === 'online');
+  }
+
+  clear() {
+    for (const entry of this.entries.values()) this.images.detach(entry.img);
+    this.entries.clear();
+    this.container.replaceChildren();
+  }
+}
