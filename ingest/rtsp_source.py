@@ -12,32 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
-
-import av
 
 from ingest.backoff import Backoff
 from ingest.camera_pipeline import CameraPipeline, StreamInfo
-from ingest.failure_reasons import UnsupportedSource, classify, describe
+from ingest.failure_reasons import classify, describe
+from pantau.rtsp_open import RtspSettings, open_rtsp, video_stream
+
+__all__ = ["RtspSettings", "RtspSource"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RtspSettings:
-    open_timeout_s: float = 4.0
-    read_timeout_s: float = 4.0
-
-
-def open_options(transport: str, settings: RtspSettings) -> dict[str, str]:
-    return {
-        "rtsp_transport": transport,
-        "timeout": str(int(settings.read_timeout_s * 1_000_000)),
-        "analyzeduration": "0",
-        "probesize": "32",
-        "fflags": "nobuffer",
-        "allowed_media_types": "video",
-    }
 
 
 class RtspSource:
@@ -85,14 +68,9 @@ class RtspSource:
 
     def _session(self) -> None:
         self.pipeline.status.report(self.camera_id, state="connecting")
-        container = av.open(self._url, options=open_options(self._transport, self.settings),
-                            timeout=(self.settings.open_timeout_s, self.settings.read_timeout_s))
+        container = open_rtsp(self._url, self._transport, self.settings)
         try:
-            if not container.streams.video:
-                raise UnsupportedSource("the stream has no video")
-            stream = container.streams.video[0]
-            if stream.codec_context.codec is None:
-                raise UnsupportedSource(f"no decoder for {stream.codec_context.name}")
+            stream = video_stream(container)
             self.pipeline.start_session(StreamInfo.of(stream))
             for packet in container.demux(stream):
                 if self._stop.is_set():

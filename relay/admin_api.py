@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from pantau import audit_log
 from pantau.audit_log import Actor
-from pantau.camera import ID_PATTERN, CameraInvalid, FieldError, admin_view, apply_patch, validate_camera
+from pantau.camera import ID_PATTERN, TRANSPORTS, CameraInvalid, FieldError, admin_view, apply_patch, source_type, validate_camera
 from pantau.camera_csv import cameras_to_csv
 from pantau.camera_import import import_csv
+from pantau.redaction import MASK, replace_url_password, url_password
+from pantau.rtsp_open import RtspSettings
+from pantau.stream_probe import ProbeBusy, probe
 from relay import auth
-from relay.context import REGISTRY
+from relay.context import REGISTRY, SETTINGS
 from relay.http_errors import ApiError, read_json
 from relay.query_params import MAX_LIMIT, encode_cursor, int_param, list_query
 
@@ -129,3 +133,53 @@ async def get_audit(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
     entries, next_before = await audit_log.read(request.app[REGISTRY].redis, limit, before)
     return web.json_response({"entries": entries, "next_cursor": next_before})
+
+
+_PROBE_FIELDS = ("source", "transport", "camera_id")
+
+
+@routes.post("/api/admin/probe")
+async def probe_source(request: web.Request) -> web.Response:
+    """Connection test: {"source": "rtsp://…", "transport": "tcp"} or {"camera_id": "…"} (the stored
+    source; a source with password *** plus camera_id uses the stored password). Never logs or
+    returns the URL."""
+    await _admin(request)
+    body = await read_json(request)
+    if not isinstance(body, dict) or not body.keys() <= set(_PROBE_FIELDS):
+        raise ApiError(400, 'send {"source": "rtsp://…", "transport": "tcp"} or {"camera_id": "…"}', field="body")
+    stored = None
+    camera_id = body.get("camera_id")
+    if camera_id not in (None, ""):
+        if not isinstance(camera_id, str) or not ID_PATTERN.match(camera_id):
+            raise ApiError(400, "camera_id must be a camera's id", field="camera_id")
+        stored = await request.app[REGISTRY].require(camera_id)
+    source = body.get("source")
+    if source in (None, ""):
+        if stored is None:
+            raise ApiError(400, "required: the rtsp:// or rtsps:// URL to test, or camera_id", field="source")
+        source = stored.source
+    if not isinstance(source, str) or source_type(source.strip()) != "rtsp":
+        raise ApiError(400, "only rtsp:// and rtsps:// sources can be tested", field="source")
+    source = source.strip()
+    try:
+        parts = urlsplit(source)
+        host, _ = parts.hostname, parts.port  # .port raises on a bad port
+    except ValueError:
+        host = None
+    if not host or any(ch.isspace() for ch in source):
+        raise ApiError(400, "the URL is malformed or has no host", field="source")
+    if url_password(source) == MASK:
+        kept = url_password(stored.source) if stored else None
+        if kept is None:
+            raise ApiError(400, f"password {MASK!r} is a mask, and there is no stored password to use", field="source")
+        source = replace_url_password(source, kept)
+    transport = body.get("transport") or (stored.transport if stored else "tcp")
+    if transport not in TRANSPORTS:
+        raise ApiError(400, "transport must be 'tcp' or 'udp'", field="transport")
+    ingest = request.app[SETTINGS].ingest
+    try:
+        result = await probe(source, transport, RtspSettings(ingest.rtsp_open_timeout_s, ingest.rtsp_read_timeout_s),
+                             force_transcode=bool(stored and "force_transcode" in stored.tags))
+    except ProbeBusy as exc:
+        raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
+    return web.json_response({**result, "camera_id": stored.id if stored else None, "transport": transport})

@@ -120,6 +120,15 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/admin/audit": {"get": {"summary": "Audit log, newest first: when, token label, client address, what changed (never a secret)",
                                          "security": _ADMIN, "parameters": _params("limit", "before"), "responses": {"200": {"description": "entries"}, **errors}}},
+            "/api/admin/probe": {"post": {
+                "summary": "Connection test ('Tes koneksi'): open an RTSP source as ingest would, read ~3 s or two keyframes; says codec, size, fps and "
+                           "passthrough (H.264 without B-frames) or transcode, or the reason (unreachable, auth_failed, no_data, unsupported_codec). "
+                           "Body {source, transport} or {camera_id} (the stored source; a source with password *** plus camera_id uses the stored one). "
+                           "Never returns the URL", "security": _ADMIN,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "source": {"type": "string"}, "transport": {"enum": ["tcp", "udp"]}, "camera_id": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "{ok, reason, codec, width, height, fps, bframes, mode, transcode_because, keyframes, packets, elapsed_s, camera_id, transport}"},
+                              **errors, "503": _ERROR}}},
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
