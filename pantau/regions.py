@@ -78,6 +78,16 @@ class RegionTree:
         found = self._by_name.get(name_key(name), [])
         return [r for r in found if level is None or r.level == level]
 
+    def search(self, text: str, level: str | None = None, limit: int = 50) -> list[Region]:
+        """Exact name matches (variants accepted) first, then names containing `text`."""
+        key = name_key(text)
+        if not key:
+            return []
+        exact = self.find(text, level)
+        partial = sorted((r for k, regions in self._by_name.items() if key in k and k != key for r in regions
+                          if level is None or r.level == level), key=lambda r: (LEVELS.index(r.level), r.name))
+        return (exact + partial)[:limit]
+
     def lookup(self, code_or_name: str, level: str | None = None) -> Region | None:
         """A code, or a name that matches exactly one region (of `level` if given).
 

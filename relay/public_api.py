@@ -37,7 +37,7 @@ async def get_wall(request: web.Request) -> web.Response:
 
 @routes.get("/api/regions/search")
 async def search_regions(request: web.Request) -> web.Response:
-    """Find regions by name (variants such as Palmerah/Pal Merah accepted) or code."""
+    """Find regions by code or name: exact (variants such as Palmerah/Pal Merah accepted), then partial."""
     registry = request.app[REGISTRY]
     text = (request.query.get("q") or "").strip()
     if not text:
@@ -45,7 +45,7 @@ async def search_regions(request: web.Request) -> web.Response:
     level = request.query.get("level") or None
     if level is not None and level not in ("kota", "kecamatan", "kelurahan"):
         raise ApiError(400, "level must be kota, kecamatan or kelurahan", field="level")
-    found = [registry.regions.get(text)] if registry.regions.get(text) else registry.regions.find(text, level)
+    found = [registry.regions.get(text)] if registry.regions.get(text) else registry.regions.search(text, level)
     return web.json_response({"regions": [
         {"code": r.code, "level": r.level, "name": r.name, "path": registry.regions.path(r.code)}
         for r in found if r is not None and (level is None or r.level == level)

@@ -72,6 +72,10 @@ async def test_regions_tree_and_counts(api):
     assert tree["cameras"] == 2
     _, found = await api.call("GET", "/api/regions/search?q=Pal%20Merah&level=kecamatan", 200)
     assert [r["code"] for r in found["regions"]] == ["31.73.07"]
+    _, found = await api.call("GET", "/api/regions/search?q=petojo", 200)  # part of a name
+    assert [r["name"] for r in found["regions"]] == ["Petojo Selatan", "Petojo Utara"]
+    _, found = await api.call("GET", "/api/regions/search?q=gambir", 200)  # exact matches first
+    assert [r["code"] for r in found["regions"]][:2] == ["31.71.01", "31.71.01.1001"]
 
 
 async def test_public_never_sees_sources_or_private_cameras(api):

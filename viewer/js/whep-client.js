@@ -143,16 +143,24 @@ class WhepSession {
 
   teardown() {
     clearTimeout(this.timer);
-    if (this.pc) {
-      this.pc.ontrack = null;
-      this.pc.onconnectionstatechange = null;
-      this.pc.close();
-      this.pc = null;
+    const pc = this.pc;
+    this.pc = null;
+    if (pc) {
+      pc.ontrack = null;
+      pc.onconnectionstatechange = null;
     }
     if (this.location) {
-      // keepalive: the DELETE still goes out when the page is being closed
-      fetch(this.location, {method: 'DELETE', keepalive: true}).catch(() => {});
+      // The server ends the session on our DELETE; the connection closes after it (or after
+      // 2 s), else the server may see the close first and answer the DELETE with 404.
+      // keepalive: the DELETE still goes out when the page is being closed.
+      const closeLater = setTimeout(() => pc && pc.close(), 2000);
+      fetch(this.location, {method: 'DELETE', keepalive: true}).catch(() => {}).finally(() => {
+        clearTimeout(closeLater);
+        if (pc) pc.close();
+      });
       this.location = null;
+    } else if (pc) {
+      pc.close();
     }
   }
 
