@@ -1,5 +1,6 @@
 """Server-Sent Events: `GET /api/events` with `event: status`, `event: viewers` and, on request,
-`event: kecamatan` (a kecamatan's online/total TPS counts, for the wall).
+`event: kecamatan` (a kecamatan's online/total TPS counts, for the wall) and `event: registry`
+(cameras were added, changed or removed: read the wall again).
 
 Filters: `camera=ID` (one camera), `region=CODE` (cameras in a kota/kecamatan/kelurahan),
 `kind=tps|recap`, `counts=1` (also send kecamatan counts).
@@ -86,6 +87,13 @@ class EventHub:
             if client.wants(camera):
                 client.offer((event, payload))
 
+    def publish_registry_change(self) -> None:
+        """Cameras were added, changed or removed: pages that list them (the wall) read again."""
+        payload = json.dumps({"revision": self.wall.revision})
+        for client in self.clients:
+            if client.counts:
+                client.offer(("registry", payload))
+
     def publish_counts(self, code: str) -> None:
         payloads = {sees_all: json.dumps({"code": code, "tps": self.wall.counts(code, sees_all)}, separators=(",", ":"))
                     for sees_all in (False, True)}
@@ -128,8 +136,11 @@ class EventHub:
         """Cameras added, disabled or removed change the counts without any status message."""
         while True:
             try:
+                revision = self.wall.revision
                 for code in await self.wall.refresh():
                     self.publish_counts(code)
+                if revision is not None and self.wall.revision != revision:
+                    self.publish_registry_change()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away: the listener logs it too

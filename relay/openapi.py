@@ -88,7 +88,8 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": _params("id"), "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, "304": {"description": "unchanged"}, "404": _ERROR}}},
             "/api/events": {"get": {
                 "summary": "Server-Sent Events: `event: status` (data: {id, ...status}), `event: viewers` (data: {id, viewers}) and with counts=1 "
-                           "`event: kecamatan` (data: {code, tps: {online, total}}); public callers hear of public cameras only",
+                           "`event: kecamatan` (data: {code, tps: {online, total}}) and `event: registry` (data: {revision}: cameras added, changed or removed); "
+                           "public callers hear of public cameras only",
                 "parameters": [{"name": "camera", "in": "query", "description": "only this camera", "schema": {"type": "string"}},
                                {"name": "region", "in": "query", "description": "only cameras in this kota, kecamatan or kelurahan", "schema": {"type": "string"}},
                                {**_params("kind")[0], "description": "only cameras of this kind"},

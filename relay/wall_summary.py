@@ -64,6 +64,11 @@ class WallSummary:
             return sorted(code for code in codes if any(
                 before[a].get(code) != self._counts[a].get(code) for a in AUDIENCES))
 
+    @property
+    def revision(self) -> int | None:
+        """The registry revision the summary was last built from."""
+        return self._revision
+
     def _count(self, cameras: dict[str, Camera], sees_all: bool) -> dict[str, TpsCount]:
         online: dict[str, int] = {}
         total: dict[str, int] = {}

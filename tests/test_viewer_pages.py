@@ -197,13 +197,18 @@ async def test_wall_follows_camera_status_over_sse(make_relay_node, cameras):
             timeout=20000)
         print(f"\noffline badge {offline_after:.1f} s after the camera stopped")
 
+        wall_reads = [r for r in recorder.responses if r.url.endswith("/api/wall")]
+        assert len(wall_reads) == 1, "status changes must arrive by SSE, not by re-reading the wall"
+
         # The lens is covered: the same camera now sends a black picture -> gelap.
         status, _ = node.request("PATCH", "/api/admin/cameras/rekap-gambir", {"source": b.url("/black")}, node.admin_token)
         assert status == 200
         await wait_badge(page, "31.71.01", "gelap", timeout=30)
         assert await page.get_attribute(tile("31.71.01", "[data-testid=tile-badge]"), "data-tone") == "warn"
-        wall_reads = [r for r in recorder.responses if r.url.endswith("/api/wall")]
-        assert len(wall_reads) == 1, "status changes must arrive by SSE, not by re-reading the wall"
+
+        # A recap camera registered now appears on the open wall.
+        node.add_camera("rekap-sawah-besar", b.url("/black"), kind="recap", region="31.71.02", tps=None)
+        await page.wait_for_selector(tile("31.71.02", "[data-testid=tile-badge]:not([data-badge=none])"), timeout=10000)
 
         # An operator sees every camera, the hidden one included.
         await page.click("[data-testid=sign-in]")

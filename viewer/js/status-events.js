@@ -5,13 +5,14 @@
 //   sub.close();
 //
 // Filters (all optional): camera, region (kota/kecamatan/kelurahan code), kind ('tps'|'recap'),
-// counts (true: also `kecamatan` events with {code, tps: {online, total}}).
+// counts (true: also `kecamatan` events with {code, tps: {online, total}}, and `registry` events
+// when cameras were added, changed or removed: onRegistry({revision})).
 // onStatus(id, status) gets the status fields ({state, reason, picture, ...}); onViewers(id, n).
 // EventSource reconnects by itself; events sent while it was away are lost, so onReconnect() is
 // called on every reconnection for the caller to re-read what it shows.
 
 export function subscribeEvents(filters = {}, {onStatus = () => {}, onViewers = () => {}, onCounts = () => {},
-  onReconnect = () => {}} = {}) {
+  onRegistry = () => {}, onReconnect = () => {}} = {}) {
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(filters)) {
     if (value != null && value !== false) query.set(key, value === true ? '1' : String(value));
@@ -33,6 +34,7 @@ export function subscribeEvents(filters = {}, {onStatus = () => {}, onViewers = 
   source.addEventListener('status', parse(({id, ...status}) => onStatus(id, status)));
   source.addEventListener('viewers', parse((data) => onViewers(data.id, data.viewers)));
   source.addEventListener('kecamatan', parse((data) => onCounts(data)));
+  source.addEventListener('registry', parse((data) => onRegistry(data)));
   source.addEventListener('open', () => {
     if (opened) onReconnect();
     opened = true;

@@ -137,9 +137,15 @@ function listen() {
       renderSummary();
       if (view.open === code) renderFocus();
     },
+    onRegistry: () => {
+      // Cameras added or removed: read the wall again (once for a burst of changes).
+      clearTimeout(reloadTimer);
+      reloadTimer = setTimeout(loadWall, 300);
+    },
     onReconnect: loadWall,
   });
 }
+let reloadTimer = null;
 
 function showMessage(text) {
   $('message').hidden = !text;
