@@ -124,7 +124,7 @@ async def test_wall_of_the_embedded_default(demo_node):
 
         # Responsiveness with 176 demo cameras: the page's main-thread time and frame gaps.
         load = await page_load(page, seconds=8)
-        print(f"\nwall with 176 demo cameras: {load}")
+        print(f"\nwall with 176 demo cameras: 44 pictures {loaded_ms:.0f} ms after navigation; idle: {load}")
         assert load["main_thread_busy"] < 0.5, load
         assert load["frame_p95_ms"] < 100, load
         assert errors.items == []
