@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pantau.stream_bus import (
+    KEYFRAME_STALE_S,
     MediaPacket,
     StreamBus,
     Subscription,
@@ -109,6 +112,7 @@ class _Channel:
     gop_bytes: int = 0
     subscribers: set[_MemorySubscription] = field(default_factory=set)
     tile: Tile | None = None
+    keyframe_request: Callable[[], None] | None = None  # the publisher's, if it can make keyframes
 
     def remove(self, subscription: _MemorySubscription) -> None:
         with self.lock:
@@ -157,7 +161,21 @@ class InProcessBus(StreamBus):
             for packet in channel.gop:  # start at the latest keyframe, at once
                 subscription.offer(packet)
             channel.subscribers.add(subscription)
+            stale = not channel.gop or time.time() - channel.gop[0].received_at > KEYFRAME_STALE_S
+        if stale:
+            self.request_keyframe(camera_id)
         return subscription
+
+    def on_keyframe_request(self, camera_id: str, callback: Callable[[], None] | None) -> None:
+        self._channel(camera_id).keyframe_request = callback
+
+    def request_keyframe(self, camera_id: str) -> bool:
+        channel = self._channels.get(camera_id)
+        callback = channel.keyframe_request if channel else None
+        if callback is None:
+            return False
+        callback()
+        return True
 
     def gop(self, camera_id: str) -> list[MediaPacket]:
         channel = self._channel(camera_id)

@@ -16,10 +16,12 @@ Implementations: `pantau.memory_bus.InProcessBus` (embedded) and, later, a Redis
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 CLOCK_RATE = 90_000  # the RTP video clock; every subscription delivers timestamps in it
+KEYFRAME_STALE_S = 2.0  # a new subscriber asks for a fresh keyframe when the cached one is older
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,18 @@ class StreamBus(abc.ABC):
     @abc.abstractmethod
     def forget(self, camera_id: str) -> None:
         """A deleted camera: drop its cache and tile."""
+
+    @abc.abstractmethod
+    def on_keyframe_request(self, camera_id: str, callback: Callable[[], None] | None) -> None:
+        """Set (or with None, remove) the publisher's hook for making a keyframe on demand.
+        Only sources that can do it register one (WHIP publishers listen to PLI; an RTSP
+        camera does not)."""
+
+    @abc.abstractmethod
+    def request_keyframe(self, camera_id: str) -> bool:
+        """Ask the camera's publisher for a keyframe (any thread); False if it cannot make one.
+        `subscribe` calls it by itself when the GOP cache is empty or older than
+        `KEYFRAME_STALE_S`, so a new viewer does not wait a whole GOP."""
 
 
 @dataclass

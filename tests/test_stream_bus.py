@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from fractions import Fraction
 
 import pytest
@@ -119,3 +120,21 @@ def test_rebaser_never_goes_backwards():
     out.append(rebaser.rebase(packet(2)).dts)  # a misbehaving publisher repeats a timestamp
     assert out == sorted(set(out)) and out[-1] - out[-2] == STEP
     assert rebaser.to_clock(1, Fraction(1, 1000)) == CLOCK_RATE // 1000
+
+
+async def test_new_subscriber_asks_the_publisher_for_a_keyframe_when_none_is_fresh(bus):
+    asked: list[str] = []
+    assert bus.request_keyframe("cam") is False  # nobody to ask: an RTSP camera, say
+    bus.subscribe("cam").close()
+    bus.on_keyframe_request("cam", lambda: asked.append("cam"))
+    bus.subscribe("cam").close()  # empty GOP cache: ask
+    assert asked == ["cam"]
+    fresh = packet(0)
+    bus.publish("cam", MediaPacket(fresh.data, 0, 0, TB, True, 1, received_at=time.time()))
+    bus.subscribe("cam").close()  # a fresh keyframe is cached: no need
+    assert asked == ["cam"]
+    bus.publish("cam", MediaPacket(fresh.data, 3600, 3600, TB, True, 1, received_at=time.time() - 10))
+    bus.subscribe("cam").close()  # the cached keyframe is old: ask again
+    assert asked == ["cam", "cam"]
+    bus.on_keyframe_request("cam", None)
+    assert bus.request_keyframe("cam") is False
