@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from pantau.config import RelaySettings
+from pantau.ice_config import announce, rtc_configuration
 from pantau.stream_bus import StreamBus
 from relay.bus_track import BusVideoTrack
-from relay.ice_config import announce, rtc_configuration
 
 log = logging.getLogger(__name__)
 

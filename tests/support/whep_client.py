@@ -12,7 +12,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from pantau.config import IceSettings
-from relay.ice_config import apply_host_address_policy
+from pantau.ice_config import apply_host_address_policy
 
 # The test process offers loopback candidates too (a loopback-only network).
 apply_host_address_policy(IceSettings(include_loopback=True))

@@ -1,4 +1,5 @@
-"""ICE settings for the relay's peer connections: servers, offered host addresses, NAT.
+"""ICE settings for every peer connection (relay viewers, WHIP/WHEP ingest): servers, offered
+host addresses, NAT.
 
 aioice gathers host candidates from every interface except loopback, and aiortc has no
 option for it, so `apply_host_address_policy` replaces aioice's address lookup process-wide
