@@ -12,12 +12,12 @@ from pantau.audit_log import Actor
 from pantau.camera import ID_PATTERN, TRANSPORTS, CameraInvalid, FieldError, admin_view, apply_patch, source_type, validate_camera
 from pantau.camera_csv import cameras_to_csv
 from pantau.camera_import import import_csv
+from pantau.http_errors import ApiError, read_json
 from pantau.redaction import MASK, replace_url_password, url_password
 from pantau.rtsp_open import RtspSettings
 from pantau.stream_probe import ProbeBusy, probe
 from relay import auth
 from relay.context import REGISTRY, SETTINGS
-from relay.http_errors import ApiError, read_json
 from relay.query_params import MAX_LIMIT, encode_cursor, int_param, list_query
 
 routes = web.RouteTableDef()

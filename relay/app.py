@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from pantau.config import Settings
+from pantau.http_errors import error_middleware
 from pantau.ice_config import apply_host_address_policy
 from pantau.registry import Registry
 from pantau.stream_bus import StreamBus
@@ -13,7 +14,6 @@ from relay import admin_api, auth, events, pages, public_api, tiles, whep
 from relay.auth import TOKENS_KEY
 from relay.context import BUS, REGION_TREES, REGISTRY, SESSIONS, SETTINGS, WALL
 from relay.events import HUB, EventHub
-from relay.http_errors import error_middleware
 from relay.openapi import openapi_document
 from relay.region_counts import RegionTreeCache
 from relay.viewer_sessions import ViewerSessions

@@ -15,8 +15,8 @@ import secrets
 from aiohttp import web
 
 from pantau import registry_keys as keys
+from pantau.http_errors import ApiError, read_json
 from pantau.tokens import TokenInfo, TokenStore
-from relay.http_errors import ApiError, read_json
 
 TOKENS_KEY = web.AppKey("tokens", TokenStore)
 COOKIE = "pantau_session"

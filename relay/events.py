@@ -24,10 +24,10 @@ from aiohttp import web
 
 from pantau import registry_keys as keys
 from pantau.camera import KINDS, Camera
+from pantau.http_errors import ApiError
 from pantau.registry import Registry, effective_status
 from relay import auth
 from relay.context import REGISTRY
-from relay.http_errors import ApiError
 from relay.query_params import bool_param
 from relay.wall_summary import WallSummary
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from pantau.camera import ID_PATTERN, public_view
+from pantau.http_errors import ApiError
 from relay import auth
 from relay.context import REGION_TREES, REGISTRY, SESSIONS, WALL
-from relay.http_errors import ApiError
 from relay.query_params import encode_cursor, list_query
 
 routes = web.RouteTableDef()

@@ -8,9 +8,9 @@ import binascii
 from aiohttp import web
 
 from pantau.camera import ID_PATTERN, KINDS
+from pantau.http_errors import ApiError
 from pantau.regions import RegionTree
 from pantau.registry import ListQuery
-from relay.http_errors import ApiError
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 5000

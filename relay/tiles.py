@@ -12,9 +12,9 @@ import numpy as np
 from aiohttp import web
 
 from pantau.camera import ID_PATTERN
+from pantau.http_errors import ApiError
 from relay import auth
 from relay.context import BUS, REGISTRY
-from relay.http_errors import ApiError
 
 routes = web.RouteTableDef()
 

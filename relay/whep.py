@@ -7,9 +7,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from pantau.camera import ID_PATTERN
+from pantau.http_errors import ApiError, json_error
 from relay import auth
 from relay.context import REGISTRY, SESSIONS
-from relay.http_errors import ApiError, json_error
 from relay.viewer_sessions import BadOffer, CapReached
 
 routes = web.RouteTableDef()
