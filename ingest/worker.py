@@ -21,6 +21,7 @@ from ingest.keyframe_tiles import KeyframeAnalyzer
 from ingest.rtsp_source import RtspSettings, RtspSource
 from ingest.status_reporter import StatusReporter
 from ingest.transcoder import TranscodeSettings
+from ingest.whip_source import WebRtcSettings, WhipSource
 from pantau.camera import Camera
 from pantau.config import IngestSettings
 from pantau.registry import Registry
@@ -28,7 +29,7 @@ from pantau.stream_bus import StreamBus
 
 log = logging.getLogger(__name__)
 
-INGESTED_SOURCES = ("rtsp", "demo")
+INGESTED_SOURCES = ("rtsp", "demo", "whip")
 
 
 class Source(Protocol):
@@ -44,11 +45,12 @@ def source_key(camera: Camera) -> tuple:
 
 class IngestWorker:
     def __init__(self, registry: Registry, bus: StreamBus, settings: IngestSettings,
-                 selects: Callable[[Camera], bool] = lambda camera: True):
+                 selects: Callable[[Camera], bool] = lambda camera: True, webrtc: WebRtcSettings | None = None):
         self.registry = registry
         self.bus = bus
         self.settings = settings
         self.selects = selects
+        self.webrtc = webrtc  # None: this worker takes no WebRTC sources (WHIP, WHEP)
         self.sources: dict[str, tuple[tuple, Source]] = {}
         self.status: StatusReporter | None = None
         self._keyframes = ThreadPoolExecutor(settings.keyframe_threads, thread_name_prefix="keyframes")
@@ -93,7 +95,16 @@ class IngestWorker:
 
     # -- reconciling ---------------------------------------------------------------------------
     def wanted(self, cameras: dict[str, Camera]) -> dict[str, Camera]:
-        return {cid: c for cid, c in cameras.items() if c.enabled and c.source_type in INGESTED_SOURCES and self.selects(c)}
+        return {cid: c for cid, c in cameras.items() if c.enabled and c.source_type in self.source_types and self.selects(c)}
+
+    @property
+    def source_types(self) -> tuple[str, ...]:
+        return INGESTED_SOURCES if self.webrtc else tuple(t for t in INGESTED_SOURCES if t != "whip")
+
+    def whip_source(self, camera_id: str) -> WhipSource | None:
+        """The running WHIP source of a camera, for the WHIP endpoint."""
+        entry = self.sources.get(camera_id)
+        return entry[1] if entry and isinstance(entry[1], WhipSource) else None
 
     async def reconcile(self) -> None:
         table = await self.registry.sync()
@@ -125,6 +136,8 @@ class IngestWorker:
         s = self.settings
         if camera.source_type == "demo":
             return self._demo_player().source_for(camera, self._pipeline(camera))
+        if camera.source_type == "whip":
+            return WhipSource(camera.id, self._pipeline(camera), self.webrtc)
         backoff = Backoff(initial_s=s.backoff_initial_s, cap_s=s.backoff_cap_s, auth_initial_s=s.auth_backoff_initial_s)
         return RtspSource(camera.id, camera.source, camera.transport, self._pipeline(camera),
                           RtspSettings(s.rtsp_open_timeout_s, s.rtsp_read_timeout_s), backoff)

@@ -14,6 +14,8 @@ from aiohttp import web
 
 from pantau.config import Settings
 from pantau.demo_set import seed_demo_once
+from pantau.ice_config import announce, apply_host_address_policy, rtc_configuration
+from pantau.push_keys import PushKeys
 from pantau.redis_client import open_redis
 from pantau.regions import dki_regions
 from pantau.registry import Registry
@@ -27,7 +29,17 @@ def token_store(settings: Settings, redis) -> TokenStore:
     return TokenStore(redis, {role: token.get_secret_value() for role, token in secrets.items() if token})
 
 
+def webrtc_settings(settings: Settings):
+    """WebRTC for ingest (WHIP publishers, WHEP sources): the same ICE settings as the relay's."""
+    from ingest.whip_source import WebRtcSettings
+
+    ice = settings.relay.ice
+    return WebRtcSettings(rtc_configuration(ice), lambda sdp: announce(sdp, ice.announce_address), settings.relay.connect_timeout_s)
+
+
 async def run_node(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    from ingest.whip_http import add_whip_routes
+
     from ingest.worker import IngestWorker
     from pantau.memory_bus import InProcessBus
     from relay.app import create_app
@@ -54,10 +66,13 @@ async def run_node(settings: Settings, ready: asyncio.Event | None = None) -> No
                   "Create another later with: pantau token create --label NAME\n", flush=True)
 
         bus = InProcessBus()
+        apply_host_address_policy(settings.relay.ice)
         if settings.ingest.enabled:
-            worker = IngestWorker(registry, bus, settings.ingest)
+            worker = IngestWorker(registry, bus, settings.ingest, webrtc=webrtc_settings(settings))
             await worker.start()
         app = create_app(settings, registry, tokens, bus)
+        if worker is not None:
+            add_whip_routes(app, worker, PushKeys(handle.client))
         # A bounded wait for open requests at shutdown: a stop must not hang on a slow client.
         runner = web.AppRunner(app, access_log=logging.getLogger("pantau.access"), handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()

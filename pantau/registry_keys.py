@@ -12,4 +12,5 @@ STATUS = f"{PREFIX}:status"  # HASH id -> status JSON, written by ingest
 AUDIT = f"{PREFIX}:audit"  # STREAM of admin actions
 TOKENS = f"{PREFIX}:tokens"  # HASH sha256(token) -> {"label", "role", "created_at"}
 DEMO_SEEDED = f"{PREFIX}:demo_seeded"  # marker: the demo set was seeded once
+PUSH_KEYS = f"{PREFIX}:push_keys"  # HASH camera id -> sha256(push key) for WHIP publishers
 EVENTS = f"{PREFIX}:events"  # pub/sub channel: {"type": "status", "statuses": {id: status}}

@@ -10,7 +10,7 @@ from pantau.ice_config import apply_host_address_policy
 from pantau.registry import Registry
 from pantau.stream_bus import StreamBus
 from pantau.tokens import TokenStore
-from relay import admin_api, auth, events, pages, public_api, tiles, whep
+from relay import admin_api, auth, events, pages, public_api, push_key_api, tiles, whep
 from relay.auth import TOKENS_KEY
 from relay.context import BUS, REGION_TREES, REGISTRY, SESSIONS, SETTINGS, WALL
 from relay.events import HUB, EventHub
@@ -74,7 +74,7 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/api/metrics", metrics)
-    for module in (public_api, admin_api, auth, tiles, events, whep, pages):
+    for module in (public_api, admin_api, push_key_api, auth, tiles, events, whep, pages):
         app.add_routes(module.routes)
     app.on_startup.append(_start_background)
     app.on_shutdown.append(_stop_background)

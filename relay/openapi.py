@@ -77,6 +77,26 @@ def openapi_document() -> dict[str, Any]:
                           "responses": {"200": _json("AdminCamera"), **errors}},
                 "delete": {"summary": "Delete a camera", "security": _ADMIN, "parameters": _params("id"), "responses": {"204": {"description": "deleted"}, **errors}},
             },
+            "/api/admin/cameras/{id}/push-key": {"post": {
+                "summary": "A new WHIP push key for a camera whose source is 'whip': returned this once (stored hashed); calling again rotates it",
+                "security": _ADMIN, "parameters": _params("id"),
+                "responses": {"201": {"description": "created", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "push_key": {"type": "string"}}}}}}, **errors}}},
+            "/whip/{id}": {
+                "post": {"summary": "WHIP (RFC 9725) publish: Authorization: Bearer <push key>, SDP offer in, SDP answer out (201, Location). "
+                                    "H.264 passes through, VP8 is transcoded to H.264; audio is ignored. 409 while another publisher is live. "
+                                    "Served by the node that ingests the camera",
+                         "parameters": _params("id"), "requestBody": {"required": True, "content": {"application/sdp": {"schema": {"type": "string"}}}},
+                         "responses": {"201": {"description": "answer", "content": {"application/sdp": {}}}, "400": _ERROR, "401": _ERROR, "404": _ERROR,
+                                       "409": _ERROR, "413": _ERROR, "415": _ERROR}},
+                "options": {"summary": "CORS preflight; Accept-Post: application/sdp", "parameters": _params("id"), "responses": {"204": {"description": "allowed"}}},
+            },
+            "/whip/{id}/sessions/{session}": {
+                "delete": {"summary": "End the publish", "parameters": [*_params("id"), {"name": "session", "in": "path", "required": True, "schema": {"type": "string"}}],
+                           "responses": {"200": {"description": "ended"}, "404": _ERROR}},
+                "patch": {"summary": "Trickle ICE: not supported (405)",
+                          "parameters": [*_params("id"), {"name": "session", "in": "path", "required": True, "schema": {"type": "string"}}], "responses": {"405": _ERROR}},
+            },
             "/api/admin/cameras/import": {"post": {
                 "summary": "Bulk import from CSV (columns = camera fields; tags ';'-separated; booleans true/false/1/0). All or nothing: any bad line refuses the file, naming every bad line (header = line 1).",
                 "security": _ADMIN, "parameters": _params("mode"),

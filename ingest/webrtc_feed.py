@@ -1,0 +1,100 @@
+"""Encoded frames from a WebRTC receiver into a camera pipeline, on a thread of their own.
+
+Frames arrive on the event loop (aiortc's RTP handling); the pipeline's work (normalising,
+keyframe tiles, and for VP8 a decode + H.264 encode) must not run there. One feed per
+connected publisher: a bounded queue and one thread. A feed that falls behind drops what is
+queued, asks the sender for a keyframe and restarts the pipeline session at it (new epoch),
+so a viewer never sees a picture built on a lost frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from fractions import Fraction
+
+import av
+
+from ingest.camera_pipeline import CameraPipeline, StreamInfo
+
+log = logging.getLogger(__name__)
+
+RTP_VIDEO_CLOCK = Fraction(1, 90_000)
+CODECS = {"H264": "h264", "VP8": "vp8"}  # what a WebRTC source may send -> FFmpeg codec
+MAX_QUEUED_FRAMES = 90  # ~3 s at 30 fps
+_END = object()
+
+
+def stream_info(codec: str) -> StreamInfo:
+    decoder = av.CodecContext.create(codec, "r")
+    decoder.thread_count = 1
+    return StreamInfo(codec=codec, width=None, height=None, time_base=RTP_VIDEO_CLOCK, decoder=decoder)
+
+
+class WebRtcFeed:
+    def __init__(self, camera_id: str, pipeline: CameraPipeline, request_keyframe: Callable[[], None]):
+        self.camera_id = camera_id
+        self.pipeline = pipeline
+        self._request_keyframe = request_keyframe
+        self._queue: queue.Queue = queue.Queue(MAX_QUEUED_FRAMES)
+        self._thread = threading.Thread(target=self._run, name=f"webrtc-{camera_id}", daemon=True)
+        self._codec: str | None = None
+        self._started = False
+        self.frames = 0
+
+    def on_frame(self, codec_name: str, data: bytes, timestamp: int) -> None:
+        """From the event loop: queue one encoded frame (never blocks)."""
+        codec = CODECS.get(codec_name)
+        if codec is None:
+            return
+        if not self._started:
+            self._started = True
+            self._thread.start()
+        try:
+            self._queue.put_nowait((codec, data, timestamp))
+        except queue.Full:
+            self._drain()
+            self._queue.put_nowait(("resync", b"", 0))
+            self._request_keyframe()
+
+    def close(self) -> None:
+        """The publisher is gone: the thread ends the pipeline session and exits."""
+        if not self._started:
+            return
+        self._drain()
+        self._queue.put(_END)
+
+    def join(self, timeout: float) -> bool:
+        if self._started:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return
+
+    def _run(self) -> None:
+        try:
+            while (item := self._queue.get()) is not _END:
+                codec, data, timestamp = item
+                if codec == "resync":
+                    self._codec = None  # the next frame starts a new session at a keyframe
+                    continue
+                if codec != self._codec:
+                    self._codec = codec
+                    self.pipeline.start_session(stream_info(codec))
+                packet = av.Packet(data)
+                packet.pts = packet.dts = timestamp
+                packet.time_base = RTP_VIDEO_CLOCK
+                self.pipeline.feed(packet)
+                self.frames += 1
+        except Exception:  # a broken frame ends this feed, never the node
+            log.exception("camera %s: WebRTC feed failed", self.camera_id)
+        finally:
+            self.pipeline.end_session()

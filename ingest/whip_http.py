@@ -1,0 +1,116 @@
+"""WHIP ingest over HTTP (RFC 9725), served by the node that ingests the camera.
+
+    POST   /whip/{camera_id}                 Authorization: Bearer <push key>, SDP offer
+           -> 201, SDP answer (all candidates), Location: /whip/{id}/sessions/{session}
+    DELETE /whip/{camera_id}/sessions/{sid}  ends the publish (404 if it already ended)
+    PATCH  …/sessions/{sid}                  405: no trickle ICE, the answer has every candidate
+    OPTIONS                                  CORS preflight, Accept-Post: application/sdp
+
+A wrong or missing key is 401 and is logged without the key; a second publisher while one is
+live is 409; malformed or unusable offers are 400 with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from ingest.whip_source import BadOffer, PublisherConflict
+from ingest.worker import IngestWorker
+from pantau.camera import ID_PATTERN
+from pantau.http_errors import ApiError, json_error
+from pantau.push_keys import PushKeys
+
+log = logging.getLogger(__name__)
+
+WORKER = web.AppKey("ingest_worker", IngestWorker)
+PUSH_KEYS = web.AppKey("push_keys", PushKeys)
+MAX_OFFER_BYTES = 64 * 1024
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, DELETE, PATCH, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+    "Access-Control-Expose-Headers": "Location, Link, Accept-Post, ETag",
+}
+
+routes = web.RouteTableDef()
+
+
+def _with_cors(response: web.StreamResponse) -> web.StreamResponse:
+    response.headers.update(CORS)
+    return response
+
+
+def _camera_id(request: web.Request) -> str:
+    camera_id = request.match_info["id"]
+    if not ID_PATTERN.match(camera_id):
+        raise ApiError(404, "no WHIP camera with that id")
+    return camera_id
+
+
+@routes.options("/whip/{id}")
+@routes.options("/whip/{id}/sessions/{session}")
+async def options(request: web.Request) -> web.Response:
+    return _with_cors(web.Response(status=204, headers={"Accept-Post": "application/sdp"}))
+
+
+@routes.post("/whip/{id}")
+async def publish(request: web.Request) -> web.Response:
+    camera_id = _camera_id(request)
+    worker = request.app[WORKER]
+    camera = await worker.registry.get(camera_id)
+    if camera is None or camera.source_type != "whip":
+        raise ApiError(404, f"no WHIP camera with id {camera_id!r}")
+    header = request.headers.get("Authorization", "")
+    key = header[7:].strip() if header[:7].lower() == "bearer " else None
+    if not await request.app[PUSH_KEYS].verify(camera_id, key):
+        log.warning("WHIP push to %s refused: %s push key (from %s)", camera_id, "wrong" if key else "no", request.remote)
+        raise ApiError(401, "push key missing or wrong (Authorization: Bearer <push key>)",
+                       headers={"WWW-Authenticate": 'Bearer realm="pantau-whip"'})
+    if request.content_type != "application/sdp":
+        raise ApiError(415, "send the SDP offer with Content-Type: application/sdp")
+    if (request.content_length or 0) > MAX_OFFER_BYTES:
+        raise ApiError(413, "the SDP offer is too large")
+    body = await request.content.read(MAX_OFFER_BYTES + 1)
+    if len(body) > MAX_OFFER_BYTES:
+        raise ApiError(413, "the SDP offer is too large")
+    sdp = body.decode("utf-8", "replace")
+    if not sdp.startswith("v=0"):
+        raise ApiError(400, "the body is not an SDP offer", field="body")
+    if not camera.enabled:
+        raise ApiError(409, "kamera ini sedang dinonaktifkan")
+    source = worker.whip_source(camera_id)
+    if source is None and worker.selects(camera):
+        await worker.reconcile()  # registered moments ago: start its source now, not at the next poll
+        source = worker.whip_source(camera_id)
+    if source is None:
+        raise ApiError(503, "this camera is starting; try again in a second", headers={"Retry-After": "1"})
+    try:
+        session_id, answer = await source.accept(sdp)
+    except PublisherConflict as exc:
+        raise ApiError(409, str(exc)) from None
+    except BadOffer as exc:
+        raise ApiError(400, str(exc), field="body") from None
+    location = f"/whip/{camera_id}/sessions/{session_id}"
+    return _with_cors(web.Response(status=201, text=answer, content_type="application/sdp", headers={"Location": location}))
+
+
+@routes.delete("/whip/{id}/sessions/{session}")
+async def end(request: web.Request) -> web.Response:
+    source = request.app[WORKER].whip_source(_camera_id(request))
+    if source is None or not await source.end(request.match_info["session"]):
+        raise ApiError(404, "no such publish session (it may have ended already)")
+    return _with_cors(web.Response(status=200))
+
+
+@routes.patch("/whip/{id}/sessions/{session}")
+async def trickle(request: web.Request) -> web.Response:
+    return _with_cors(json_error(405, "trickle ICE is not supported: the answer carries all candidates",
+                                 headers={"Allow": "DELETE, OPTIONS"}))
+
+
+def add_whip_routes(app: web.Application, worker: IngestWorker, push_keys: PushKeys) -> None:
+    app[WORKER] = worker
+    app[PUSH_KEYS] = push_keys
+    app.add_routes(routes)
