@@ -1,0 +1,171 @@
+// The add/edit camera form (a <dialog>). Editing shows the source as the API returns it, with
+// the password masked (`user:***@`); saving `***` back keeps the stored password (the API does
+// that). Errors from the API are shown next to the field they name, in Bahasa Indonesia.
+//
+//   const form = cameraForm(regions, {onSaved: (camera, created) => …});
+//   form.openNew();  await form.openEdit('317101100105');
+
+import {byTestId} from './dom.js';
+import {adminJson, cameraPath} from './admin-api.js';
+import {capitalise, describeError, fieldMessage, translate} from './admin-errors.js';
+import {probeInto} from './admin-probe.js';
+import {regionPicker} from './admin-regions.js';
+
+const PICK = {kota: 'Pilih kota', kecamatan: 'Pilih kecamatan', kelurahan: 'Pilih kelurahan'};
+const FORM_FIELDS = ['id', 'kind', 'region', 'tps', 'name', 'source', 'transport', 'source_token', 'public', 'enabled', 'tags'];
+
+export function cameraForm(regions, {onSaved}) {
+  const dialog = byTestId('camera-dialog');
+  const form = byTestId('camera-form');
+  const f = form.elements;
+  const title = byTestId('camera-form-title');
+  const formError = byTestId('camera-form-error');
+  const probeOutput = byTestId('probe-result');
+  const picker = regionPicker(regions, {kota: f.kota, kecamatan: f.kecamatan, kelurahan: f.kelurahan}, () => {}, PICK);
+  let editing = null; // the id being edited, or null for a new camera
+
+  const fieldError = (name) => form.querySelector(`[data-error-for="${name}"]`);
+
+  function clearErrors() {
+    formError.hidden = true;
+    formError.textContent = '';
+    for (const name of FORM_FIELDS) {
+      const slot = fieldError(name);
+      if (slot) {
+        slot.textContent = '';
+        slot.hidden = true;
+      }
+      const input = f[name];
+      if (input && input.setAttribute) input.removeAttribute('aria-invalid');
+    }
+  }
+
+  function showErrors(error) {
+    clearErrors();
+    const general = [];
+    for (const item of error.errors) {
+      const slot = item.field && fieldError(item.field);
+      if (slot) {
+        slot.textContent = capitalise(translate(item.reason));
+        slot.hidden = false;
+        const input = item.field === 'region' ? f.kelurahan : f[item.field];
+        if (input && input.setAttribute) input.setAttribute('aria-invalid', 'true');
+      } else {
+        general.push(item.field ? fieldMessage(item) : translate(item.reason));
+      }
+    }
+    if (error.status === 409 && /already exists/.test(error.message)) {
+      const slot = fieldError('id');
+      slot.textContent = capitalise(translate(error.message));
+      slot.hidden = false;
+    } else if (!error.errors.length || general.length) {
+      general.unshift(describeError(error));
+    } else {
+      general.unshift('Periksa isian yang ditandai.');
+    }
+    formError.textContent = general.join(' ');
+    formError.hidden = !general.length;
+    const first = form.querySelector('.field-error:not([hidden])');
+    if (first) first.scrollIntoView({block: 'nearest'});
+  }
+
+  function syncKind() {
+    const tps = f.kind.value === 'tps';
+    byTestId('field-tps').hidden = !tps;
+    f.kelurahan.closest('label').hidden = !tps;
+  }
+
+  function syncSource() {
+    byTestId('field-source-token').hidden = !/^whep\+/i.test(f.source.value.trim()) && !f.source_token.value;
+    byTestId('probe').disabled = !/^rtsps?:\/\//i.test(f.source.value.trim());
+    byTestId('source-mask-hint').hidden = !/:\*\*\*@/.test(f.source.value);
+  }
+
+  function sourceEdited() {
+    syncSource();
+    probeOutput.hidden = true; // a result for another URL would mislead
+    probeOutput.replaceChildren();
+  }
+
+  function fill(camera) {
+    f.id.value = camera.id || '';
+    f.id.readOnly = Boolean(editing);
+    f.kind.value = camera.kind || 'tps';
+    picker.set(camera.region || '');
+    f.tps.value = camera.tps ?? '';
+    f.name.value = camera.name || '';
+    f.source.value = camera.source || '';
+    f.transport.value = camera.transport || 'tcp';
+    f.source_token.value = camera.source_token || '';
+    f.public.checked = camera.public ?? true;
+    f.enabled.checked = camera.enabled ?? true;
+    f.tags.value = (camera.tags || []).join('; ');
+    syncKind();
+    sourceEdited();
+  }
+
+  function body() {
+    const kind = f.kind.value;
+    const tps = f.tps.value.trim();
+    return {
+      ...(f.id.value.trim() ? {id: f.id.value.trim()} : {}),
+      kind,
+      region: kind === 'tps' ? picker.value('kelurahan') : picker.value('kecamatan'),
+      tps: kind === 'tps' ? (/^\d+$/.test(tps) ? Number(tps) : tps || null) : null,
+      name: f.name.value.trim(),
+      source: f.source.value.trim(),
+      transport: f.transport.value,
+      source_token: f.source_token.value.trim() || null,
+      public: f.public.checked,
+      enabled: f.enabled.checked,
+      tags: f.tags.value.split(/[;,]/).map((tag) => tag.trim()).filter(Boolean),
+    };
+  }
+
+  f.kind.addEventListener('change', syncKind);
+  f.source.addEventListener('input', sourceEdited);
+  f.transport.addEventListener('change', sourceEdited);
+  byTestId('camera-cancel').addEventListener('click', () => dialog.close());
+  byTestId('probe').addEventListener('click', () => {
+    const request = {source: f.source.value.trim(), transport: f.transport.value};
+    if (editing) request.camera_id = editing; // lets a masked *** password use the stored one
+    probeInto(probeOutput, request);
+  });
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const save = byTestId('camera-save');
+    save.disabled = true;
+    try {
+      const camera = editing
+        ? await adminJson('PUT', cameraPath(editing), body())
+        : await adminJson('POST', '/api/admin/cameras', body());
+      dialog.close();
+      onSaved(camera, !editing);
+    } catch (error) {
+      showErrors(error);
+    } finally {
+      save.disabled = false;
+    }
+  });
+
+  return {
+    openNew() {
+      editing = null;
+      title.textContent = 'Tambah kamera';
+      clearErrors();
+      fill({});
+      dialog.showModal();
+      f.kind.focus();
+    },
+    async openEdit(id) {
+      const camera = await adminJson('GET', cameraPath(id));
+      editing = camera.id;
+      title.textContent = `Ubah kamera ${camera.id}`;
+      clearErrors();
+      fill(camera);
+      dialog.showModal();
+      f.name.focus();
+    },
+  };
+}

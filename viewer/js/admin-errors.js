@@ -1,0 +1,98 @@
+// The API's errors in Bahasa Indonesia. The server writes its reasons in English; the common
+// ones are translated here, and anything unknown is shown as the server wrote it, so no reason
+// is ever hidden.
+//
+//   fieldLabel('region')            -> 'Wilayah'
+//   translate('unknown region code …') -> 'kode wilayah … tidak dikenal'
+//   describeError(error)            -> one sentence for a whole request (status + message)
+
+export const FIELD_LABELS = {
+  id: 'ID', kind: 'Jenis', region: 'Wilayah', tps: 'Nomor TPS', name: 'Nama', source: 'Sumber video',
+  transport: 'Transport', source_token: 'Token sumber', public: 'Publik', enabled: 'Aktif', tags: 'Tag',
+  body: 'Isi permintaan', file: 'Berkas', camera_id: 'Kamera', mode: 'Mode', kota: 'Kota', kecamatan: 'Kecamatan',
+  kelurahan: 'Kelurahan', cursor: 'Halaman', q: 'Pencarian',
+};
+
+export const fieldLabel = (field) => FIELD_LABELS[field] || field;
+
+// [pattern, (match) => Indonesian]; first match wins.
+const REASONS = [
+  [/^required: 'tps' \(a polling station\) or 'recap'/, () => "wajib diisi: 'tps' (TPS) atau 'recap' (rekap kecamatan)"],
+  [/^unknown region code (.+)$/, (m) => `kode wilayah ${m[1]} tidak dikenal`],
+  [/^required: a Kemendagri code/, () => 'wajib diisi: kode wilayah Kemendagri, mis. 31.71.01.1001'],
+  [/^a tps camera needs a kelurahan code; (\S+) is a (\w+)$/, (m) => `kamera TPS memerlukan kode kelurahan; ${m[1]} adalah ${m[2]}`],
+  [/^a recap camera needs a kecamatan code; (\S+) is a (\w+)$/, (m) => `kamera rekap memerlukan kode kecamatan; ${m[1]} adalah ${m[2]}`],
+  [/^a recap site has no TPS number$/, () => 'lokasi rekap tidak punya nomor TPS'],
+  [/^required for a tps camera: a whole number from 1 to (\d+)$/, (m) => `wajib untuk kamera TPS: bilangan bulat 1 sampai ${m[1]}`],
+  [/^must be 1-64 characters of letters, digits/, () => "harus 1–64 karakter: huruf, angka, '_' atau '-'"],
+  [/^a camera's id never changes/, () => 'ID kamera tidak dapat diubah'],
+  [/^must be text of at most (\d+) characters$/, (m) => `harus teks paling panjang ${m[1]} karakter`],
+  [/^required: rtsp:\/\//, () => 'wajib diisi: rtsp://…, rtsps://…, whip, whep+https://…, whep+http://… atau demo'],
+  [/^unsupported source (.+?):/, (m) => `sumber ${m[1]} tidak didukung: gunakan rtsp://, rtsps://, whip, whep+https://, whep+http:// atau demo`],
+  [/^URL longer than (\d+) characters$/, (m) => `URL lebih dari ${m[1]} karakter`],
+  [/^URL must not contain spaces$/, () => 'URL tidak boleh berisi spasi'],
+  [/^malformed URL/, () => 'URL tidak valid'],
+  [/^URL has no host$/, () => 'URL tidak memiliki host'],
+  [/^must be 'tcp' or 'udp'$|^transport must be 'tcp' or 'udp'$/, () => "harus 'tcp' atau 'udp'"],
+  [/^'udp' applies to RTSP sources only$/, () => "'udp' hanya untuk sumber RTSP"],
+  [/^must be a bearer token without spaces$/, () => 'harus token tanpa spasi'],
+  [/^is only used with whep/, () => 'hanya dipakai untuk sumber whep+https:// atau whep+http://'],
+  [/^password '\*\*\*' is a mask, and there is no stored password/, () => "kata sandi '***' hanyalah penutup, dan tidak ada kata sandi tersimpan yang dapat dipakai"],
+  [/^'\*\*\*' is a mask, and there is no stored token/, () => "'***' hanyalah penutup, dan tidak ada token tersimpan"],
+  [/^must be true or false/, () => 'harus true atau false (CSV: true/false/1/0)'],
+  [/^must be a list of at most (\d+) non-empty texts/, (m) => `paling banyak ${m[1]} tag, masing-masing tidak kosong`],
+  [/^unknown field; known fields: (.+)$/, (m) => `kolom tidak dikenal; kolom yang dikenal: ${m[1]}`],
+  [/^a camera must be a JSON object$/, () => 'kamera harus berupa objek JSON'],
+  [/^a camera with id (.+) already exists \(use mode=upsert to update\)$/, (m) => `kamera dengan ID ${m[1]} sudah ada (pilih mode "tambah & perbarui" untuk memperbaruinya)`],
+  [/^a camera with id (.+) already exists$/, (m) => `kamera dengan ID ${m[1]} sudah ada`],
+  [/^id (.+) already appears on line (\d+)$/, (m) => `ID ${m[1]} sudah muncul di baris ${m[2]}`],
+  [/^camera (.+) was changed by someone else meanwhile/, (m) => `kamera ${m[1]} baru saja diubah orang lain; muat ulang lalu coba lagi`],
+  [/^no camera with id (.+)$/, (m) => `tidak ada kamera dengan ID ${m[1]}`],
+  [/^the CSV must be UTF-8 text$/, () => 'CSV harus berupa teks UTF-8'],
+  [/^the CSV is empty/, () => 'CSV kosong; baris pertama harus berisi nama kolom'],
+  [/^(\d+) cells where the header has (\d+) columns$/, (m) => `${m[1]} sel, padahal kepala tabel punya ${m[2]} kolom`],
+  [/^unreadable CSV/, () => 'CSV tidak dapat dibaca'],
+  [/^only rtsp:\/\/ and rtsps:\/\/ sources can be tested$/, () => 'hanya sumber rtsp:// dan rtsps:// yang dapat dites'],
+  [/^the URL is malformed or has no host$/, () => 'URL tidak valid atau tidak memiliki host'],
+  [/^required: the rtsp:\/\/ or rtsps:\/\/ URL to test/, () => 'isi URL rtsp:// atau rtsps:// yang akan dites'],
+  [/connection tests are already running/, () => 'sedang ada beberapa tes koneksi; coba lagi beberapa detik lagi'],
+  [/^the body is larger than this server accepts/, () => 'berkas lebih besar dari batas server'],
+  [/^the registry is too busy right now/, () => 'registri sedang sibuk; coba lagi'],
+  [/is a operator token; this needs admin$|is a operator token/, () => 'token operator tidak boleh memakai fungsi admin'],
+  [/^missing or wrong X-CSRF-Token/, () => 'sesi tidak cocok (CSRF); muat ulang halaman lalu coba lagi'],
+  [/^the camera is not valid$/, () => 'data kamera belum benar'],
+  [/^the CSV was refused whole; nothing was stored/, () => 'CSV ditolak seluruhnya; tidak ada yang disimpan'],
+];
+
+export function translate(reason) {
+  const text = String(reason || '').trim();
+  for (const [pattern, render] of REASONS) {
+    const match = text.match(pattern);
+    if (match) return render(match);
+  }
+  return text;
+}
+
+const STATUS_TEXT = {
+  0: 'Server tidak dapat dihubungi.',
+  401: 'Sesi berakhir atau token tidak valid; silakan masuk lagi.',
+  403: 'Tidak diizinkan.',
+  404: 'Tidak ditemukan.',
+  409: 'Bentrok dengan data yang ada.',
+  413: 'Terlalu besar.',
+  422: 'Data belum benar.',
+  503: 'Server sedang sibuk; coba lagi.',
+};
+
+// One sentence for an error of a whole request.
+export function describeError(error) {
+  const translated = translate(error && error.message);
+  if (translated && translated !== (error && error.message)) return capitalise(translated) + '.';
+  const prefix = STATUS_TEXT[error && error.status] || 'Permintaan gagal.';
+  return error && error.message && error.status !== 0 ? `${prefix} (${error.message})` : prefix;
+}
+
+// "Wilayah: kode wilayah … tidak dikenal"
+export const fieldMessage = (item) => `${fieldLabel(item.field)}: ${translate(item.reason)}`;
+
+export const capitalise = (text) => text.charAt(0).toUpperCase() + text.slice(1);
