@@ -44,8 +44,12 @@ async def _cookie_session(request: web.Request) -> dict | None:
     return json.loads(raw) if raw else None
 
 
-async def caller(request: web.Request) -> TokenInfo | None:
-    """The caller's role, or None for the public. A wrong token is refused, not downgraded."""
+async def caller(request: web.Request, changes_state: bool = True) -> TokenInfo | None:
+    """The caller's role, or None for the public. A wrong token is refused, not downgraded.
+
+    A signed-in (cookie) caller must send X-CSRF-Token on unsafe methods, except for a POST
+    that changes nothing (`changes_state=False`: starting to watch over WHEP); the cookie is
+    SameSite=Strict, so other sites cannot send it anyway."""
     if _CALLER in request:
         return request[_CALLER]
     info = None
@@ -59,7 +63,7 @@ async def caller(request: web.Request) -> TokenInfo | None:
     else:
         session = await _cookie_session(request)
         if session is not None:
-            if request.method not in SAFE_METHODS and not hmac.compare_digest(request.headers.get("X-CSRF-Token", ""), session["csrf"]):
+            if changes_state and request.method not in SAFE_METHODS and not hmac.compare_digest(request.headers.get("X-CSRF-Token", ""), session["csrf"]):
                 raise ApiError(403, "missing or wrong X-CSRF-Token for a signed-in session")
             info = TokenInfo(session["label"], session["role"])
     request[_CALLER] = info

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian 12: installs the system packages the tests use (real
-# Redis, GStreamer RTSP server, FFmpeg, Chromium for the page tests), the virtualenv with test extras, then runs pytest.
+# Redis, GStreamer RTSP server, FFmpeg, Chromium for the page tests, npm for a WHIP client that is not ours),
+# the virtualenv with test extras, then runs pytest.
 # Arguments go to pytest (e.g. -k registry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,5 +10,8 @@ ensure_apt_packages python3-venv redis-server ffmpeg python3-gi gir1.2-gst-rtsp-
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
   gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium
 ensure_venv test
+# Browser-side clients that are not ours (the npm whip-whep WHIP client), for the WHIP tests.
+command -v npm >/dev/null 2>&1 || ensure_apt_packages npm
+npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

@@ -35,6 +35,8 @@ CHROMIUM_ARGS = [
     "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
     "--autoplay-policy=no-user-gesture-required",
 ]
+# A camera without a camera: Chromium's moving test pattern, and no permission prompt.
+FAKE_CAMERA = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
 VIDEO = '[data-testid="video"]'
 PHONE = {"width": 375, "height": 667}
 
@@ -48,15 +50,16 @@ def chromium_available() -> bool:
 
 
 @contextlib.asynccontextmanager
-async def chromium(viewport: dict[str, int] | None = None, **context_options) -> AsyncIterator:
-    """A headless Chromium with a fresh user-data dir; yields its BrowserContext (new_page() on it)."""
+async def chromium(viewport: dict[str, int] | None = None, args: tuple[str, ...] = (), **context_options) -> AsyncIterator:
+    """A headless Chromium with a fresh user-data dir; yields its BrowserContext (new_page() on it).
+    `args`: extra command-line flags (e.g. FAKE_CAMERA)."""
     from playwright.async_api import async_playwright
 
     profile = tempfile.mkdtemp(prefix="pantau-chromium-")
     try:
         async with async_playwright() as playwright:
             context = await playwright.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                profile, executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *args],
                 viewport=viewport or {"width": 1280, "height": 800}, **context_options)
             try:
                 yield context

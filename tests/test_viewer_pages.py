@@ -220,6 +220,10 @@ async def test_wall_follows_camera_status_over_sse(make_relay_node, cameras):
         await page.wait_for_function(
             "document.querySelector(\"[data-code='31.71.01'] [data-testid=tile-counts]\").textContent === 'TPS 1/2 online'",
             timeout=10000)
+        # Signed in, the live view still plays (the session cookie goes along with the WHEP POST).
+        await page.click(tile("31.71.01"))
+        await wait_for_frames(page, 10, selector=FOCUS_VIDEO)
+        await page.keyboard.press("Escape")
 
         await recorder.settle(page)
         assert recorder.containing(PASSWORD) == []

@@ -10,25 +10,13 @@
 //   'connecting' | 'connected' | 'disconnected' | 'reconnecting' ({delayMs, error}) |
 //   'unavailable' (WhepError, will retry) | 'failed' (WhepError, gave up) | 'stopped'
 
-const GATHER_TIMEOUT_MS = 2000;     // wait at most this long for ICE gathering
 const DISCONNECTED_GRACE_MS = 3000; // 'disconnected' often heals by itself; wait before rebuilding
+import {WhepError, exchangeSdp} from './webrtc-http.js';
+
+export {WhepError};
+
 const CONNECT_TIMEOUT_MS = 10000;   // answer received but ICE/DTLS never connects
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
-
-export class WhepError extends Error {
-  constructor(message, {status = 0, code = null, retryAfterS = null} = {}) {
-    super(message);
-    this.name = 'WhepError';
-    this.status = status;          // HTTP status, 0 for a network failure
-    this.code = code;              // the server's "error" field
-    this.retryAfterS = retryAfterS;
-  }
-
-  // 4xx other than 408/429 will not heal by retrying the same request.
-  get permanent() {
-    return this.status >= 400 && this.status < 500 && this.status !== 408 && this.status !== 429;
-  }
-}
 
 export async function playWhep(url, video, {iceServers = [], onState = () => {}} = {}) {
   const session = new WhepSession(new URL(url, location.href).href, video, iceServers, onState);
@@ -63,20 +51,9 @@ class WhepSession {
     };
     pc.onconnectionstatechange = () => this.watch(pc);
     try {
-      await pc.setLocalDescription(await pc.createOffer());
-      await iceGatheringDone(pc, GATHER_TIMEOUT_MS);
-      let response;
-      try {
-        response = await fetch(this.url, {
-          method: 'POST', headers: {'Content-Type': 'application/sdp'}, body: pc.localDescription.sdp,
-        });
-      } catch {
-        throw new WhepError('Server tidak dapat dihubungi.', {status: 0});
-      }
-      if (response.status !== 201) throw await errorFrom(response);
-      const sessionUrl = response.headers.get('Location');
-      this.location = sessionUrl ? new URL(sessionUrl, this.url).href : null;
-      await pc.setRemoteDescription({type: 'answer', sdp: await response.text()});
+      const {answer, location} = await exchangeSdp(pc, this.url);
+      this.location = location;
+      await pc.setRemoteDescription({type: 'answer', sdp: answer});
     } catch (error) {
       if (pc === this.pc) this.teardown();
       throw error;
@@ -169,34 +146,6 @@ class WhepSession {
     this.teardown();
     this.onState('stopped');
   }
-}
-
-async function errorFrom(response) {
-  let body = {};
-  try {
-    body = await response.json();
-  } catch { /* not JSON */ }
-  const retryAfter = Number.parseInt(response.headers.get('Retry-After') || '', 10);
-  const message = body.message || (response.status === 503
-    ? 'Server sedang penuh. Coba lagi sebentar lagi.'
-    : `Video tidak dapat dimulai (kode ${response.status}).`);
-  return new WhepError(message, {
-    status: response.status, code: body.error || null, retryAfterS: Number.isFinite(retryAfter) ? retryAfter : null,
-  });
-}
-
-function iceGatheringDone(pc, timeoutMs) {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      pc.removeEventListener('icegatheringstatechange', check);
-      resolve();
-    };
-    const check = () => { if (pc.iceGatheringState === 'complete') done(); };
-    const timer = setTimeout(done, timeoutMs); // send what we have: the server's candidates suffice
-    pc.addEventListener('icegatheringstatechange', check);
-  });
 }
 
 function backoff(failures) {
