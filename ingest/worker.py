@@ -21,6 +21,7 @@ from ingest.keyframe_tiles import KeyframeAnalyzer
 from ingest.rtsp_source import RtspSettings, RtspSource
 from ingest.status_reporter import StatusReporter
 from ingest.transcoder import TranscodeSettings
+from ingest.whep_source import WhepPullSettings, WhepPullSource
 from ingest.whip_source import WebRtcSettings, WhipSource
 from pantau.camera import Camera
 from pantau.config import IngestSettings
@@ -29,7 +30,8 @@ from pantau.stream_bus import StreamBus
 
 log = logging.getLogger(__name__)
 
-INGESTED_SOURCES = ("rtsp", "demo", "whip")
+INGESTED_SOURCES = ("rtsp", "demo", "whip", "whep")
+WEBRTC_SOURCES = ("whip", "whep")
 
 
 class Source(Protocol):
@@ -40,7 +42,7 @@ class Source(Protocol):
 
 def source_key(camera: Camera) -> tuple:
     """What, when changed, needs the source restarted."""
-    return camera.source, camera.transport, "force_transcode" in camera.tags
+    return camera.source, camera.transport, camera.source_token, "force_transcode" in camera.tags
 
 
 class IngestWorker:
@@ -99,7 +101,7 @@ class IngestWorker:
 
     @property
     def source_types(self) -> tuple[str, ...]:
-        return INGESTED_SOURCES if self.webrtc else tuple(t for t in INGESTED_SOURCES if t != "whip")
+        return INGESTED_SOURCES if self.webrtc else tuple(t for t in INGESTED_SOURCES if t not in WEBRTC_SOURCES)
 
     def whip_source(self, camera_id: str) -> WhipSource | None:
         """The running WHIP source of a camera, for the WHIP endpoint."""
@@ -139,6 +141,9 @@ class IngestWorker:
         if camera.source_type == "whip":
             return WhipSource(camera.id, self._pipeline(camera), self.webrtc)
         backoff = Backoff(initial_s=s.backoff_initial_s, cap_s=s.backoff_cap_s, auth_initial_s=s.auth_backoff_initial_s)
+        if camera.source_type == "whep":
+            return WhepPullSource(camera.id, camera.source, camera.source_token, self._pipeline(camera), self.webrtc,
+                                  WhepPullSettings(s.rtsp_open_timeout_s, s.rtsp_read_timeout_s), backoff)
         return RtspSource(camera.id, camera.source, camera.transport, self._pipeline(camera),
                           RtspSettings(s.rtsp_open_timeout_s, s.rtsp_read_timeout_s), backoff)
 
