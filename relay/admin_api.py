@@ -13,6 +13,7 @@ from pantau.camera import ID_PATTERN, TRANSPORTS, CameraInvalid, FieldError, adm
 from pantau.camera_csv import cameras_to_csv
 from pantau.camera_import import import_csv
 from pantau.http_errors import ApiError, read_json
+from pantau.push_keys import PushKeys
 from pantau.redaction import MASK, replace_url_password, url_password
 from pantau.rtsp_open import RtspSettings
 from pantau.stream_probe import ProbeBusy, probe
@@ -108,7 +109,10 @@ async def patch_camera(request: web.Request) -> web.Response:
 @routes.delete("/api/admin/cameras/{id}")
 async def delete_camera(request: web.Request) -> web.Response:
     actor = await _admin(request)
-    await request.app[REGISTRY].delete(_camera_id(request), actor)
+    camera_id = _camera_id(request)
+    registry = request.app[REGISTRY]
+    await registry.delete(camera_id, actor)
+    await PushKeys(registry.redis).forget(camera_id)  # a camera made again later with this id starts keyless
     return web.Response(status=204)
 
 

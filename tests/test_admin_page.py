@@ -359,3 +359,38 @@ async def test_wrong_token_and_operator_token_get_no_admin_functions(node, brows
     await page.reload()
     await page.get_by_test_id("sign-in-view").wait_for(state="visible")  # signed out for real
     assert unexpected(errors) == []
+
+
+async def test_whip_camera_shows_how_to_push_and_a_key_that_works_once_shown(node, browser):
+    from tests.support.whip_publisher import WhipPublisher
+
+    node.add_camera("hp-tps", "whip", tps=12)
+    node.add_camera("plain", "demo", tps=13)
+    page, errors, recorder = await open_admin(browser, node)
+    await sign_in(page, node.admin_token)
+    await (await row(page, "plain")).get_by_test_id("edit").click()
+    await page.get_by_test_id("camera-dialog").wait_for(state="visible")
+    assert await page.get_by_test_id("push-panel").is_hidden()  # only WHIP cameras take a push key
+    await page.get_by_test_id("camera-cancel").click()
+
+    await (await row(page, "hp-tps")).get_by_test_id("edit").click()
+    await page.get_by_test_id("push-panel").wait_for(state="visible")
+    assert await text_of(page, "push-url") == f"{node.url}/whip/hp-tps"
+    assert await page.get_by_test_id("push-page").get_attribute("href") == "/kirim/hp-tps"
+    await page.get_by_test_id("push-key-create").click()
+    await page.get_by_test_id("push-key-result").wait_for(state="visible")
+    first = await page.get_by_test_id("push-key").input_value()
+    await page.get_by_test_id("push-key-create").click()  # rotate
+    await page.wait_for_function(f"document.querySelector('[data-testid=push-key]').value !== {first!r}")
+    key = await page.get_by_test_id("push-key").input_value()
+    assert key.startswith("pk_") and key != first
+
+    publisher = await WhipPublisher(node.url, "hp-tps", key).start()
+    try:
+        await asyncio.to_thread(node.wait_state, "hp-tps", "online")
+    finally:
+        await publisher.stop()
+    status, audit = node.request("GET", "/api/admin/audit", token=node.admin_token)
+    assert [e["action"] for e in audit["entries"] if e["camera"] == "hp-tps"].count("rotate_push_key") == 2
+    await recorder.settle(page)
+    assert unexpected(errors) == []

@@ -91,6 +91,12 @@ async def test_push_keys_one_publisher_and_rotation(node):
     finally:
         await first.stop()
     assert new not in node.node.output() and old not in node.node.output()
+    # A deleted camera's key dies with it, even if a camera with the same id comes back.
+    assert node.request("DELETE", "/api/admin/cameras/push", token=node.admin_token)[0] == 204
+    node.add_camera("push", "whip", tps=7)
+    with pytest.raises(WhepError) as refused:
+        await WhipPublisher(node.url, "push", new).start()
+    assert refused.value.status == 401
     status, body = node.request("POST", "/api/admin/cameras/nope/push-key", token=node.admin_token)
     assert status == 404
     node.add_camera("rtsp-cam", "rtsp://127.0.0.1:9/x")

@@ -9,6 +9,7 @@ import {byTestId} from './dom.js';
 import {adminJson, cameraPath} from './admin-api.js';
 import {capitalise, describeError, fieldMessage, translate} from './admin-errors.js';
 import {probeInto} from './admin-probe.js';
+import {pushPanel} from './admin-push.js';
 import {regionPicker} from './admin-regions.js';
 
 const PICK = {kota: 'Pilih kota', kecamatan: 'Pilih kecamatan', kelurahan: 'Pilih kelurahan'};
@@ -22,6 +23,7 @@ export function cameraForm(regions, {onSaved}) {
   const formError = byTestId('camera-form-error');
   const probeOutput = byTestId('probe-result');
   const picker = regionPicker(regions, {kota: f.kota, kecamatan: f.kecamatan, kelurahan: f.kelurahan}, () => {}, PICK);
+  const push = pushPanel();
   let editing = null; // the id being edited, or null for a new camera
 
   const fieldError = (name) => form.querySelector(`[data-error-for="${name}"]`);
@@ -102,6 +104,9 @@ export function cameraForm(regions, {onSaved}) {
     f.tags.value = (camera.tags || []).join('; ');
     syncKind();
     sourceEdited();
+    // The push key belongs to a stored WHIP camera: offered when editing one.
+    if (editing && camera.source === 'whip') push.show(camera);
+    else push.hide();
   }
 
   function body() {
