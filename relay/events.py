@@ -116,6 +116,8 @@ class EventHub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away: retry; clients stay connected
+                if asyncio.current_task().cancelling():
+                    raise  # the Redis client turned our cancellation into an error: stop anyway
                 log.warning("event listener lost Redis (%s); retrying", exc)
                 await asyncio.sleep(1.0)
 
@@ -144,6 +146,8 @@ class EventHub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away: the listener logs it too
+                if asyncio.current_task().cancelling():
+                    raise
                 log.debug("wall summary refresh failed: %s", exc)
             await asyncio.sleep(REGISTRY_POLL_S)
 
