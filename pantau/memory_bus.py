@@ -185,9 +185,16 @@ class InProcessBus(StreamBus):
     def put_tile(self, camera_id: str, tile: Tile) -> None:
         self._channel(camera_id).tile = tile
 
-    def tile(self, camera_id: str) -> Tile | None:
+    async def tile(self, camera_id: str) -> Tile | None:
+        return self.local_tile(camera_id)
+
+    def local_tile(self, camera_id: str) -> Tile | None:
         channel = self._channels.get(camera_id)
         return channel.tile if channel else None
+
+    def camera_ids(self) -> list[str]:
+        """Cameras this hub has a channel for (published, subscribed or with a tile)."""
+        return list(self._channels)
 
     def subscriber_count(self, camera_id: str) -> int:
         channel = self._channels.get(camera_id)

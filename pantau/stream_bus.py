@@ -104,7 +104,8 @@ class StreamBus(abc.ABC):
     def put_tile(self, camera_id: str, tile: Tile) -> None: ...
 
     @abc.abstractmethod
-    def tile(self, camera_id: str) -> Tile | None: ...
+    async def tile(self, camera_id: str) -> Tile | None:
+        """The camera's latest tile, wherever it was made (async: on a site it is in Redis)."""
 
     @abc.abstractmethod
     def subscriber_count(self, camera_id: str) -> int: ...

@@ -55,7 +55,7 @@ async def tile(request: web.Request) -> web.Response:
     if camera is None or not (camera.public or await auth.caller(request) is not None):
         raise ApiError(404, f"no public camera with id {camera_id!r}")
     status = (await registry.statuses([camera]))[camera.id]
-    latest = request.app[BUS].tile(camera.id)
+    latest = await request.app[BUS].tile(camera.id)
     if status["state"] == "online" and latest is not None:
         return _jpeg_response(request, latest.jpeg, f'"{camera.id}-{int(latest.captured_at * 1000)}"')
     label = STATE_LABELS.get(status["state"], status["state"].upper())

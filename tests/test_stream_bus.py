@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import AsyncIterator
 from fractions import Fraction
 
 import pytest
+import redis.asyncio as aioredis
 
 from pantau.memory_bus import BusLimits, InProcessBus
+from pantau.redis_bus import RedisStreamBus
 from pantau.stream_bus import CLOCK_RATE, MediaPacket, StreamBus, TimestampRebaser
 
 TB = Fraction(1, 90_000)
@@ -20,9 +23,38 @@ def packet(n: int, epoch: int = 1, gop: int = 25, size: int = 100, base: int = 0
     return MediaPacket(bytes([n % 256]) * size, base + n * STEP, base + n * STEP, TB, n % gop == 0, epoch)
 
 
-@pytest.fixture(params=["memory"])
-def bus(request) -> StreamBus:
-    return InProcessBus(BusLimits(queue_packets=60, gop_packets=200))
+@pytest.fixture(params=["memory", "redis"])
+async def bus(request) -> AsyncIterator[StreamBus]:
+    """The same contract on the in-process bus and on Redis Streams (a real redis-server)."""
+    limits = BusLimits(queue_packets=60, gop_packets=200)
+    if request.param == "memory":
+        yield InProcessBus(limits)
+        return
+    server = request.getfixturevalue("redis_server")
+    client = aioredis.from_url(server.url)
+    redis_bus = RedisStreamBus(client, limits)
+    yield redis_bus
+    await redis_bus.close()
+    await client.aclose()
+
+
+async def delivered(bus: StreamBus, timeout: float = 3.0) -> None:
+    """Wait until what was published reached the subscribers (at once on the in-process bus;
+    through Redis and a reader task on the Redis bus)."""
+    if not isinstance(bus, RedisStreamBus):
+        return
+    deadline = time.monotonic() + timeout
+    while bus.counters.read_packets < bus.counters.published_packets or bus.pending_writes():
+        assert time.monotonic() < deadline, f"not delivered: {bus.counters}"
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+
+
+async def eventually(condition, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never became true"
+        await asyncio.sleep(0.02)
 
 
 async def test_subscriber_gets_packets_in_order(bus):
@@ -47,6 +79,7 @@ async def test_slow_subscriber_is_bounded_and_resumes_at_a_keyframe(bus):
     sub = bus.subscribe("cam")
     for n in range(1000):
         bus.publish("cam", packet(n))
+    await delivered(bus)
     assert sub.pending() <= 60
     assert sub.stats.skips > 0 and sub.stats.dropped > 0
     first = await sub.get()
@@ -77,6 +110,7 @@ async def test_end_stream_clears_the_cache_but_keeps_subscribers(bus):
     assert bus.gop("cam") == []
     for n in range(25, 30):
         bus.publish("cam", packet(n, epoch=2))
+    await delivered(bus)
     assert sub.pending() == 15
 
 
@@ -105,13 +139,13 @@ async def test_closed_subscription_gets_nothing_more(bus):
         await sub.get()
 
 
-def test_tiles_and_forget(bus):
+async def test_tiles_and_forget(bus):
     from pantau.stream_bus import Tile
 
     bus.put_tile("cam", Tile(b"jpeg", 1.0, 480, 270))
-    assert bus.tile("cam").jpeg == b"jpeg"
+    assert (await bus.tile("cam")).jpeg == b"jpeg"
     bus.forget("cam")
-    assert bus.tile("cam") is None
+    assert await bus.tile("cam") is None
 
 
 def test_rebaser_never_goes_backwards():
@@ -124,17 +158,77 @@ def test_rebaser_never_goes_backwards():
 
 async def test_new_subscriber_asks_the_publisher_for_a_keyframe_when_none_is_fresh(bus):
     asked: list[str] = []
-    assert bus.request_keyframe("cam") is False  # nobody to ask: an RTSP camera, say
-    bus.subscribe("cam").close()
+    if isinstance(bus, InProcessBus):
+        assert bus.request_keyframe("cam") is False  # nobody to ask: an RTSP camera, say
     bus.on_keyframe_request("cam", lambda: asked.append("cam"))
     bus.subscribe("cam").close()  # empty GOP cache: ask
-    assert asked == ["cam"]
+    await eventually(lambda: asked == ["cam"])
     fresh = packet(0)
     bus.publish("cam", MediaPacket(fresh.data, 0, 0, TB, True, 1, received_at=time.time()))
+    await delivered(bus)
     bus.subscribe("cam").close()  # a fresh keyframe is cached: no need
+    await asyncio.sleep(0.5 if isinstance(bus, RedisStreamBus) else 0)
     assert asked == ["cam"]
     bus.publish("cam", MediaPacket(fresh.data, 3600, 3600, TB, True, 1, received_at=time.time() - 10))
+    await delivered(bus)
     bus.subscribe("cam").close()  # the cached keyframe is old: ask again
-    assert asked == ["cam", "cam"]
+    await eventually(lambda: asked == ["cam", "cam"])
     bus.on_keyframe_request("cam", None)
-    assert bus.request_keyframe("cam") is False
+    if isinstance(bus, InProcessBus):
+        assert bus.request_keyframe("cam") is False
+
+
+# ---- Redis bus only: a publishing process and a relaying process ---------------------------
+
+
+@pytest.fixture
+async def two_processes(redis_server):
+    """Two RedisStreamBus instances on one Redis: what an ingest worker and a relay each hold."""
+    clients = [aioredis.from_url(redis_server.url) for _ in range(2)]
+    ingest, relay = RedisStreamBus(clients[0]), RedisStreamBus(clients[1])
+    yield ingest, relay, clients[0]
+    for bus_, client in zip((ingest, relay), clients):
+        await bus_.close()
+        await client.aclose()
+
+
+async def test_redis_bus_publishes_only_on_demand_and_starts_a_new_relay_at_the_cached_gop(two_processes):
+    from pantau.redis_bus import media_key
+
+    ingest, relay, redis = two_processes
+    now = time.time()
+    for n in range(40):  # nobody watches: nothing goes to Redis
+        ingest.publish("cam", MediaPacket(bytes([n]) * 100, n * STEP, n * STEP, TB, n % 25 == 0, 1, now))
+    await asyncio.sleep(0.6)  # a few demand polls
+    assert ingest.counters.published_packets == 0 and await redis.exists(media_key("cam")) == 0
+
+    started = time.monotonic()
+    sub = relay.subscribe("cam")
+    first = await asyncio.wait_for(sub.get(), 2)
+    assert first.packet.keyframe and first.packet.data[0] == 25  # the cached GOP, not the next keyframe
+    print(f"\nfirst packet through Redis after {(time.monotonic() - started) * 1000:.0f} ms")
+    assert (time.monotonic() - started) < 1.0
+    await eventually(lambda: sub.pending() == 14)
+    ingest.publish("cam", MediaPacket(bytes([40]) * 100, 40 * STEP, 40 * STEP, TB, False, 1, time.time()))
+    assert (await asyncio.wait_for(sub.get(), 2)).packet.data[0] == 26
+
+    # The last viewer leaves: the relay stops wanting it, and ingest stops publishing.
+    sub.close()
+    await eventually(lambda: "cam" not in ingest._demanded, timeout=8)
+
+
+async def test_redis_bus_tiles_and_keyframe_requests_cross_processes(two_processes):
+    from pantau.stream_bus import Tile
+
+    ingest, relay, _ = two_processes
+    asked: list[int] = []
+    ingest.on_keyframe_request("cam", lambda: asked.append(1))
+    ingest.publish("cam", MediaPacket(b"k", 0, 0, TB, True, 1, time.time() - 30))  # an old keyframe
+    ingest.put_tile("cam", Tile(b"jpeg-bytes", 123.5, 480, 270))
+    assert await relay.tile("cam") is None  # the first ask registers the demand for tiles
+    await eventually(lambda: "cam" in ingest._tile_demanded)
+    await asyncio.sleep(0.1)
+    tile = await relay.tile("cam")
+    assert tile is not None and (tile.jpeg, tile.captured_at, tile.width, tile.height) == (b"jpeg-bytes", 123.5, 480, 270)
+    relay.subscribe("cam")  # the cached keyframe is 30 s old: the publisher is asked for a new one
+    await eventually(lambda: asked)
