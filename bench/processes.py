@@ -22,7 +22,7 @@ from camera_set import REPO
 
 REDIS_SERVER = "/usr/bin/redis-server"
 FFMPEG = "/usr/bin/ffmpeg"
-_BANNER = re.compile(r"Pantau is running at (http://\S+?)/\s")
+_BANNER = re.compile(r"Pantau(?: \w+)? is running at (http://\S+?)/\s")
 STOP_TIMEOUT_S = 20.0
 
 

@@ -1,11 +1,14 @@
 """The `pantau` command.
 
-    pantau serve [--host H] [--port P] [--demo | --no-demo]
+    pantau serve  [--host H] [--port P] [--demo | --no-demo] [--cameras SEL]   ingest + relay
+    pantau ingest --redis-url URL [--cameras SEL] [--port P]                 sources only
+    pantau relay  --redis-url URL [--host H] [--port P]                      HTTP only
     pantau cameras list   [--node URL] [--kecamatan CODE] [--kind tps|recap] [--q TEXT] [--json]
     pantau cameras import FILE [--node URL] [--mode create|upsert]
     pantau token create|list|revoke
 
-Every command takes --data-dir, --redis-url and --config. `cameras` commands talk to a running
+Every command takes --data-dir, --redis-url and --config; the roles also --bus-redis-url (the
+site's stream bus; default: the registry Redis) and --node-id. `cameras` commands talk to a running
 node with --node (token from --token or PANTAU_TOKEN / PANTAU_ADMIN_TOKEN), or work directly on
 the data dir / Redis URL (reusing a running node's private Redis, never starting a second one).
 """
@@ -40,13 +43,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pantau {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the all-in-one node")
-    _common(serve)
-    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="listen port (default 8080; 0 picks a free one)")
-    demo = serve.add_mutually_exclusive_group()
-    demo.add_argument("--demo", dest="demo", action="store_const", const=True, help="seed the demo set even on a site Redis")
-    demo.add_argument("--no-demo", dest="demo", action="store_const", const=False, help="never seed the demo set")
+    serve = commands.add_parser("serve", help="run the all-in-one node (ingest + relay)")
+    relay = commands.add_parser("relay", help="a site's relay: every HTTP endpoint, no camera sources")
+    ingest = commands.add_parser("ingest", help="a site's ingest worker: camera sources, no HTTP unless --port")
+    for role in (serve, relay, ingest):
+        _common(role)
+        role.add_argument("--bus-redis-url", help="the site's stream bus Redis (no persistence needed; default: the registry Redis)")
+        role.add_argument("--node-id", help="this process's name on the site (default: host name and pid)")
+        role.add_argument("--host", help="listen address (default 127.0.0.1)")
+        role.add_argument("--port", type=int, help="listen port (default 8080; 0 picks a free one)"
+                          if role is not ingest else "serve /healthz, /api/metrics and /whip/ on this port (default: no HTTP)")
+    for role in (serve, ingest):
+        role.add_argument("--cameras", help="ingest only these cameras: region code prefixes and/or id globs, comma-separated "
+                                            "(e.g. 31.71,31.72 or 'rekap-*'); default all")
+    for role in (serve, relay):
+        demo = role.add_mutually_exclusive_group()
+        demo.add_argument("--demo", dest="demo", action="store_const", const=True, help="seed the demo set even on a site Redis")
+        demo.add_argument("--no-demo", dest="demo", action="store_const", const=False, help="never seed the demo set")
 
     cameras = commands.add_parser("cameras", help="list or import cameras").add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = cameras.add_parser("list", help="list cameras (passwords masked)")
@@ -78,10 +91,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     http = {k: v for k, v in (("host", getattr(args, "host", None)), ("port", getattr(args, "port", None))) if v is not None}
+    cameras = getattr(args, "cameras", None)
     return load_settings(
         args.config, data_dir=args.data_dir, redis_url=args.redis_url, log_level=args.log_level,
-        demo=getattr(args, "demo", None), http=http or None,
+        demo=getattr(args, "demo", None), http=http or None, bus_redis_url=getattr(args, "bus_redis_url", None),
+        node_id=getattr(args, "node_id", None), ingest={"cameras": cameras} if cameras is not None else None,
     )
+
+
+def run_role(args: argparse.Namespace, settings: Settings) -> int:
+    from pantau.camera_selector import SelectorError, camera_selector
+    from pantau.node import run_node
+
+    if args.command != "serve" and not settings.redis_url:
+        raise ConfigError(f"`pantau {args.command}` runs on a site: give --redis-url (the registry Redis every process shares)")
+    try:
+        camera_selector(settings.ingest.cameras)
+    except SelectorError as exc:
+        raise ConfigError(str(exc)) from None
+    serve_http = args.command != "ingest" or args.port is not None
+    asyncio.run(run_node(settings, role=args.command, serve_http=serve_http))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,11 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = settings_from(args)
         setup_logging(settings.log_level)
-        if args.command == "serve":
-            from pantau.node import run_node
-
-            asyncio.run(run_node(settings))
-            return 0
+        if args.command in ("serve", "ingest", "relay"):
+            return run_role(args, settings)
         from pantau import cli_commands
 
         return asyncio.run(cli_commands.run(args, settings))

@@ -58,6 +58,10 @@ class IngestSettings(BaseModel):
     auth_backoff_initial_s: float = Field(30.0, gt=0)
     poll_registry_s: float = Field(0.5, gt=0)  # registry edits start/stop sources within this
     keyframe_threads: int = Field(2, ge=1, le=16)
+    # Which cameras this worker ingests, when a site splits them statically (see
+    # pantau/camera_selector.py): e.g. "31.71,31.72" (region prefixes) or "rekap-*" (id globs).
+    # None: all of them.
+    cameras: str | None = None
     transcode: TranscodeOptions = TranscodeOptions()
 
 
@@ -95,6 +99,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     # None: the private embedded Redis in data_dir. Otherwise the site's registry Redis.
     redis_url: str | None = None
+    # The stream bus of a site (Redis Streams; no persistence needed). None: the registry
+    # Redis on a site, the in-process bus in the embedded default.
+    bus_redis_url: str | None = None
+    # This process's name on a site (viewer counts, logs). None: host name and process id.
+    node_id: str | None = None
     # None: seed the demo set only in embedded mode. True/False force it on or off.
     demo: bool | None = None
     # When set, this token is an admin token (not stored); otherwise one is generated on
@@ -111,6 +120,16 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return not self.redis_url
+
+    @property
+    def uses_redis_bus(self) -> bool:
+        return bool(self.redis_url or self.bus_redis_url)
+
+    @property
+    def node_name(self) -> str:
+        import socket
+
+        return self.node_id or f"{socket.gethostname()}-{os.getpid()}"
 
     @property
     def seed_demo(self) -> bool:

@@ -1,27 +1,44 @@
-"""Running a node, the composition root: open the registry, seed the demo set, mint the first
-admin token, start ingest (sources -> stream bus) and the relay (HTTP), run until SIGTERM or
-SIGINT, then shut down in order: HTTP, sources, embedded Redis last.
+"""Running a node, the composition root. Three roles share this code:
 
-This is the one place that knows both `ingest` and `relay`; they never import each other."""
+* `serve`  — ingest and relay in one process (the embedded default: a private Redis and the
+  in-process bus; with --redis-url, a member of a site);
+* `ingest` — sources only, publishing to the site's stream bus; HTTP (/healthz, /api/metrics,
+  /whip/) only with --port;
+* `relay`  — every HTTP endpoint `serve` has except /whip/ (WHIP is taken by the node that
+  ingests the camera), no sources.
+
+Open the registry, seed the demo set, mint the first admin token, start what the role runs,
+wait for SIGTERM or SIGINT, then shut down in order: HTTP, sources, the bus, Redis last.
+
+This is the one place that knows both `ingest` and `relay`; they never import each other.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
+import redis.asyncio as aioredis
 from aiohttp import web
 
+from pantau.camera_selector import camera_selector
 from pantau.config import Settings
 from pantau.demo_set import seed_demo_once
 from pantau.ice_config import announce, apply_host_address_policy, rtc_configuration
+from pantau.memory_bus import InProcessBus
 from pantau.push_keys import PushKeys
+from pantau.redis_bus import RedisStreamBus
 from pantau.redis_client import open_redis
 from pantau.regions import dki_regions
 from pantau.registry import Registry
+from pantau.stream_bus import StreamBus
 from pantau.tokens import TokenStore
 
 log = logging.getLogger(__name__)
+
+ROLES = ("serve", "ingest", "relay")
 
 
 def token_store(settings: Settings, redis) -> TokenStore:
@@ -37,13 +54,22 @@ def webrtc_settings(settings: Settings):
     return WebRtcSettings(rtc_configuration(ice), lambda sdp: announce(sdp, ice.announce_address), settings.relay.connect_timeout_s)
 
 
-async def run_node(settings: Settings, ready: asyncio.Event | None = None) -> None:
-    from ingest.whip_http import add_whip_routes
+async def open_bus(settings: Settings) -> tuple[StreamBus, aioredis.Redis | None]:
+    """The in-process bus for the embedded default; Redis Streams on a site."""
+    if not settings.uses_redis_bus:
+        return InProcessBus(), None
+    client = aioredis.from_url(settings.bus_redis_url or settings.redis_url, health_check_interval=30)  # bytes: video
+    return RedisStreamBus(client), client
 
+
+async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event | None = None, serve_http: bool = True) -> None:
+    from ingest.http_app import create_ingest_app
+    from ingest.whip_http import add_whip_routes
     from ingest.worker import IngestWorker
-    from pantau.memory_bus import InProcessBus
     from relay.app import create_app
 
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -52,36 +78,49 @@ async def run_node(settings: Settings, ready: asyncio.Event | None = None) -> No
     handle = await open_redis(settings)
     runner: web.AppRunner | None = None
     worker = None
+    bus = bus_client = None
     try:
         registry = Registry(handle.client, dki_regions())
         await registry.sync()
         tokens = token_store(settings, handle.client)
-        if settings.seed_demo:
+        if settings.seed_demo and role != "ingest":
             added = await seed_demo_once(registry)
             if added:
                 log.info("seeded the demo set: %d cameras", added)
-        first_token = await tokens.ensure_admin()
-        if first_token:
-            print(f"\nAdmin token (shown only this once; stored hashed): {first_token}\n"
-                  "Create another later with: pantau token create --label NAME\n", flush=True)
+        if role != "ingest":
+            first_token = await tokens.ensure_admin()
+            if first_token:
+                print(f"\nAdmin token (shown only this once; stored hashed): {first_token}\n"
+                      "Create another later with: pantau token create --label NAME\n", flush=True)
 
-        bus = InProcessBus()
+        bus, bus_client = await open_bus(settings)
         apply_host_address_policy(settings.relay.ice)
-        if settings.ingest.enabled:
-            worker = IngestWorker(registry, bus, settings.ingest, webrtc=webrtc_settings(settings))
+        if role != "relay" and settings.ingest.enabled:
+            worker = IngestWorker(registry, bus, settings.ingest, selects=camera_selector(settings.ingest.cameras),
+                                  webrtc=webrtc_settings(settings))
             await worker.start()
-        app = create_app(settings, registry, tokens, bus)
-        if worker is not None:
+        app = None
+        if role != "ingest":
+            app = create_app(settings, registry, tokens, bus)
+        elif serve_http:
+            app = create_ingest_app(settings, registry, tokens, worker, bus)
+        if app is not None and worker is not None:
             add_whip_routes(app, worker, PushKeys(handle.client))
-        # A bounded wait for open requests at shutdown: a stop must not hang on a slow client.
-        runner = web.AppRunner(app, access_log=logging.getLogger("pantau.access"), handle_signals=False, shutdown_timeout=2.0)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.http.host, settings.http.port, reuse_address=True)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        mode = "embedded Redis in " + str(settings.data_dir) if settings.embedded else "registry Redis (site)"
+        if app is not None:
+            # A bounded wait for open requests at shutdown: a stop must not hang on a slow client.
+            runner = web.AppRunner(app, access_log=logging.getLogger("pantau.access"), handle_signals=False, shutdown_timeout=2.0)
+            await runner.setup()
+            site = web.TCPSite(runner, settings.http.host, settings.http.port, reuse_address=True)
+            await site.start()
         cameras = len((await registry.sync()).cameras)
-        print(f"Pantau is running at http://{host}:{port}/  ({cameras} cameras, {mode})", flush=True)
+        mode = "embedded Redis in " + str(settings.data_dir) if settings.embedded else "registry Redis (site)"
+        bus_kind = "Redis Streams bus" if settings.uses_redis_bus else "in-process bus"
+        name = "" if role == "serve" else f" {role}"
+        if runner is not None:
+            host, port = runner.addresses[0][:2]
+            print(f"Pantau{name} is running at http://{host}:{port}/  ({cameras} cameras, {mode}, {bus_kind})", flush=True)
+        else:
+            print(f"Pantau{name} is running without HTTP  ({cameras} cameras, {mode}, {bus_kind})", flush=True)
         if ready is not None:
             ready.set()
         await stop.wait()
@@ -91,4 +130,9 @@ async def run_node(settings: Settings, ready: asyncio.Event | None = None) -> No
             await runner.cleanup()
         if worker is not None:
             await worker.stop()
+        if isinstance(bus, RedisStreamBus):
+            with contextlib.suppress(Exception):
+                await bus.close()
+        if bus_client is not None:
+            await bus_client.aclose()
         await handle.close()

@@ -398,6 +398,10 @@ class RedisStreamBus(StreamBus):
         self._loop.call_soon_threadsafe(self._ask_keyframe, camera_id)
         return True
 
+    def demanded(self) -> set[str]:
+        """Cameras published to Redis now (some relay watches them)."""
+        return set(self._demanded)
+
     def pending_writes(self) -> int:
         return len(self._outbox.items)
 

@@ -12,10 +12,11 @@ from pantau.stream_bus import StreamBus
 from pantau.tokens import TokenStore
 from relay import admin_api, auth, events, pages, public_api, push_key_api, tiles, whep
 from relay.auth import TOKENS_KEY
-from relay.context import BUS, REGION_TREES, REGISTRY, SESSIONS, SETTINGS, WALL
+from relay.context import BUS, REGION_TREES, REGISTRY, SESSIONS, SETTINGS, VIEWERS, WALL
 from relay.events import HUB, EventHub
 from relay.openapi import openapi_document
 from relay.region_counts import RegionTreeCache
+from relay.viewer_counts import LocalViewerCounts, SiteViewerCounts
 from relay.viewer_sessions import ViewerSessions
 from relay.wall_summary import WallSummary
 
@@ -51,10 +52,12 @@ async def openapi(request: web.Request) -> web.Response:
 
 async def _start_background(app: web.Application) -> None:
     app[HUB].start()
+    app[VIEWERS].start()
 
 
 async def _stop_background(app: web.Application) -> None:
     await app[SESSIONS].close_all()
+    await app[VIEWERS].stop()
     await app[HUB].stop()
 
 
@@ -70,7 +73,12 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     app[BUS] = bus
     app[HUB] = hub
     app[WALL] = wall
-    app[SESSIONS] = ViewerSessions(bus, settings.relay, on_count=hub.publish_viewers)
+    sessions = ViewerSessions(bus, settings.relay, on_count=lambda camera_id, count: app[VIEWERS].changed(camera_id, count))
+    app[SESSIONS] = sessions
+    # On a site, viewers of a camera are counted over every relay; embedded, this one is all.
+    app[VIEWERS] = (SiteViewerCounts(registry.redis, settings.node_name, sessions.viewers) if settings.uses_redis_bus
+                    else LocalViewerCounts(sessions.viewers, hub.publish_viewers))
+    hub.viewer_counts = app[VIEWERS]
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/api/metrics", metrics)

@@ -15,3 +15,4 @@ REGION_TREES = web.AppKey("region_trees", RegionTreeCache)
 BUS = web.AppKey("bus", StreamBus)
 SESSIONS = web.AppKey("viewer_sessions", ViewerSessions)
 WALL = web.AppKey("wall_summary", WallSummary)
+VIEWERS = web.AppKey("viewer_counts", object)  # LocalViewerCounts | SiteViewerCounts

@@ -66,6 +66,7 @@ class EventHub:
         self.registry = registry
         self.wall = wall
         self.clients: set[_Client] = set()
+        self.viewer_counts = None  # set by the app: site-wide counts arrive as "viewers" messages
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
@@ -122,6 +123,11 @@ class EventHub:
                 await asyncio.sleep(1.0)
 
     async def _on_message(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "viewers" and self.viewer_counts is not None:
+            total = await self.viewer_counts.announced(message["id"])  # another relay's viewers changed
+            if total is not None:
+                self.publish_viewers(message["id"], total)
+            return
         if message.get("type") != "status":
             return
         table = await self.registry.sync()

@@ -10,7 +10,7 @@ from aiohttp import web
 from pantau.camera import ID_PATTERN, public_view
 from pantau.http_errors import ApiError
 from relay import auth
-from relay.context import REGION_TREES, REGISTRY, SESSIONS, WALL
+from relay.context import REGION_TREES, REGISTRY, VIEWERS, WALL
 from relay.query_params import encode_cursor, list_query
 
 routes = web.RouteTableDef()
@@ -58,9 +58,9 @@ async def list_cameras(request: web.Request) -> web.Response:
     query = list_query(request, registry.regions, public_only=not await _sees_all(request))
     page, total, next_id = await registry.list(query)
     statuses = await registry.statuses(page)
-    sessions = request.app[SESSIONS]
+    viewers = await request.app[VIEWERS].totals(c.id for c in page)
     return web.json_response({
-        "cameras": [public_view(c, registry.regions, statuses[c.id]) | {"viewers": sessions.viewers(c.id)} for c in page],
+        "cameras": [public_view(c, registry.regions, statuses[c.id]) | {"viewers": viewers[c.id]} for c in page],
         "total": total, "next_cursor": encode_cursor(next_id),
     })
 
@@ -73,5 +73,5 @@ async def get_camera(request: web.Request) -> web.Response:
     if camera is None or not (camera.public or await _sees_all(request)):
         raise ApiError(404, f"no public camera with id {camera_id!r}")
     statuses = await registry.statuses([camera])
-    viewers = request.app[SESSIONS].viewers(camera.id)
+    viewers = (await request.app[VIEWERS].totals([camera.id]))[camera.id]
     return web.json_response(public_view(camera, registry.regions, statuses[camera.id]) | {"viewers": viewers})

@@ -35,10 +35,12 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A Debian redis-server on 127.0.0.1 with the append-only file on, restartable."""
+    """A Debian redis-server on 127.0.0.1 with the append-only file on (or, `persistent=False`,
+    nothing on disk: a stream bus), restartable on the same port."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, persistent: bool = True):
         self.directory = directory
+        self.persistent = persistent
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
@@ -49,7 +51,7 @@ class RedisServer:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no"],
+             "--appendonly", "yes" if self.persistent else "no", "--appendfsync", "everysec", "--save", "", "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
@@ -106,10 +108,11 @@ async def registry(registry_redis: aioredis.Redis) -> Registry:
 class NodeProcess:
     """`pantau serve` in a subprocess; every line it prints is kept for secret scans."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path):
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, command: str = "serve"):
         self.args = args
         self.env = env
         self.log_path = log_path
+        self.command = command  # serve | ingest | relay
         self.process: subprocess.Popen | None = None
         self.url = ""
 
@@ -117,7 +120,7 @@ class NodeProcess:
         """Start (or start again after a stop); returns once this start printed its URL."""
         starts_before = len(self._urls())
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([PANTAU, "serve", "--port", "0", *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen([PANTAU, self.command, "--port", "0", *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             urls = self._urls()
@@ -125,12 +128,12 @@ class NodeProcess:
                 self.url = urls[-1]
                 return self
             if self.process.poll() is not None:
-                raise RuntimeError(f"pantau serve exited {self.process.returncode}:\n{self.output()[-3000:]}")
+                raise RuntimeError(f"pantau {self.command} exited {self.process.returncode}:\n{self.output()[-3000:]}")
             time.sleep(0.05)
-        raise RuntimeError(f"pantau serve did not start:\n{self.output()[-3000:]}")
+        raise RuntimeError(f"pantau {self.command} did not start:\n{self.output()[-3000:]}")
 
     def _urls(self) -> list[str]:
-        return re.findall(r"Pantau is running at (http://\S+?)/ ", self.output())
+        return re.findall(r"Pantau(?: \w+)? is running at (http://\S+?)/ ", self.output())
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -159,8 +162,8 @@ def node_env(tmp_path: Path) -> dict[str, str]:
 def start_node(tmp_path: Path, node_env: dict[str, str]):
     nodes: list[NodeProcess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> NodeProcess:
-        node = NodeProcess(list(args), env or node_env, tmp_path / f"node-{len(nodes)}.log")
+    def start(*args: str, env: dict[str, str] | None = None, command: str = "serve") -> NodeProcess:
+        node = NodeProcess(list(args), env or node_env, tmp_path / f"node-{len(nodes)}.log", command)
         nodes.append(node)
         return node.start()
 
