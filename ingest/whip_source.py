@@ -60,10 +60,14 @@ class _Publisher:
 
 
 class WhipSource:
-    def __init__(self, camera_id: str, pipeline: CameraPipeline, settings: WebRtcSettings):
+    def __init__(self, camera_id: str, pipeline: CameraPipeline, settings: WebRtcSettings, claim=None, release=None):
+        """`claim(camera_id) -> bool` / `release(camera_id)`: on a site, the camera's lease
+        (ingest/ownership.py): a push is taken only by the worker that gets it."""
         self.camera_id = camera_id
         self.pipeline = pipeline
         self.settings = settings
+        self._claim = claim
+        self._release = release
         self.publisher: _Publisher | None = None
         self._stopped = False
         self._closed = threading.Event()
@@ -98,6 +102,16 @@ class WhipSource:
             raise PublisherConflict("kamera ini sudah menerima kiriman dari perangkat lain")
         if "m=video" not in offer_sdp:
             raise BadOffer("the offer has no video (Pantau takes video; audio is ignored)")
+        if self._claim is not None and not await self._claim(self.camera_id):
+            raise PublisherConflict("kamera ini sedang menerima kiriman lewat node lain")
+        try:
+            return await self._answer(offer_sdp)
+        except BaseException:
+            if self._release is not None:
+                await self._release(self.camera_id)
+            raise
+
+    async def _answer(self, offer_sdp: str) -> tuple[str, str]:
         pc = RTCPeerConnection(configuration=self.settings.configuration)
         transceiver = pc.addTransceiver("video", direction="recvonly")
         transceiver.setCodecPreferences(video_preferences())
@@ -144,6 +158,9 @@ class WhipSource:
         with contextlib.suppress(Exception):
             await publisher.pc.close()
         await asyncio.to_thread(publisher.feed.join, 5.0)
+        if self._release is not None:
+            with contextlib.suppress(Exception):
+                await self._release(self.camera_id)
         self._closed.set()
         if not self._stopped:
             self._report_waiting()

@@ -47,12 +47,16 @@ def source_key(camera: Camera) -> tuple:
 
 class IngestWorker:
     def __init__(self, registry: Registry, bus: StreamBus, settings: IngestSettings,
-                 selects: Callable[[Camera], bool] = lambda camera: True, webrtc: WebRtcSettings | None = None):
+                 selects: Callable[[Camera], bool] = lambda camera: True, webrtc: WebRtcSettings | None = None,
+                 ownership=None):
+        """`ownership` (ingest/ownership.py, on a site without a static --cameras split): the
+        cameras this worker holds the lease of (or warms up to take over), and WHIP claims."""
         self.registry = registry
         self.bus = bus
         self.settings = settings
         self.selects = selects
         self.webrtc = webrtc  # None: this worker takes no WebRTC sources (WHIP, WHEP)
+        self.ownership = ownership
         self.sources: dict[str, tuple[tuple, Source]] = {}
         self.status: StatusReporter | None = None
         self._keyframes = ThreadPoolExecutor(settings.keyframe_threads, thread_name_prefix="keyframes")
@@ -67,6 +71,10 @@ class IngestWorker:
         self.status = StatusReporter(self.registry.redis)
         self._tasks = [asyncio.create_task(self.status.run(), name="status-writer"),
                        asyncio.create_task(self._follow_registry(), name="follow-registry")]
+        if self.ownership:
+            with contextlib.suppress(Exception):  # Redis away at start: the loop retries
+                await self.ownership.step()
+            self.ownership.start()
         await self.reconcile()
 
     async def stop(self, deadline_s: float = 4.5) -> None:
@@ -82,6 +90,8 @@ class IngestWorker:
         if stuck:
             log.warning("%d source thread(s) still closing at shutdown: %s", len(stuck), ", ".join(stuck[:5]))
         self.sources.clear()
+        if self.ownership:
+            await self.ownership.stop()  # after the sources: hand the leases over, nothing publishes
         self._keyframes.shutdown(wait=False, cancel_futures=True)
         if self.status:
             with contextlib.suppress(Exception):
@@ -96,8 +106,14 @@ class IngestWorker:
                 log.warning("could not follow the registry: %s", exc)
 
     # -- reconciling ---------------------------------------------------------------------------
+    def eligible(self, camera: Camera) -> bool:
+        """A camera this worker could ingest (before leases decide)."""
+        return camera.enabled and camera.source_type in self.source_types and self.selects(camera)
+
     def wanted(self, cameras: dict[str, Camera]) -> dict[str, Camera]:
-        return {cid: c for cid, c in cameras.items() if c.enabled and c.source_type in self.source_types and self.selects(c)}
+        owns = self.ownership.wants if self.ownership else (lambda camera: True)
+        # WHIP sources wait for a push on every worker; the one that takes the push takes the lease.
+        return {cid: c for cid, c in cameras.items() if self.eligible(c) and (c.source_type == "whip" or owns(c))}
 
     @property
     def source_types(self) -> tuple[str, ...]:
@@ -139,7 +155,8 @@ class IngestWorker:
         if camera.source_type == "demo":
             return self._demo_player().source_for(camera, self._pipeline(camera))
         if camera.source_type == "whip":
-            return WhipSource(camera.id, self._pipeline(camera), self.webrtc)
+            claim = (self.ownership.claim_push, self.ownership.release_push) if self.ownership else (None, None)
+            return WhipSource(camera.id, self._pipeline(camera), self.webrtc, *claim)
         backoff = Backoff(initial_s=s.backoff_initial_s, cap_s=s.backoff_cap_s, auth_initial_s=s.auth_backoff_initial_s)
         if camera.source_type == "whep":
             return WhepPullSource(camera.id, camera.source, camera.source_token, self._pipeline(camera), self.webrtc,

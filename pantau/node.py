@@ -3,7 +3,8 @@
 * `serve`  — ingest and relay in one process (the embedded default: a private Redis and the
   in-process bus; with --redis-url, a member of a site);
 * `ingest` — sources only, publishing to the site's stream bus; HTTP (/healthz, /api/metrics,
-  /whip/) only with --port;
+  /whip/) only with --port. On a site, cameras are spread over the live workers by leases
+  (ingest/ownership.py) unless --cameras splits them statically;
 * `relay`  — every HTTP endpoint `serve` has except /whip/ (WHIP is taken by the node that
   ingests the camera), no sources.
 
@@ -27,6 +28,7 @@ from pantau.camera_selector import camera_selector
 from pantau.config import Settings
 from pantau.demo_set import seed_demo_once
 from pantau.ice_config import announce, apply_host_address_policy, rtc_configuration
+from pantau.leases import LeaseStore
 from pantau.memory_bus import InProcessBus
 from pantau.push_keys import PushKeys
 from pantau.redis_bus import RedisStreamBus
@@ -64,6 +66,7 @@ async def open_bus(settings: Settings) -> tuple[StreamBus, aioredis.Redis | None
 
 async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event | None = None, serve_http: bool = True) -> None:
     from ingest.http_app import create_ingest_app
+    from ingest.ownership import Ownership
     from ingest.whip_http import add_whip_routes
     from ingest.worker import IngestWorker
     from relay.app import create_app
@@ -98,6 +101,10 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
         if role != "relay" and settings.ingest.enabled:
             worker = IngestWorker(registry, bus, settings.ingest, selects=camera_selector(settings.ingest.cameras),
                                   webrtc=webrtc_settings(settings))
+            if isinstance(bus, RedisStreamBus) and settings.ingest.cameras is None:
+                # A site without a static split: cameras are spread over the live workers by leases.
+                worker.ownership = Ownership(LeaseStore(bus_client, settings.node_name), registry, bus,
+                                             eligible=lambda camera: worker.eligible(camera) and camera.source_type != "whip")
             await worker.start()
         app = None
         if role != "ingest":

@@ -43,6 +43,7 @@ from fractions import Fraction
 
 import redis.asyncio as aioredis
 
+from pantau.leases import FENCED_XADD, lease_key
 from pantau.memory_bus import BusLimits, InProcessBus
 from pantau.stream_bus import KEYFRAME_STALE_S, MediaPacket, StreamBus, Subscription, Tile, TimedPacket
 
@@ -159,6 +160,11 @@ class RedisStreamBus(StreamBus):
         self._readers: dict[str, _Reader] = {}
         self._keyframe_asked: dict[str, float] = {}
         self._loop = asyncio.get_running_loop()
+        # On a site with leases (ingest/ownership.py): the lease value this process holds for a
+        # camera (None: not ours, nothing is written), and who to tell when an append was refused.
+        self.fence: Callable[[str], str | None] | None = None
+        self.on_fenced: Callable[[str], None] | None = None
+        self._fenced_xadd = redis.register_script(FENCED_XADD)
         self._tasks = [self._loop.create_task(self._write_loop(), name="bus-writer"),
                        self._loop.create_task(self._demand_loop(), name="bus-demand")]
 
@@ -232,27 +238,60 @@ class RedisStreamBus(StreamBus):
                 self._last_keyframe_id.clear()
 
     async def _write(self, batch: list[tuple]) -> None:
-        keyframes: list[tuple[str, int]] = []  # (camera, index of its XADD reply in the pipeline)
+        appends: list[tuple[str, bool, int]] = []  # (camera, keyframe?, index of the reply)
+        queued = 0
         async with self.redis.pipeline(transaction=False) as pipe:
-            for index, (kind, camera_id, item) in enumerate(batch):
-                key = media_key(camera_id)
+            for kind, camera_id, item in batch:
                 if kind == "media":
                     previous = self._last_keyframe_id.get(camera_id) if item.keyframe else None
-                    pipe.xadd(key, encode_entry(item), minid=previous)
-                    if item.keyframe:
-                        keyframes.append((camera_id, index))
-                    self.counters.published_packets += 1
-                    self.counters.published_bytes += len(item.data)
+                    if await self._append(pipe, camera_id, encode_entry(item), previous):
+                        appends.append((camera_id, item.keyframe, queued))
+                        queued += 1
+                        self.counters.published_packets += 1
+                        self.counters.published_bytes += len(item.data)
                 elif kind == "end":
-                    pipe.xadd(key, {"end": "1"})
+                    if await self._append(pipe, camera_id, {"end": "1"}, None):
+                        appends.append((camera_id, False, queued))
+                        queued += 1
                     self._last_keyframe_id.pop(camera_id, None)
                 elif kind == "tile":
                     pipe.set(tile_key(camera_id), TILE_HEADER.pack(item.captured_at, item.width, item.height) + item.jpeg, px=TILE_TTL_MS)
+                    queued += 1
                 elif kind == "forget":
-                    pipe.delete(key, tile_key(camera_id))
-            replies = await pipe.execute()
-        for camera_id, index in keyframes:
-            self._last_keyframe_id[camera_id] = replies[index]
+                    pipe.delete(media_key(camera_id), tile_key(camera_id))
+                    queued += 1
+            replies = await pipe.execute() if queued else []
+        refused = set()
+        for camera_id, keyframe, index in appends:
+            if replies[index] is None:  # the fence said no: the lease is someone else's now
+                refused.add(camera_id)
+            elif keyframe:
+                self._last_keyframe_id[camera_id] = replies[index]
+        for camera_id in refused:
+            self._demanded.discard(camera_id)
+            if self.on_fenced:
+                self.on_fenced(camera_id)
+
+    async def _append(self, pipe, camera_id: str, fields: dict, minid: bytes | None) -> bool:
+        """Queue one XADD on the pipeline (fenced on a site with leases); False if not ours to write."""
+        if self.fence is None:
+            pipe.xadd(media_key(camera_id), fields, minid=minid)
+            return True
+        token = self.fence(camera_id)
+        if token is None:
+            return False  # warming up or not ours: nothing leaves this process
+        args = [token, minid or b""]
+        for name, value in fields.items():
+            args += [name, value]
+        await self._fenced_xadd(keys=[lease_key(camera_id), media_key(camera_id)], args=args, client=pipe)
+        return True
+
+    def resend_gop(self, camera_id: str) -> None:
+        """This process just became the camera's publisher: relays get its cached GOP at once."""
+        with self._outbox.lock:
+            if camera_id in self._demanded:
+                for packet in self._published.gop(camera_id):
+                    self._queue(("media", camera_id, packet))
 
     async def _demand_loop(self) -> None:
         """Publisher: which cameras do relays want? Relay: keep our own demand alive."""
