@@ -7,25 +7,33 @@
     OPTIONS                                  CORS preflight, Accept-Post: application/sdp
 
 A wrong or missing key is 401 and is logged without the key; a second publisher while one is
-live is 409; malformed or unusable offers are 400 with the reason.
+live is 409 (on a site: also while its publisher is connected to another ingest node, which
+holds the camera's lease); malformed or unusable offers are 400 with the reason. A DELETE that
+reaches another ingest node still ends the session (pantau/session_directory.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 
 from aiohttp import web
 
 from ingest.whip_source import BadOffer, PublisherConflict
 from ingest.worker import IngestWorker
+from pantau import registry_keys as keys
 from pantau.camera import ID_PATTERN
 from pantau.http_errors import ApiError, json_error
 from pantau.push_keys import PushKeys
+from pantau.session_directory import SessionDirectory
 
 log = logging.getLogger(__name__)
 
 WORKER = web.AppKey("ingest_worker", IngestWorker)
 PUSH_KEYS = web.AppKey("push_keys", PushKeys)
+DIRECTORY = web.AppKey("whip_sessions", SessionDirectory)
+LISTENER = web.AppKey("whip_end_listener", asyncio.Task)
 MAX_OFFER_BYTES = 64 * 1024
 CORS = {
     "Access-Control-Allow-Origin": "*",
@@ -92,16 +100,44 @@ async def publish(request: web.Request) -> web.Response:
         raise ApiError(409, str(exc)) from None
     except BadOffer as exc:
         raise ApiError(400, str(exc), field="body") from None
+    await request.app[DIRECTORY].register(session_id)
     location = f"/whip/{camera_id}/sessions/{session_id}"
     return _with_cors(web.Response(status=201, text=answer, content_type="application/sdp", headers={"Location": location}))
 
 
 @routes.delete("/whip/{id}/sessions/{session}")
 async def end(request: web.Request) -> web.Response:
-    source = request.app[WORKER].whip_source(_camera_id(request))
-    if source is None or not await source.end(request.match_info["session"]):
+    camera_id, session_id = _camera_id(request), request.match_info["session"]
+    source = request.app[WORKER].whip_source(camera_id)
+    directory = request.app[DIRECTORY]
+    if source is not None and await source.end(session_id):
+        await directory.forget(session_id)
+    elif not await directory.end_elsewhere(session_id, camera_id):  # held by another ingest node?
         raise ApiError(404, "no such publish session (it may have ended already)")
     return _with_cors(web.Response(status=200))
+
+
+async def _follow_end_requests(app: web.Application) -> None:
+    """A DELETE for one of our publish sessions reached another ingest node: end it here."""
+    worker, directory = app[WORKER], app[DIRECTORY]
+    while True:
+        try:
+            pubsub = worker.registry.redis.pubsub()
+            await pubsub.subscribe(keys.EVENTS)
+            async for message in pubsub.listen():
+                if message.get("type") != "message" or '"end_whip"' not in message["data"]:
+                    continue
+                request = json.loads(message["data"])
+                source = worker.whip_source(str(request.get("camera")))
+                if source is not None and await source.end(str(request.get("session"))):
+                    await directory.forget(str(request.get("session")))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # Redis away: retry
+            if asyncio.current_task().cancelling():
+                raise
+            log.warning("WHIP end-request listener lost Redis (%s); retrying", exc)
+            await asyncio.sleep(1.0)
 
 
 @routes.patch("/whip/{id}/sessions/{session}")
@@ -110,7 +146,18 @@ async def trickle(request: web.Request) -> web.Response:
                                  headers={"Allow": "DELETE, OPTIONS"}))
 
 
-def add_whip_routes(app: web.Application, worker: IngestWorker, push_keys: PushKeys) -> None:
+def add_whip_routes(app: web.Application, worker: IngestWorker, push_keys: PushKeys, node: str) -> None:
     app[WORKER] = worker
     app[PUSH_KEYS] = push_keys
+    app[DIRECTORY] = SessionDirectory(worker.registry.redis, "whip", node)
     app.add_routes(routes)
+
+    async def start_listener(app: web.Application) -> None:
+        app[LISTENER] = asyncio.get_running_loop().create_task(_follow_end_requests(app), name="whip-end-requests")
+
+    async def stop_listener(app: web.Application) -> None:
+        app[LISTENER].cancel()
+        await asyncio.gather(app[LISTENER], return_exceptions=True)
+
+    app.on_startup.append(start_listener)
+    app.on_shutdown.append(stop_listener)

@@ -112,7 +112,7 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
         elif serve_http:
             app = create_ingest_app(settings, registry, tokens, worker, bus)
         if app is not None and worker is not None:
-            add_whip_routes(app, worker, PushKeys(handle.client))
+            add_whip_routes(app, worker, PushKeys(handle.client), settings.node_name)
         if app is not None:
             # A bounded wait for open requests at shutdown: a stop must not hang on a slow client.
             runner = web.AppRunner(app, access_log=logging.getLogger("pantau.access"), handle_signals=False, shutdown_timeout=2.0)

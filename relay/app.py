@@ -8,6 +8,7 @@ from pantau.config import Settings
 from pantau.http_errors import error_middleware
 from pantau.ice_config import apply_host_address_policy
 from pantau.registry import Registry
+from pantau.session_directory import SessionDirectory
 from pantau.stream_bus import StreamBus
 from pantau.tokens import TokenStore
 from relay import admin_api, auth, events, pages, public_api, push_key_api, tiles, whep
@@ -73,7 +74,9 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     app[BUS] = bus
     app[HUB] = hub
     app[WALL] = wall
-    sessions = ViewerSessions(bus, settings.relay, on_count=lambda camera_id, count: app[VIEWERS].changed(camera_id, count))
+    sessions = ViewerSessions(bus, settings.relay, SessionDirectory(registry.redis, "whep", settings.node_name),
+                              on_count=lambda camera_id, count: app[VIEWERS].changed(camera_id, count))
+    hub.sessions = sessions
     app[SESSIONS] = sessions
     # On a site, viewers of a camera are counted over every relay; embedded, this one is all.
     app[VIEWERS] = (SiteViewerCounts(registry.redis, settings.node_name, sessions.viewers) if settings.uses_redis_bus

@@ -67,6 +67,7 @@ class EventHub:
         self.wall = wall
         self.clients: set[_Client] = set()
         self.viewer_counts = None  # set by the app: site-wide counts arrive as "viewers" messages
+        self.sessions = None  # set by the app: "end_whep" messages end our sessions
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
@@ -123,6 +124,11 @@ class EventHub:
                 await asyncio.sleep(1.0)
 
     async def _on_message(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "end_whep" and self.sessions is not None:
+            session = self.sessions.sessions.get(message.get("session"))
+            if session is not None and session.camera_id == message.get("camera"):
+                await self.sessions.close(session.id)  # a DELETE for it reached another relay
+            return
         if message.get("type") == "viewers" and self.viewer_counts is not None:
             total = await self.viewer_counts.announced(message["id"])  # another relay's viewers changed
             if total is not None:

@@ -21,6 +21,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from pantau.config import RelaySettings
 from pantau.ice_config import announce, rtc_configuration
+from pantau.session_directory import SessionDirectory
 from pantau.stream_bus import StreamBus
 from relay.bus_track import BusVideoTrack
 
@@ -54,9 +55,11 @@ def _h264_preferences() -> list:
 
 
 class ViewerSessions:
-    def __init__(self, bus: StreamBus, settings: RelaySettings, on_count: Callable[[str, int], None] | None = None):
+    def __init__(self, bus: StreamBus, settings: RelaySettings, directory: SessionDirectory,
+                 on_count: Callable[[str, int], None] | None = None):
         self.bus = bus
         self.settings = settings
+        self.directory = directory  # so a DELETE reaching another relay still ends our session
         self.sessions: dict[str, ViewerSession] = {}
         self.per_camera: dict[str, int] = {}
         self._on_count = on_count or (lambda camera_id, count: None)
@@ -91,6 +94,7 @@ class ViewerSessions:
             await self._close_pc(pc, track)
             raise BadOffer(f"the offer could not be answered: {exc}") from None
         self.sessions[session.id] = session
+        await self.directory.register(session.id)
         self.per_camera[camera_id] = self.viewers(camera_id) + 1
         self._on_count(camera_id, self.viewers(camera_id))
 
@@ -121,6 +125,8 @@ class ViewerSessions:
             self.per_camera.pop(session.camera_id, None)
         self._on_count(session.camera_id, max(count, 0))
         await self._close_pc(session.pc, session.track)
+        with contextlib.suppress(Exception):  # Redis away: the entry expires by itself
+            await self.directory.forget(session_id)
         return True
 
     @staticmethod

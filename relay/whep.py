@@ -63,10 +63,14 @@ async def offer(request: web.Request) -> web.Response:
 
 @routes.delete("/whep/{id}/sessions/{session}")
 async def end(request: web.Request) -> web.Response:
-    session = request.app[SESSIONS].sessions.get(request.match_info["session"])
-    if session is None or session.camera_id != request.match_info["id"]:
+    sessions = request.app[SESSIONS]
+    camera_id, session_id = request.match_info["id"], request.match_info["session"]
+    session = sessions.sessions.get(session_id)
+    if session is not None and session.camera_id == camera_id:
+        await sessions.close(session.id)
+    elif session is not None or not await sessions.directory.end_elsewhere(session_id, camera_id):
+        # (behind a load balancer the session may live on another relay: it is asked to end it)
         raise ApiError(404, "no such session (it may have ended already)")
-    await request.app[SESSIONS].close(session.id)
     return _with_cors(web.Response(status=200))
 
 

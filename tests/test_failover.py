@@ -161,3 +161,32 @@ async def test_registry_restart_loses_nothing_and_every_process_recovers(site):
                      region="31.71.01.1002", tps=1)
     await asyncio.to_thread(relay.wait_state, "late", "online", 30)
     assert (await owners(bus.url)).keys() == set(CAMERAS)
+
+
+async def test_a_whip_push_takes_the_lease_where_it_lands(site):
+    from tests.support.whep_client import WhepError
+    from tests.support.whip_publisher import WhipPublisher
+
+    relay, workers, _, bus = site
+    relay.add_camera("hp", "whip", region="31.71.01.1003", tps=1)
+    status, body = relay.request("POST", "/api/admin/cameras/hp/push-key", token=relay.admin_token)
+    key = body["push_key"]
+    a, b = workers["ingest-a"].url, workers["ingest-b"].url
+    publisher = await WhipPublisher(a, "hp", key).start()
+    try:
+        await asyncio.to_thread(relay.wait_state, "hp", "online", 20)
+        client = aioredis.from_url(bus.url, decode_responses=True)
+        assert worker_of(await client.get(lease_key("hp"))) == "ingest-a"
+        await client.aclose()
+        with pytest.raises(WhepError) as refused:  # a second phone, on the other node
+            await WhipPublisher(b, "hp", key).start()
+        assert refused.value.status == 409
+        viewer = await WhepViewer(relay.url, "hp").start()
+        await viewer.wait_frames(10)
+        await viewer.close()
+        # The DELETE lands on the other ingest node: the push still ends.
+        publisher.base_url = b
+        assert await publisher.stop() == 200
+        await asyncio.to_thread(relay.wait_state, "hp", "waiting", 15)
+    finally:
+        await publisher.pc.close()

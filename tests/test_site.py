@@ -181,3 +181,22 @@ async def test_a_bus_redis_restart_interrupts_viewers_for_at_most_a_gop(site, ca
         assert status == 200 and camera["status"]["state"] == "online"
     finally:
         await viewer.close()
+
+
+async def test_a_delete_reaching_the_other_relay_ends_the_session(site, cameras):
+    """Behind a load balancer the DELETE on a session's Location may land on any relay."""
+    relay_a, relay_b = site.relays
+    relay_a.add_camera("pusat", cameras.url("/pusat"), region="31.71.01.1001", tps=1)
+    await wait_state(relay_b, "pusat", "online")
+    viewer = await WhepViewer(relay_b.url, "pusat").start()
+    try:
+        await viewer.wait_frames(10)
+        status, _ = relay_a.request("DELETE", viewer.location)
+        assert status == 200
+        deadline = time.monotonic() + 10
+        while relay_b.request("GET", "/api/cameras/pusat")[1]["viewers"] != 0:
+            assert time.monotonic() < deadline, "the session on relay B did not end"
+            await asyncio.sleep(0.2)
+        assert relay_a.request("DELETE", viewer.location)[0] == 404  # and only once
+    finally:
+        await viewer.close(send_delete=False)
