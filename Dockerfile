@@ -26,12 +26,14 @@ RUN pip install -e . \
 
 USER pantau
 
-EXPOSE 8080
-# WebRTC media (later issues) will need UDP ports too; expose them here and in docker-compose.yml.
+EXPOSE 8080 8081
+# WebRTC media uses ephemeral UDP ports: docker-compose.yml routes it through a TURN server
+# (see docs/docker.md), or run with host networking.
 
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status == 200 else 1)"]
 
 ENTRYPOINT ["pantau"]
 # Host and port come from the environment (PANTAU_HTTP__HOST/PORT) so compose can change them.
+# docker-compose.yml runs the site roles instead: `ingest --port 8081` and `relay`.
 CMD ["serve"]
