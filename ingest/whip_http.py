@@ -24,8 +24,9 @@ from ingest.whip_source import BadOffer, PublisherConflict
 from ingest.worker import IngestWorker
 from pantau import registry_keys as keys
 from pantau.camera import ID_PATTERN
-from pantau.http_errors import ApiError, json_error
+from pantau.http_errors import ApiError
 from pantau.push_keys import PushKeys
+from pantau.sdp_http import check_offer_headers, no_trickle, preflight, read_offer, with_cors
 from pantau.session_directory import SessionDirectory
 
 log = logging.getLogger(__name__)
@@ -34,20 +35,7 @@ WORKER = web.AppKey("ingest_worker", IngestWorker)
 PUSH_KEYS = web.AppKey("push_keys", PushKeys)
 DIRECTORY = web.AppKey("whip_sessions", SessionDirectory)
 LISTENER = web.AppKey("whip_end_listener", asyncio.Task)
-MAX_OFFER_BYTES = 64 * 1024
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "POST, DELETE, PATCH, OPTIONS",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
-    "Access-Control-Expose-Headers": "Location, Link, Accept-Post, ETag",
-}
-
 routes = web.RouteTableDef()
-
-
-def _with_cors(response: web.StreamResponse) -> web.StreamResponse:
-    response.headers.update(CORS)
-    return response
 
 
 def _camera_id(request: web.Request) -> str:
@@ -57,10 +45,9 @@ def _camera_id(request: web.Request) -> str:
     return camera_id
 
 
-@routes.options("/whip/{id}")
-@routes.options("/whip/{id}/sessions/{session}")
-async def options(request: web.Request) -> web.Response:
-    return _with_cors(web.Response(status=204, headers={"Accept-Post": "application/sdp"}))
+routes.options("/whip/{id}")(preflight)
+routes.options("/whip/{id}/sessions/{session}")(preflight)
+routes.patch("/whip/{id}/sessions/{session}")(no_trickle)
 
 
 @routes.post("/whip/{id}")
@@ -76,16 +63,8 @@ async def publish(request: web.Request) -> web.Response:
         log.warning("WHIP push to %s refused: %s push key (from %s)", camera_id, "wrong" if key else "no", request.remote)
         raise ApiError(401, "push key missing or wrong (Authorization: Bearer <push key>)",
                        headers={"WWW-Authenticate": 'Bearer realm="pantau-whip"'})
-    if request.content_type != "application/sdp":
-        raise ApiError(415, "send the SDP offer with Content-Type: application/sdp")
-    if (request.content_length or 0) > MAX_OFFER_BYTES:
-        raise ApiError(413, "the SDP offer is too large")
-    body = await request.content.read(MAX_OFFER_BYTES + 1)
-    if len(body) > MAX_OFFER_BYTES:
-        raise ApiError(413, "the SDP offer is too large")
-    sdp = body.decode("utf-8", "replace")
-    if not sdp.startswith("v=0"):
-        raise ApiError(400, "the body is not an SDP offer", field="body")
+    check_offer_headers(request)
+    sdp = await read_offer(request)
     if not camera.enabled:
         raise ApiError(409, "kamera ini sedang dinonaktifkan")
     source = worker.whip_source(camera_id)
@@ -102,7 +81,7 @@ async def publish(request: web.Request) -> web.Response:
         raise ApiError(400, str(exc), field="body") from None
     await request.app[DIRECTORY].register(session_id)
     location = f"/whip/{camera_id}/sessions/{session_id}"
-    return _with_cors(web.Response(status=201, text=answer, content_type="application/sdp", headers={"Location": location}))
+    return with_cors(web.Response(status=201, text=answer, content_type="application/sdp", headers={"Location": location}))
 
 
 @routes.delete("/whip/{id}/sessions/{session}")
@@ -114,7 +93,7 @@ async def end(request: web.Request) -> web.Response:
         await directory.forget(session_id)
     elif not await directory.end_elsewhere(session_id, camera_id):  # held by another ingest node?
         raise ApiError(404, "no such publish session (it may have ended already)")
-    return _with_cors(web.Response(status=200))
+    return with_cors(web.Response(status=200))
 
 
 async def _follow_end_requests(app: web.Application) -> None:
@@ -138,12 +117,6 @@ async def _follow_end_requests(app: web.Application) -> None:
                 raise
             log.warning("WHIP end-request listener lost Redis (%s); retrying", exc)
             await asyncio.sleep(1.0)
-
-
-@routes.patch("/whip/{id}/sessions/{session}")
-async def trickle(request: web.Request) -> web.Response:
-    return _with_cors(json_error(405, "trickle ICE is not supported: the answer carries all candidates",
-                                 headers={"Allow": "DELETE, OPTIONS"}))
 
 
 def add_whip_routes(app: web.Application, worker: IngestWorker, push_keys: PushKeys, node: str) -> None:

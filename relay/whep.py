@@ -8,30 +8,16 @@ from aiohttp import web
 
 from pantau.camera import ID_PATTERN
 from pantau.http_errors import ApiError, json_error
+from pantau.sdp_http import check_offer_headers, no_trickle, preflight, read_offer, with_cors
 from relay import auth
 from relay.context import REGISTRY, SESSIONS
 from relay.viewer_sessions import BadOffer, CapReached
 
 routes = web.RouteTableDef()
 
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "POST, DELETE, PATCH, OPTIONS",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
-    "Access-Control-Expose-Headers": "Location, Link, Accept-Post, Retry-After",
-}
-MAX_OFFER_BYTES = 64 * 1024
-
-
-def _with_cors(response: web.StreamResponse) -> web.StreamResponse:
-    response.headers.update(CORS)
-    return response
-
-
-@routes.options("/whep/{id}")
-@routes.options("/whep/{id}/sessions/{session}")
-async def options(request: web.Request) -> web.Response:
-    return _with_cors(web.Response(status=204, headers={"Accept-Post": "application/sdp"}))
+routes.options("/whep/{id}")(preflight)
+routes.options("/whep/{id}/sessions/{session}")(preflight)
+routes.patch("/whep/{id}/sessions/{session}")(no_trickle)
 
 
 @routes.post("/whep/{id}")
@@ -41,24 +27,19 @@ async def offer(request: web.Request) -> web.Response:
     caller = await auth.caller(request, changes_state=False)  # watching changes nothing: no CSRF token needed
     if camera is None or not (camera.public or caller is not None):
         raise ApiError(404, f"no public camera with id {camera_id!r}")
-    if request.content_type != "application/sdp":
-        raise ApiError(415, "send the SDP offer with Content-Type: application/sdp")
-    if request.content_length and request.content_length > MAX_OFFER_BYTES:
-        raise ApiError(413, "the SDP offer is too large")
+    check_offer_headers(request)
     if not camera.enabled:
         raise ApiError(409, "kamera ini sedang dinonaktifkan")
-    sdp = (await request.read()).decode("utf-8", "replace")
-    if not sdp.startswith("v=0"):
-        raise ApiError(400, "the body is not an SDP offer", field="body")
+    sdp = await read_offer(request)
     sessions = request.app[SESSIONS]
     try:
         session, answer = await sessions.open(camera.id, sdp, public=caller is None)
     except CapReached as exc:
-        return _with_cors(json_error(503, str(exc), headers={"Retry-After": "30"}))
+        return with_cors(json_error(503, str(exc), headers={"Retry-After": "30"}))
     except BadOffer as exc:
         raise ApiError(400, str(exc), field="body") from None
     location = f"/whep/{camera.id}/sessions/{session.id}"
-    return _with_cors(web.Response(status=201, text=answer, content_type="application/sdp", headers={"Location": location}))
+    return with_cors(web.Response(status=201, text=answer, content_type="application/sdp", headers={"Location": location}))
 
 
 @routes.delete("/whep/{id}/sessions/{session}")
@@ -71,9 +52,4 @@ async def end(request: web.Request) -> web.Response:
     elif session is not None or not await sessions.directory.end_elsewhere(session_id, camera_id):
         # (behind a load balancer the session may live on another relay: it is asked to end it)
         raise ApiError(404, "no such session (it may have ended already)")
-    return _with_cors(web.Response(status=200))
-
-
-@routes.patch("/whep/{id}/sessions/{session}")
-async def trickle(request: web.Request) -> web.Response:
-    return _with_cors(json_error(405, "trickle ICE is not supported: the answer carries all candidates", headers={"Allow": "DELETE, OPTIONS"}))
+    return with_cors(web.Response(status=200))

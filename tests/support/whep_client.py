@@ -25,6 +25,20 @@ class WhepError(Exception):
         self.body = body
 
 
+async def exchange_sdp(pc: RTCPeerConnection, url: str, token: str | None) -> str:
+    """Offer -> POST (WHEP or WHIP) -> answer; returns the session's Location (WhepError if refused)."""
+    await pc.setLocalDescription(await pc.createOffer())
+    headers = {"Content-Type": "application/sdp", **({"Authorization": f"Bearer {token}"} if token else {})}
+    async with aiohttp.ClientSession() as session, session.post(url, data=pc.localDescription.sdp, headers=headers) as response:
+        body = await response.text()
+        if response.status != 201:
+            await pc.close()
+            raise WhepError(response.status, body)
+        location = response.headers["Location"]
+    await pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
+    return location
+
+
 class WhepViewer:
     def __init__(self, base_url: str, camera_id: str, token: str | None = None):
         self.base_url = base_url
@@ -45,17 +59,8 @@ class WhepViewer:
         def on_track(track) -> None:
             self._reader = asyncio.ensure_future(self._read(track))
 
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        headers = {"Content-Type": "application/sdp", **({"Authorization": f"Bearer {self.token}"} if self.token else {})}
         self.posted_at = time.monotonic()
-        async with aiohttp.ClientSession() as session, session.post(
-                f"{self.base_url}/whep/{self.camera_id}", data=self.pc.localDescription.sdp, headers=headers) as response:
-            body = await response.text()
-            if response.status != 201:
-                await self.pc.close()
-                raise WhepError(response.status, body)
-            self.location = response.headers["Location"]
-        await self.pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
+        self.location = await exchange_sdp(self.pc, f"{self.base_url}/whep/{self.camera_id}", self.token)
         return self
 
     async def _read(self, track) -> None:

@@ -13,9 +13,9 @@ import time
 import aiohttp
 import av
 import numpy as np
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription, VideoStreamTrack
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, VideoStreamTrack
 
-from tests.support.whep_client import WhepError  # also applies the loopback ICE policy
+from tests.support.whep_client import exchange_sdp  # also applies the loopback ICE policy
 
 
 class MovingPicture(VideoStreamTrack):
@@ -56,17 +56,7 @@ class WhipPublisher:
         wanted = f"video/{self.codec}".lower()
         transceiver.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs
                                          if c.mimeType.lower() in (wanted, "video/rtx")])
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        headers = {"Content-Type": "application/sdp"}
-        if self.push_key:
-            headers["Authorization"] = f"Bearer {self.push_key}"
-        async with aiohttp.ClientSession() as session, session.post(self.url, data=self.pc.localDescription.sdp, headers=headers) as response:
-            body = await response.text()
-            if response.status != 201:
-                await self.pc.close()
-                raise WhepError(response.status, body)
-            self.location = response.headers["Location"]
-        await self.pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
+        self.location = await exchange_sdp(self.pc, self.url, self.push_key)
         return self
 
     async def stop(self, delete: bool = True) -> int | None:
