@@ -178,7 +178,9 @@ class InProcessBus(StreamBus):
         return True
 
     def gop(self, camera_id: str) -> list[MediaPacket]:
-        channel = self._channel(camera_id)
+        channel = self._channels.get(camera_id)  # asking does not make a channel
+        if channel is None:
+            return []
         with channel.lock:
             return list(channel.gop)
 

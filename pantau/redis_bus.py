@@ -177,7 +177,7 @@ class RedisStreamBus(StreamBus):
     def publish(self, camera_id: str, packet: MediaPacket) -> None:
         with self._outbox.lock:
             self._published.publish(camera_id, packet)
-            if camera_id in self._demanded or camera_id in self._local_demand:
+            if camera_id in self._demanded:
                 self._queue(("media", camera_id, packet))
 
     def end_stream(self, camera_id: str) -> None:
@@ -324,7 +324,7 @@ class RedisStreamBus(StreamBus):
             wanted, tile_wanted, keyframe = replies[3 * i: 3 * i + 3]
             if wanted:
                 self._start_demand(camera_id)
-            elif camera_id in self._demanded:
+            elif camera_id in self._demanded and camera_id not in self._local_demand:
                 self._demanded.discard(camera_id)
             if tile_wanted and camera_id not in self._tile_demanded:
                 self._tile_demanded.add(camera_id)
@@ -355,8 +355,7 @@ class RedisStreamBus(StreamBus):
             self._readers[camera_id] = reader
             # The relayed hub asks when a new subscriber finds no fresh keyframe: pass it on.
             self._relayed.on_keyframe_request(camera_id, lambda: self.request_keyframe(camera_id))
-            if camera_id in self._published.camera_ids():
-                self._start_demand(camera_id)  # published by this process: no need to wait for the poll
+            self._start_demand(camera_id)  # if this process publishes it: no need to wait for the poll
             reader.task = self._loop.create_task(self._read(reader), name=f"bus-read-{camera_id}")
             self._loop.create_task(self._announce_demand(camera_id))
         reader.idle_since = None

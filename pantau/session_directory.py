@@ -36,8 +36,8 @@ class SessionDirectory:
 
     async def end_elsewhere(self, session_id: str, camera_id: str) -> bool:
         """Ask the holder to end a session we do not hold; False if no process holds it."""
-        if not await self.redis.exists(self._key(session_id)):
-            return False
+        if await self.redis.getdel(self._key(session_id)) is None:
+            return False  # (taken here: a replayed DELETE finds nothing and gets its 404)
         message = {"type": f"end_{self.kind}", "session": session_id, "camera": camera_id}
         await self.redis.publish(keys.EVENTS, json.dumps(message))
         return True
