@@ -57,25 +57,26 @@ class StreamInfo:
 
 
 class RateMeter:
-    """Frames per second and kbit/s over the last few seconds."""
+    """Frames per second and kbit/s over the last few seconds.
+
+    Per packet the caller only bumps two counters (`frames`, `bytes`); `rates()`, called about
+    once a second, samples them: a packet costs two additions, not a deque entry."""
 
     def __init__(self) -> None:
-        self._samples: deque[tuple[float, int]] = deque()
+        self.frames = 0
+        self.bytes = 0
+        self._samples: deque[tuple[float, int, int]] = deque()
 
-    def add(self, size: int, now: float) -> None:
-        self._samples.append((now, size))
-        while self._samples and now - self._samples[0][0] > RATE_WINDOW_S:
-            self._samples.popleft()
-
-    def rates(self) -> tuple[float | None, float | None]:
-        if len(self._samples) < 2:
-            return None, None
-        span = self._samples[-1][0] - self._samples[0][0]
+    def rates(self, now: float) -> tuple[float | None, float | None]:
+        samples = self._samples
+        samples.append((now, self.frames, self.bytes))
+        while now - samples[0][0] > RATE_WINDOW_S:
+            samples.popleft()
+        since, frames, size = samples[0]
+        span = now - since
         if span <= 0:
             return None, None
-        fps = (len(self._samples) - 1) / span
-        kbps = sum(size for _, size in self._samples) * 8 / 1000 / span
-        return round(fps, 1), round(kbps)
+        return round((self.frames - frames) / span, 1), round((self.bytes - size) * 8 / 1000 / span)
 
 
 class CameraPipeline:
@@ -133,40 +134,51 @@ class CameraPipeline:
 
     # -- packets ---------------------------------------------------------------------------
     def feed(self, packet: av.Packet) -> None:
-        if packet.dts is None or packet.size == 0:
+        # The hot path of every camera (25 times a second each, in its source thread, under
+        # the GIL): attributes read once, no per-packet objects beyond the bus packet.
+        dts = packet.dts
+        if dts is None:
             return  # no timing: cannot be placed in the stream
-        if self._last_dts is not None and packet.dts <= self._last_dts:
+        last_dts = self._last_dts
+        if last_dts is not None and dts <= last_dts:
             return  # backwards or repeated DTS
-        self._last_dts = packet.dts
+        size = packet.size
+        if size == 0:
+            return
+        self._last_dts = dts
         now = time.time()
-        self._meter.add(packet.size, now)
+        meter = self._meter
+        meter.frames += 1
+        meter.bytes += size
         if self.mode == "passthrough":
-            self._feed_passthrough(packet, now)
+            self._feed_passthrough(packet, dts, now)
         else:
             self._feed_transcode(packet, now)
         if now - self._last_stats_report >= 1.0:
             self._last_stats_report = now
-            fps, kbps = self._meter.rates()
+            fps, kbps = meter.rates(now)
             self.status.report(self.camera_id, fps=fps, bitrate_kbps=kbps)
 
-    def _feed_passthrough(self, packet: av.Packet, now: float) -> None:
-        if packet.pts is not None and packet.pts != packet.dts:
+    def _feed_passthrough(self, packet: av.Packet, dts: int, now: float) -> None:
+        pts = packet.pts
+        if pts is None:
+            pts = dts
+        elif pts != dts:
             if not self.needs_transcode:
                 log.info("camera %s sends B-frames: transcoding it from its next keyframe", self.camera_id)
             self.needs_transcode = True
             self._switch_to_transcode = True
         data, keyframe = self._normalizer.normalize(bytes(packet))
-        if self._switch_to_transcode and keyframe:
-            self._switch_to_transcode = False
-            self.epoch = new_epoch()  # timestamps change meaning with the path
-            self._waiting_for_keyframe = True
-            self._use_transcode()
-            self.status.report(self.camera_id, mode=self.mode)
-            self._feed_transcode(packet, now)
-            return
         if self._switch_to_transcode:
+            if keyframe:
+                self._switch_to_transcode = False
+                self.epoch = new_epoch()  # timestamps change meaning with the path
+                self._waiting_for_keyframe = True
+                self._use_transcode()
+                self.status.report(self.camera_id, mode=self.mode)
+                self._feed_transcode(packet, now)
             return  # B-frame GOP: not passed through; the switch happens at the keyframe
-        self._emit(data, packet.pts if packet.pts is not None else packet.dts, packet.dts, self._time_base, keyframe, now)
+        self._emit(data, pts, dts, self._time_base, keyframe, now)
 
     def _feed_transcode(self, packet: av.Packet, now: float) -> None:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 START_CODE = b"\x00\x00\x00\x01"
+NAL_SLICE = 1  # a slice of a non-IDR picture
 NAL_IDR = 5
 NAL_SEI = 6
 NAL_SPS = 7
@@ -105,14 +106,9 @@ class AnnexBNormalizer:
 
     def normalize(self, data: bytes) -> tuple[bytes, bool]:
         """(Annex-B access unit, is_keyframe). Keyframe = holds an IDR slice."""
-        if is_annexb(data):
-            # Fast path (most packets): read only the NAL headers; hand the bytes on untouched
-            # unless something must change (an AUD to drop, parameter sets to put in front).
-            types = [data[m.end()] & 0x1F for m in _START.finditer(data) if m.end() < len(data)]
-            keyframe = NAL_IDR in types
-            needs_sets = keyframe and not (NAL_SPS in types and NAL_PPS in types)
-            if NAL_AUD not in types and not needs_sets and NAL_SPS not in types and NAL_PPS not in types:
-                return data, keyframe
+        fast = self._pass_through(data)
+        if fast is not None:
+            return fast
         units = nal_units(data)
         types = [nal_type(u) for u in units]
         for unit in units:
@@ -123,3 +119,35 @@ class AnnexBNormalizer:
             body = [u for u in units if nal_type(u) not in (NAL_SPS, NAL_PPS)]
             units = [self.sps, self.pps, *body]
         return join_annexb(units), keyframe
+
+    @staticmethod
+    def _pass_through(data: bytes) -> tuple[bytes, bool] | None:
+        """The fast path (nearly every packet): an Annex-B non-IDR picture without parameter
+        sets, handed on untouched, or minus a leading access unit delimiter (one slice). None
+        when the slow path must rebuild it (not Annex-B, a keyframe, parameter sets to
+        remember, an AUD elsewhere, no slice).
+
+        Only the NAL headers up to the first slice are read: an AUD, SPS, PPS or SEI after the
+        slices of a picture would start the next access unit (H.264 7.4.1.2.3), so the slice
+        data, nearly all of the bytes, needs no scan; all slices of an IDR picture are IDR."""
+        find = data.find
+        position = find(b"\x00\x00\x01")
+        if position != 0 and (position != 1 or data[0] != 0):
+            return None  # not Annex-B (see is_annexb)
+        leading_aud = data[position + 3] & 0x1F == NAL_AUD if position + 3 < len(data) else False
+        if leading_aud:
+            position = find(b"\x00\x00\x01", position + 4)
+        while position != -1 and position + 3 < len(data):
+            nal = data[position + 3] & 0x1F
+            if nal == NAL_SLICE:
+                break
+            if nal == NAL_AUD or nal == NAL_SPS or nal == NAL_PPS or NAL_SLICE < nal <= NAL_IDR:
+                return None
+            position = find(b"\x00\x00\x01", position + 3)
+        else:
+            return None  # no slice at all
+        if not leading_aud:
+            return data, False
+        # Drop the AUD; keep a 4-byte start code in front, as the slow path writes it.
+        second = find(b"\x00\x00\x01", 4)
+        return (data[second - 1 :] if data[second - 1] == 0 else b"\x00" + data[second:]), False

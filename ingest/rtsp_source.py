@@ -1,10 +1,11 @@
 """Pull one RTSP camera with PyAV in its own thread, reconnecting forever.
 
-Both timeouts are armed, or a dead camera hangs a thread for good: FFmpeg's RTSP socket
-timeout (`timeout`, microseconds, FFmpeg 5+) and PyAV's interrupt callback
-(`av.open(..., timeout=(open_s, read_s))`). Opening skips most probing (`analyzeduration=0`,
-`probesize=32`): size and SPS/PPS come from the SDP, ~0.12 s instead of ~1.2 s. The read
-timeout also bounds how long a stop request waits.
+A dead camera must never hang a thread: opening is bounded by PyAV's interrupt callback
+(`av.open(..., timeout=(open_s, None))`) and by FFmpeg's RTSP socket timeout (`timeout`,
+microseconds, FFmpeg 5+); reading by the socket timeout alone, which also bounds how long a
+stop request waits on a camera gone silent (a flowing camera stops at its next packet).
+Opening skips most probing (`analyzeduration=0`, `probesize=32`): size and SPS/PPS come from
+the SDP, ~0.12 s instead of ~1.2 s.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import logging
 import threading
 import time
 
+import av
+
 from ingest.backoff import Backoff
 from ingest.camera_pipeline import CameraPipeline, StreamInfo
 from ingest.failure_reasons import classify, describe
-from pantau.rtsp_open import RtspSettings, open_rtsp, video_stream
+from pantau.rtsp_open import RtspSettings, open_options, video_stream
 
 __all__ = ["RtspSettings", "RtspSource"]
 
@@ -68,7 +71,12 @@ class RtspSource:
 
     def _session(self) -> None:
         self.pipeline.status.report(self.camera_id, state="connecting")
-        container = open_rtsp(self._url, self._transport, self.settings)
+        # PyAV's read timeout stays disarmed here: armed, its interrupt callback takes the GIL on
+        # every FFmpeg I/O poll (several per packet), and with many cameras the threads then spend
+        # more CPU handing the GIL over than demuxing. FFmpeg's socket timeout (`timeout`, in
+        # the options) still ends a read from a camera gone silent.
+        container = av.open(self._url, options=open_options(self._transport, self.settings),
+                            timeout=(self.settings.open_timeout_s, None))
         try:
             stream = video_stream(container)
             self.pipeline.start_session(StreamInfo.of(stream))
