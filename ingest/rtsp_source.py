@@ -14,12 +14,10 @@ import logging
 import threading
 import time
 
-import av
-
 from ingest.backoff import Backoff
 from ingest.camera_pipeline import CameraPipeline, StreamInfo
 from ingest.failure_reasons import classify, describe
-from pantau.rtsp_open import RtspSettings, open_options, video_stream
+from pantau.rtsp_open import RtspSettings, open_rtsp, video_stream
 
 __all__ = ["RtspSettings", "RtspSource"]
 
@@ -75,8 +73,7 @@ class RtspSource:
         # every FFmpeg I/O poll (several per packet), and with many cameras the threads then spend
         # more CPU handing the GIL over than demuxing. FFmpeg's socket timeout (`timeout`, in
         # the options) still ends a read from a camera gone silent.
-        container = av.open(self._url, options=open_options(self._transport, self.settings),
-                            timeout=(self.settings.open_timeout_s, None))
+        container = open_rtsp(self._url, self._transport, self.settings, arm_read_timeout=False)
         try:
             stream = video_stream(container)
             self.pipeline.start_session(StreamInfo.of(stream))

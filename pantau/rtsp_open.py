@@ -1,9 +1,12 @@
 """Opening an RTSP camera with PyAV, shared by ingest's `RtspSource` and the admin's connection
 test (`pantau.stream_probe`).
 
-Both timeouts are armed, or a dead camera hangs a thread for good: FFmpeg's RTSP socket
-timeout (`timeout`, microseconds, FFmpeg 5+) and PyAV's interrupt callback
-(`av.open(..., timeout=(open_s, read_s))`). Opening skips most probing (`analyzeduration=0`,
+A dead camera must never hang a thread: FFmpeg's RTSP socket timeout (`timeout`, microseconds,
+FFmpeg 5+) is always set, and PyAV's interrupt callback bounds the open
+(`av.open(..., timeout=(open_s, read_s))`). Long-running readers (ingest) leave PyAV's *read*
+timeout off: armed, its callback takes the GIL on every FFmpeg I/O poll, which with many
+cameras costs more CPU than the demux; the socket timeout alone ends a read from a silent
+camera (measured ~8 s with the 4 s default). Opening skips most probing (`analyzeduration=0`,
 `probesize=32`): size and SPS/PPS come from the SDP, ~0.12 s instead of ~1.2 s.
 Blocking C code: call these from a worker thread, never from the event loop.
 """
@@ -34,9 +37,10 @@ def open_options(transport: str, settings: RtspSettings) -> dict[str, str]:
     }
 
 
-def open_rtsp(url: str, transport: str, settings: RtspSettings):
+def open_rtsp(url: str, transport: str, settings: RtspSettings, arm_read_timeout: bool = True):
     """The opened container (close it when done); raises what PyAV raises (see stream_failures.classify)."""
-    return av.open(url, options=open_options(transport, settings), timeout=(settings.open_timeout_s, settings.read_timeout_s))
+    read_timeout = settings.read_timeout_s if arm_read_timeout else None
+    return av.open(url, options=open_options(transport, settings), timeout=(settings.open_timeout_s, read_timeout))
 
 
 def video_stream(container) -> av.video.stream.VideoStream:
