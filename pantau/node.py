@@ -41,6 +41,7 @@ from pantau.tokens import TokenStore
 log = logging.getLogger(__name__)
 
 ROLES = ("serve", "ingest", "relay")
+BUS_MAX_CONNECTIONS = 4096
 
 
 def token_store(settings: Settings, redis) -> TokenStore:
@@ -60,7 +61,10 @@ async def open_bus(settings: Settings) -> tuple[StreamBus, aioredis.Redis | None
     """The in-process bus for the embedded default; Redis Streams on a site."""
     if not settings.uses_redis_bus:
         return InProcessBus(), None
-    client = aioredis.from_url(settings.bus_redis_url or settings.redis_url, health_check_interval=30)  # bytes: video
+    # Bytes (video), and room for a blocking XREAD per camera a relay reads (redis-py's pool
+    # stops at 100 connections by default: a relay with viewers on 100 cameras would starve).
+    client = aioredis.from_url(settings.bus_redis_url or settings.redis_url, health_check_interval=30,
+                               max_connections=BUS_MAX_CONNECTIONS)
     return RedisStreamBus(client), client
 
 

@@ -168,10 +168,13 @@ class RedisStreamBus(StreamBus):
         self._tasks = [self._loop.create_task(self._write_loop(), name="bus-writer"),
                        self._loop.create_task(self._demand_loop(), name="bus-demand")]
 
-    async def close(self) -> None:
-        for task in self._tasks + [r.task for r in self._readers.values() if r.task]:
+    async def close(self, timeout_s: float = 5.0) -> None:
+        tasks = self._tasks + [r.task for r in self._readers.values() if r.task]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *(r.task for r in self._readers.values() if r.task), return_exceptions=True)
+        _, stuck = await asyncio.wait(tasks, timeout=timeout_s)  # bounded: a stop must never hang
+        if stuck:
+            log.warning("%d bus task(s) did not stop within %.0f s", len(stuck), timeout_s)
 
     # ---- publishing (ingest) ------------------------------------------------------------------
     def publish(self, camera_id: str, packet: MediaPacket) -> None:
@@ -233,6 +236,8 @@ class RedisStreamBus(StreamBus):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the bus Redis is away: these packets are lost; demand will restart
+                if asyncio.current_task().cancelling():
+                    raise  # redis-py turned our cancellation into an error: stop anyway
                 log.warning("bus write failed (%s); %d items dropped", exc, len(batch))
                 self._demanded.clear()
                 self._last_keyframe_id.clear()
