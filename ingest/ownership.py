@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 
 from pantau.camera import Camera
@@ -28,6 +29,10 @@ from pantau.redis_bus import RedisStreamBus
 from pantau.registry import Registry
 
 log = logging.getLogger(__name__)
+
+# After losing a lease, leave the camera alone this long: the worker's reconcile (every 0.5 s)
+# stops its source first, so taking it again means a new session, not the stale one.
+LOST_COOLDOWN_S = 2 * RENEW_S
 
 
 def rendezvous(camera_id: str, workers: list[str]) -> str | None:
@@ -47,6 +52,7 @@ class Ownership:
         self.held: dict[str, str] = {}  # camera -> our lease value "worker:token"
         self.pushed: set[str] = set()  # WHIP cameras whose publisher is connected to us
         self.warming: set[str] = set()
+        self._lost_at: dict[str, float] = {}  # camera -> when we lost its lease (its source must restart)
         self.live: dict[str, int] = {}
         self._task: asyncio.Task | None = None
         bus.fence = self.held.get
@@ -54,12 +60,25 @@ class Ownership:
 
     # -- what the worker asks ------------------------------------------------------------------
     def wants(self, camera: Camera) -> bool:
-        return camera.id in self.held or camera.id in self.warming
+        return (camera.id in self.held or camera.id in self.warming) and not self._cooling(camera.id)
 
     def lost(self, camera_id: str) -> None:
-        """Our lease is gone (taken over, or expired): stop publishing; the worker stops the source."""
+        """Our lease is gone (taken over, or expired while we were paused): stop publishing. The
+        worker stops the source; if the camera comes back to us, it starts a new session (a new
+        epoch and a fresh GOP), never the old one that another worker's packets followed."""
         if self.held.pop(camera_id, None) is not None:
+            self._lost_at[camera_id] = time.monotonic()
+            self.warming.discard(camera_id)
             log.info("camera %s: lease lost; another worker has it", camera_id)
+
+    def _cooling(self, camera_id: str) -> bool:
+        lost_at = self._lost_at.get(camera_id)
+        if lost_at is None:
+            return False
+        if time.monotonic() - lost_at < LOST_COOLDOWN_S:
+            return True
+        del self._lost_at[camera_id]
+        return False
 
     async def claim_push(self, camera_id: str) -> bool:
         """A WHIP publisher connects here: take the camera's lease unless another live worker
@@ -124,7 +143,7 @@ class Ownership:
         workers = sorted(self.live)
         mine = {camera_id for camera_id in cameras if rendezvous(camera_id, workers) == self.worker}
         self.warming &= mine
-        wanted = [camera_id for camera_id in mine if camera_id not in self.held]
+        wanted = [camera_id for camera_id in mine if camera_id not in self.held and not self._cooling(camera_id)]
         for camera_id, holder in (await self.leases.holders(wanted)).items():
             owner = worker_of(holder)
             if holder is None or owner == self.worker or owner not in self.live:

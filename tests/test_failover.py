@@ -190,3 +190,32 @@ async def test_a_whip_push_takes_the_lease_where_it_lands(site):
         await asyncio.to_thread(relay.wait_state, "hp", "waiting", 15)
     finally:
         await publisher.pc.close()
+
+
+async def test_a_paused_worker_that_wakes_up_cannot_publish_over_the_new_owner(site):
+    """The classic race: worker A freezes (SIGSTOP) past its lease, B takes the camera over, A
+    wakes up still believing it owns it. The fence refuses A's appends: the bus never carries
+    A's packets after B's, and A gives the camera up."""
+    relay, workers, _, bus = site
+    for camera_id in CAMERAS:
+        await asyncio.to_thread(relay.wait_state, camera_id, "online", 30)
+    spread, _ = await wait_owners(bus.url, lambda o: all(o.values()), 15)
+    watched = next(c for c, owner in spread.items() if owner == "ingest-a")
+    epochs = EpochLog(bus.url, watched)
+    viewer = await WhepViewer(relay.url, watched).start()  # demand: both workers would publish it
+    try:
+        await viewer.wait_frames(25)
+        workers["ingest-a"].process.send_signal(signal.SIGSTOP)
+        await wait_owners(bus.url, lambda o: o[watched] == "ingest-b", 15)
+        count = len(viewer.frames)
+        await viewer.wait_frames(count + 25, timeout=15)
+        workers["ingest-a"].process.send_signal(signal.SIGCONT)
+        await asyncio.sleep(4)  # A runs again: its queued and new packets meet the fence
+        assert not epochs.interleaved(), "the woken worker published over the new owner"
+        await wait_owners(bus.url, lambda o: o == spread, 20)  # and then rebalanced back by the book, at a keyframe
+        await asyncio.sleep(2)
+        assert not epochs.interleaved()
+    finally:
+        workers["ingest-a"].process.send_signal(signal.SIGCONT)
+        await viewer.close()
+        await epochs.close()
