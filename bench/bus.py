@@ -35,7 +35,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -51,6 +50,7 @@ from bus_support import SELECTOR, BusReader, DemandKeeper, IngestNode, NodeApi, 
 from camera_set import REPO
 from measure import Window, measure_window, percentile
 from processes import BenchError, PantauNode, RedisServer, kill_leftover
+from runner import run_bench
 
 sys.path.insert(0, str(REPO))  # the RTSP test camera is the tests' own (tests/support)
 from tests.support.rtsp_camera import Mount, RtspCameraServer  # noqa: E402
@@ -472,28 +472,13 @@ def write_report(results: Results, args: argparse.Namespace) -> None:
     print(f"written to {stem}.md and .json")
 
 
-async def run_bounded(args: argparse.Namespace) -> Results:
-    """Under a deadline; SIGTERM cancels like Ctrl-C, so every process the run started is stopped."""
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
-    async with asyncio.timeout(args.timeout):
-        return await run(args)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4 cameras, ramp 4 and 8, 8 s windows (smoke test)")
     parser.add_argument("--online-timeout", type=float, default=90.0, help="seconds for the cameras to come online (default 90)")
     parser.add_argument("--timeout", type=float, default=1200.0, help="stop everything after this many seconds (default 1200)")
     args = parser.parse_args(argv)
-    try:
-        results = asyncio.run(run_bounded(args))
-    except TimeoutError:
-        print(f"bus bench: gave up after {args.timeout:.0f} s; every process it started was stopped", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("bus bench: interrupted; every process it started was stopped", file=sys.stderr)
-        return 130
-    return 1 if results.problems else 0
+    return run_bench("bus bench", run, args, lambda results: results.problems)
 
 
 if __name__ == "__main__":

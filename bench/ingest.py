@@ -23,7 +23,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ import psutil
 from camera_set import REPO
 from measure import Window, measure_window
 from processes import FFMPEG, BenchError, FfmpegClient, PantauNode, kill_leftover
+from runner import run_bench
 
 sys.path.insert(0, str(REPO))  # the RTSP test camera is the tests' own (tests/support)
 from tests.support.rtsp_camera import Mount, RtspCameraServer  # noqa: E402
@@ -476,15 +476,6 @@ async def run(args: argparse.Namespace) -> Results:
     return results
 
 
-async def run_bounded(args: argparse.Namespace) -> Results:
-    """The run under a deadline; SIGTERM cancels it like Ctrl-C does, so `finally` blocks stop
-    every process this run started."""
-    task = asyncio.current_task()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    async with asyncio.timeout(args.timeout):
-        return await run(args)
-
-
 def parse_counts(text: str) -> tuple[int, ...]:
     counts = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
     if not counts or counts[0] < 1:
@@ -511,15 +502,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        results = asyncio.run(run_bounded(args))
-    except TimeoutError:
-        print(f"ingest bench: gave up after {args.timeout:.0f} s; every process it started was stopped", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("ingest bench: interrupted; every process it started was stopped", file=sys.stderr)
-        return 130
-    return 1 if results.problems else 0
+    return run_bench("ingest bench", run, args, lambda results: results.problems)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ import redis.asyncio as aioredis
 from camera_set import PEMILU_2024_TPS, CameraSet, build_camera_set
 from measure import Latency, Reply, raw_write_seconds, timed_get
 from processes import BenchError, PantauNode, RedisServer, kill_leftover
+from runner import run_bench
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 QUICK_CAMERAS = 2_000
@@ -360,15 +360,6 @@ async def run(args: argparse.Namespace) -> list[BackendResult]:
     return results
 
 
-async def run_bounded(args: argparse.Namespace) -> list[BackendResult]:
-    """The run under a deadline; SIGTERM cancels it like Ctrl-C does, so `finally` blocks stop
-    every process this run started."""
-    task = asyncio.current_task()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    async with asyncio.timeout(args.timeout):
-        return await run(args)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_CAMERAS} cameras and fewer requests (smoke test)")
@@ -388,15 +379,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        results = asyncio.run(run_bounded(args))
-    except TimeoutError:
-        print(f"registry bench: gave up after {args.timeout:.0f} s; every process it started was stopped", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("registry bench: interrupted; every process it started was stopped", file=sys.stderr)
-        return 130
-    return 1 if any(r.error or r.problems for r in results) else 0
+    return run_bench("registry bench", run, args, lambda results: any(r.error or r.problems for r in results))
 
 
 if __name__ == "__main__":

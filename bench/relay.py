@@ -24,7 +24,6 @@ import random
 import re
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ import psutil
 from camera_set import REPO
 from measure import percentile
 from processes import BenchError, PantauNode, kill_leftover, stop_process
+from runner import run_bench
 
 sys.path.insert(0, str(REPO))  # the RTSP test camera lives in tests/support
 from tests.support.rtsp_camera import Mount, RtspCameraServer  # noqa: E402
@@ -690,15 +690,6 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, ServerResult], str | 
     return bench.results, error
 
 
-async def run_bounded(args: argparse.Namespace) -> tuple[dict[str, ServerResult], str | None]:
-    """The run under a deadline; SIGTERM cancels it like Ctrl-C does, so `finally` blocks stop
-    every process this run started."""
-    task = asyncio.current_task()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    async with asyncio.timeout(args.timeout):
-        return await run(args)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer first-frame viewers, 8 s windows, 2 churn cycles (smoke test)")
@@ -715,15 +706,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        results, error = asyncio.run(run_bounded(args))
-    except TimeoutError:
-        print(f"relay bench: gave up after {args.timeout:.0f} s; every process it started was stopped", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("relay bench: interrupted; every process it started was stopped", file=sys.stderr)
-        return 130
-    return 1 if error or any(r.problems for r in results.values()) else 0
+    return run_bench("relay bench", run, args, lambda outcome: outcome[1] is not None or any(r.problems for r in outcome[0].values()))
 
 
 if __name__ == "__main__":
