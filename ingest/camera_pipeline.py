@@ -133,9 +133,10 @@ class CameraPipeline:
         self._transcoder = None
 
     # -- packets ---------------------------------------------------------------------------
-    def feed(self, packet: av.Packet) -> None:
-        # The hot path of every camera (25 times a second each, in its source thread, under
-        # the GIL): attributes read once, no per-packet objects beyond the bus packet.
+    def feed(self, packet: av.Packet, received_at: float | None = None) -> None:
+        """`received_at`: time.time() when the source got it (now if not given)."""
+        # The hot path of every camera (25 times a second each, under the GIL): attributes
+        # read once, no per-packet objects beyond the bus packet.
         dts = packet.dts
         if dts is None:
             return  # no timing: cannot be placed in the stream
@@ -146,7 +147,7 @@ class CameraPipeline:
         if size == 0:
             return
         self._last_dts = dts
-        now = time.time()
+        now = received_at or time.time()
         meter = self._meter
         meter.frames += 1
         meter.bytes += size

@@ -6,6 +6,12 @@ microseconds, FFmpeg 5+); reading by the socket timeout alone, which also bounds
 stop request waits on a camera gone silent (a flowing camera stops at its next packet).
 Opening skips most probing (`analyzeduration=0`, `probesize=32`): size and SPS/PPS come from
 the SDP, ~0.12 s instead of ~1.2 s.
+
+Given a `PipelineFeeder`, passthrough packets are handed to its one shared thread instead of
+being processed here while many cameras stream (fewer GIL hand-overs, see
+ingest/pipeline_feeder.py); a transcoded camera is always fed from this thread. Before feeding a packet itself, and before its
+container closes, the source waits until the feeder has fed what it handed over, so the
+pipeline always sees the packets of one session, in order, from one thread at a time.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import time
 from ingest.backoff import Backoff
 from ingest.camera_pipeline import CameraPipeline, StreamInfo
 from ingest.failure_reasons import classify, describe
+from ingest.pipeline_feeder import PipelineFeeder
 from pantau.rtsp_open import RtspSettings, open_rtsp, video_stream
 
 __all__ = ["RtspSettings", "RtspSource"]
@@ -26,13 +33,17 @@ log = logging.getLogger(__name__)
 
 class RtspSource:
     def __init__(self, camera_id: str, url: str, transport: str, pipeline: CameraPipeline,
-                 settings: RtspSettings | None = None, backoff: Backoff | None = None):
+                 settings: RtspSettings | None = None, backoff: Backoff | None = None,
+                 feeder: PipelineFeeder | None = None):
         self.camera_id = camera_id
         self._url = url
         self._transport = transport
         self.pipeline = pipeline
         self.settings = settings or RtspSettings()
         self.backoff = backoff or Backoff()
+        self.feeder = feeder
+        self._handed_over = False  # packets given to the feeder since it last settled
+        self._feed_failure: Exception | None = None  # raised by the pipeline on the feeder's thread
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"rtsp-{camera_id}", daemon=True)
 
@@ -77,9 +88,41 @@ class RtspSource:
         try:
             stream = video_stream(container)
             self.pipeline.start_session(StreamInfo.of(stream))
-            for packet in container.demux(stream):
-                if self._stop.is_set():
-                    return
-                self.pipeline.feed(packet)
+            self._stream(container, stream)
         finally:
             container.close()
+
+    def _stream(self, container, stream) -> None:
+        pipeline, feeder, stop = self.pipeline, self.feeder, self._stop
+        if feeder is not None:
+            feeder.source_started()
+        try:
+            for packet in container.demux(stream):
+                if stop.is_set():
+                    return
+                if self._feed_failure is not None:
+                    raise self._feed_failure
+                if feeder is not None and feeder.crowded and pipeline.mode == "passthrough":
+                    self._handed_over = True
+                    feeder.submit(self._feed, packet, time.time())
+                else:
+                    self._settle()
+                    pipeline.feed(packet)
+        finally:
+            if feeder is not None:
+                feeder.source_ended()
+            self._settle()  # nothing of this session is fed after it ends (or the container closes)
+            self._feed_failure = None
+
+    def _feed(self, packet, received_at: float) -> None:
+        """On the feeder's thread: a failure ends the session, as it would here."""
+        try:
+            self.pipeline.feed(packet, received_at)
+        except Exception as exc:
+            self._feed_failure = exc
+
+    def _settle(self) -> None:
+        if self._handed_over:
+            self._handed_over = False
+            if not self.feeder.settle():
+                log.warning("camera %s: the pipeline feeder did not catch up within 2 s", self.camera_id)

@@ -18,6 +18,7 @@ import cv2
 from ingest.backoff import Backoff
 from ingest.camera_pipeline import CameraPipeline
 from ingest.keyframe_tiles import KeyframeAnalyzer
+from ingest.pipeline_feeder import PipelineFeeder
 from ingest.rtsp_source import RtspSettings, RtspSource
 from ingest.status_reporter import StatusReporter
 from ingest.transcoder import TranscodeSettings
@@ -63,11 +64,13 @@ class IngestWorker:
         # OpenCV's own thread pool would add a thread per core to every small resize/encode;
         # work here is already spread over cameras.
         cv2.setNumThreads(1)
+        self._feeder = PipelineFeeder(from_sources=settings.shared_feed_from_cameras)
         self._demo = None
         self._tasks: list[asyncio.Task] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        self._feeder.start()
         self.status = StatusReporter(self.registry.redis)
         self._tasks = [asyncio.create_task(self.status.run(), name="status-writer"),
                        asyncio.create_task(self._follow_registry(), name="follow-registry")]
@@ -92,6 +95,7 @@ class IngestWorker:
         self.sources.clear()
         if self.ownership:
             await self.ownership.stop()  # after the sources: hand the leases over, nothing publishes
+        self._feeder.stop()
         self._keyframes.shutdown(wait=False, cancel_futures=True)
         if self.status:
             with contextlib.suppress(Exception):
@@ -162,7 +166,7 @@ class IngestWorker:
             return WhepPullSource(camera.id, camera.source, camera.source_token, self._pipeline(camera), self.webrtc,
                                   WhepPullSettings(s.rtsp_open_timeout_s, s.rtsp_read_timeout_s), backoff)
         return RtspSource(camera.id, camera.source, camera.transport, self._pipeline(camera),
-                          RtspSettings(s.rtsp_open_timeout_s, s.rtsp_read_timeout_s), backoff)
+                          RtspSettings(s.rtsp_open_timeout_s, s.rtsp_read_timeout_s), backoff, self._feeder)
 
     def _demo_player(self):
         if self._demo is None:

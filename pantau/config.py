@@ -58,6 +58,9 @@ class IngestSettings(BaseModel):
     auth_backoff_initial_s: float = Field(30.0, gt=0)
     poll_registry_s: float = Field(0.5, gt=0)  # registry edits start/stop sources within this
     keyframe_threads: int = Field(2, ge=1, le=16)
+    # From this many streaming RTSP cameras on, their passthrough path runs on one shared
+    # thread instead of each camera's demux thread (ingest/pipeline_feeder.py).
+    shared_feed_from_cameras: int = Field(16, ge=1)
     # Which cameras this worker ingests, when a site splits them statically (see
     # pantau/camera_selector.py): e.g. "31.71,31.72" (region prefixes) or "rekap-*" (id globs).
     # None: all of them.

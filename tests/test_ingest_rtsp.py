@@ -80,15 +80,22 @@ class Ingest:
         raise AssertionError(f"{camera_id}: status never matched; last {status}")
 
 
+# Tests marked with this run twice: each camera's packets processed in its own demux thread
+# (the default below 16 cameras) and on the shared feeder thread (ingest/pipeline_feeder.py).
+BOTH_FEED_PATHS = pytest.mark.parametrize("ingest", ["own-thread", "shared-feeder"], indirect=True)
+
+
 @pytest.fixture
-async def ingest(redis_server, caplog):
+async def ingest(redis_server, caplog, request):
     import redis.asyncio as aioredis
 
     caplog.set_level(logging.DEBUG)
     client = aioredis.from_url(redis_server.url, decode_responses=True)
     registry = Registry(client, dki_regions())
     bus = InProcessBus()
-    settings = IngestSettings(backoff_initial_s=0.3, backoff_cap_s=1.0, poll_registry_s=0.2)
+    shared_from = 1 if getattr(request, "param", "own-thread") == "shared-feeder" else 10_000
+    settings = IngestSettings(backoff_initial_s=0.3, backoff_cap_s=1.0, poll_registry_s=0.2,
+                              shared_feed_from_cameras=shared_from)
     worker = IngestWorker(registry, bus, settings)
     await worker.start()
     yield Ingest(registry, bus, worker)
@@ -112,6 +119,7 @@ async def read(subscription, count: int, timeout: float = 10.0):
     return [await asyncio.wait_for(subscription.get(), timeout) for _ in range(count)]
 
 
+@BOTH_FEED_PATHS
 async def test_digest_camera_passes_through_as_valid_h264(cameras, ingest):
     await ingest.add("digest", cameras.url("/digest", "op", DIGEST_PW))
     status = await ingest.wait_status("digest", lambda s: s["state"] == "online")
@@ -132,6 +140,7 @@ async def test_basic_auth_and_wrong_password(cameras, ingest):
     assert status["state"] == "offline" and status["retry_in_s"] >= 20  # retried slowly, not hammered
 
 
+@BOTH_FEED_PATHS
 async def test_h265_and_b_frames_are_transcoded_once(cameras, ingest):
     await ingest.add("hevc", cameras.url("/hevc"))
     await ingest.add("bframes", cameras.url("/bframes"))
@@ -149,6 +158,7 @@ async def test_force_transcode_tag(cameras, ingest):
     await ingest.wait_status("forced", lambda s: s["state"] == "online" and s["mode"] == "transcode", 20)
 
 
+@BOTH_FEED_PATHS
 async def test_late_subscriber_starts_at_once_from_the_gop_cache(cameras, ingest):
     await ingest.add("gop4", cameras.url("/gop4"))
     await ingest.wait_status("gop4", lambda s: s["state"] == "online")
@@ -158,6 +168,7 @@ async def test_late_subscriber_starts_at_once_from_the_gop_cache(cameras, ingest
     assert first.packet.keyframe and time.monotonic() - started < 0.5
 
 
+@BOTH_FEED_PATHS
 async def test_slow_subscriber_is_bounded_and_resumes_at_a_keyframe(cameras, ingest):
     await ingest.add("slow", cameras.url("/h264"))
     await ingest.wait_status("slow", lambda s: s["state"] == "online")
@@ -181,6 +192,7 @@ async def test_camera_unreachable_at_start_appears_later(ingest, tmp_path):
         late.stop()
 
 
+@BOTH_FEED_PATHS
 async def test_camera_restart_keeps_the_same_subscription_continuous(ingest):
     camera = RtspCameraServer([Mount(path="/cam", gop_seconds=1, **SMALL)])
     camera.start()
