@@ -26,10 +26,12 @@ _URGENT = ("state", "reason", "picture", "mode", "codec", "width", "height")
 
 
 class StatusReporter:
-    def __init__(self, redis: aioredis.Redis, flush_every_s: float = 0.2, stats_every_s: float = 5.0):
+    def __init__(self, redis: aioredis.Redis, flush_every_s: float = 0.2, stats_every_s: float = 5.0,
+                 stats_check_s: float = 1.0):
         self.redis = redis
         self.flush_every_s = flush_every_s
         self.stats_every_s = stats_every_s
+        self.stats_check_s = stats_check_s  # without urgent news, look for due counters this often
         self._lock = threading.Lock()
         self._current: dict[str, dict[str, Any]] = {}
         self._dirty: dict[str, bool] = {}  # camera -> urgent?
@@ -70,16 +72,18 @@ class StatusReporter:
                     del self._dirty[camera_id]
         return due
 
-    async def flush(self) -> None:
+    async def flush(self) -> bool:
+        """Write what is due; False if nothing was."""
         due = self._take_due()
         if not due:
-            return
+            return False
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hset(keys.STATUS, mapping=due)
                 # Every relay turns this into `event: status` for its SSE clients.
                 pipe.publish(keys.EVENTS, json.dumps({"type": "status", "statuses": {k: json.loads(v) for k, v in due.items()}}))
                 await pipe.execute()
+            return True
         except Exception:
             with self._lock:  # written next time
                 for camera_id in due:
@@ -91,11 +95,13 @@ class StatusReporter:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
             # races with the event being set, and this loop would then never stop.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.flush_every_s):
+                async with asyncio.timeout(self.stats_check_s):
                     await self._wake.wait()
             self._wake.clear()
             try:
-                await self.flush()
+                wrote = await self.flush()
             except Exception as exc:  # Redis away for a moment: keep the statuses, retry
                 log.warning("could not write camera status: %s", exc)
-            await asyncio.sleep(self.flush_every_s)  # batch bursts
+                wrote = True
+            if wrote:  # batch bursts; an idle node only wakes every stats_check_s
+                await asyncio.sleep(self.flush_every_s)
