@@ -39,7 +39,7 @@ import av
 import psutil
 from camera_set import REPO
 from measure import Window, measure_window
-from processes import FFMPEG, BenchError, FfmpegClient, PantauNode, kill_leftover
+from processes import FFMPEG, BenchError, FfmpegClient, PantauNode, PyavDemuxClient, StreamClient, kill_leftover
 from runner import run_bench
 
 sys.path.insert(0, str(REPO))  # the RTSP test camera is the tests' own (tests/support)
@@ -97,6 +97,7 @@ class Run:
 class Results:
     counts: tuple[int, ...]
     ffmpeg: dict[int, Run] = field(default_factory=dict)
+    pyav: dict[int, Run] = field(default_factory=dict)  # bare PyAV demux, the floor
     ffmpeg_transcode: Run | None = None
     idle: Run | None = None  # the node with no camera
     pantau: dict[int, Run] = field(default_factory=dict)
@@ -126,12 +127,10 @@ def check_fps(run: Run, expected_fps: float, results: Results) -> None:
 
 # -- ffmpeg ---------------------------------------------------------------------------------------
 
-async def bench_ffmpeg(url: str, cameras: int, label: str, output_args: list[str], camera_pid: int,
-                       args: argparse.Namespace, input_args: list[str] | None = None) -> Run:
-    """`cameras` ffmpeg processes on `url`, measured once all of them write frames."""
-    workdir = args.workdir / "ffmpeg"
-    workdir.mkdir(exist_ok=True)
-    clients = [FfmpegClient(url, workdir, f"{label}-{cameras}-{i}", output_args, input_args) for i in range(cameras)]
+async def measure_clients(clients: list[StreamClient], label: str, cameras: int, camera_pid: int,
+                          args: argparse.Namespace) -> Run:
+    """Start `clients` (together reading `cameras` streams), measure once all of them get frames."""
+    per_client = cameras / len(clients)
     try:
         for client in clients:
             client.start()
@@ -141,14 +140,14 @@ async def bench_ffmpeg(url: str, cameras: int, label: str, output_args: list[str
                 client.check_running()
             return all(client.frames() > 0 for client in clients)
 
-        await wait_for(all_flowing, args.online_timeout, f"{cameras} ffmpeg clients writing frames")
+        await wait_for(all_flowing, args.online_timeout, f"{len(clients)} {clients[0].label} client(s) getting frames")
         await asyncio.sleep(args.settle)
         processes = [psutil.Process(client.pid) for client in clients]
         frames_before = [client.frames() for client in clients]
         window = await measure_window({CLIENT: processes, CAMERA: [psutil.Process(camera_pid)]}, args.window)
         for client in clients:
             client.check_running()
-        fps = [(client.frames() - before) / window.seconds for client, before in zip(clients, frames_before)]
+        fps = [(client.frames() - before) / window.seconds / per_client for client, before in zip(clients, frames_before)]
         # RSS counts the shared libraries in full in every process; PSS splits them among the
         # processes sharing them: what the machine pays per camera. Needs /proc/PID/smaps, so it
         # is read once, not every second.
@@ -157,6 +156,23 @@ async def bench_ffmpeg(url: str, cameras: int, label: str, output_args: list[str
     finally:
         for client in clients:
             client.stop()
+
+
+async def bench_ffmpeg(url: str, cameras: int, label: str, output_args: list[str], camera_pid: int,
+                       args: argparse.Namespace, input_args: list[str] | None = None) -> Run:
+    """`cameras` ffmpeg processes on `url`."""
+    workdir = args.workdir / "ffmpeg"
+    workdir.mkdir(exist_ok=True)
+    clients = [FfmpegClient(url, workdir, f"{label}-{cameras}-{i}", output_args, input_args) for i in range(cameras)]
+    return await measure_clients(clients, label, cameras, camera_pid, args)
+
+
+async def bench_pyav_demux(url: str, cameras: int, camera_pid: int, args: argparse.Namespace) -> Run:
+    """One process, `cameras` threads of bare PyAV demux: the floor under any PyAV ingest."""
+    workdir = args.workdir / "pyav"
+    workdir.mkdir(exist_ok=True)
+    client = PyavDemuxClient(url, workdir, f"pyav-{cameras}", cameras)
+    return await measure_clients([client], "PyAV demux alone", cameras, camera_pid, args)
 
 
 # -- Pantau ---------------------------------------------------------------------------------------
@@ -263,8 +279,10 @@ async def bench_clients(api: AdminApi, camera: RtspCameraServer, groups: dict, a
     print("  pantau, no camera", flush=True)
     results.idle = await measure_node(api, groups, "pantau idle", 0, None, 0, args, results)
     for n in args.counts:
-        print(f"  {n} camera(s): ffmpeg -c copy, then pantau", flush=True)
+        print(f"  {n} camera(s): ffmpeg -c copy, bare PyAV demux, then pantau", flush=True)
         results.ffmpeg[n] = run = await bench_ffmpeg(camera.url(H264), n, "ffmpeg -c copy", COPY_ARGS, camera.pid, args)
+        check_fps(run, H264.fps, results)
+        results.pyav[n] = run = await bench_pyav_demux(camera.url(H264), n, camera.pid, args)
         check_fps(run, H264.fps, results)
         results.pantau[n] = await measure_node_cameras(api, camera, H264, n, "passthrough", groups, args, results)
     print("  pantau, no camera again", flush=True)
@@ -326,16 +344,19 @@ def rss_per_camera(run: Run, idle: Run | None) -> float:
 
 def passthrough_table(r: Results) -> list[str]:
     lines = [
-        "| cameras | ffmpeg CPU-s / camera-min | Pantau CPU-s / camera-min | Pantau / ffmpeg (target ≤ 1.3) "
-        "| Pantau RSS / camera MB (target ≤ 8) | ffmpeg RSS / camera MB |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| cameras | ffmpeg CPU-s / camera-min | PyAV demux alone | Pantau | Pantau / ffmpeg (target ≤ 1.3) "
+        "| PyAV demux alone / ffmpeg | Pantau minus idle node / ffmpeg | Pantau RSS / camera MB (target ≤ 8) | ffmpeg RSS / camera MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    nan = float("nan")
     for n in r.counts:
-        ff, pa = r.ffmpeg.get(n), r.pantau.get(n)
-        ff_cpm = ff.cpu_per_camera_minute() if ff else float("nan")
-        pa_cpm = pa.cpu_per_camera_minute() if pa else float("nan")
-        lines.append(f"| {n} | {_f(ff_cpm)} | {_f(pa_cpm)} | {_f(pa_cpm / ff_cpm)}x | {_f(rss_per_camera(pa, r.idle), 1) if pa else '?'} "
-                     f"| {_f(ff.rss_mb / n, 1) if ff else '?'} |")
+        ff, py, pa = r.ffmpeg.get(n), r.pyav.get(n), r.pantau.get(n)
+        ff_cpm = ff.cpu_per_camera_minute() if ff else nan
+        py_cpm = py.cpu_per_camera_minute() if py else nan
+        pa_cpm = pa.cpu_per_camera_minute() if pa else nan
+        net = pa.cpu_per_camera_minute(minus=r.idle) if pa and r.idle else nan
+        lines.append(f"| {n} | {_f(ff_cpm)} | {_f(py_cpm)} | {_f(pa_cpm)} | {_f(pa_cpm / ff_cpm)}x | {_f(py_cpm / ff_cpm)}x "
+                     f"| {_f(net / ff_cpm)}x | {_f(rss_per_camera(pa, r.idle), 1) if pa else '?'} | {_f(ff.rss_mb / n, 1) if ff else '?'} |")
     return lines
 
 
@@ -428,7 +449,9 @@ def report(r: Results, args: argparse.Namespace) -> str:
         f"{H264.bitrate_kbps} kbit/s, a keyframe every {H264.gop_seconds:g} s (and the same in H.265). Windows of {args.window:g} s "
         f"after {args.settle:g} s settling; CPU = user + system of the client processes only (Pantau: the node's Python "
         "process; its embedded Redis and the camera server are listed apart). Pantau / ffmpeg compares whole-node CPU with "
-        "ffmpeg's; \"minus idle node\" subtracts what the same node spends with no camera.",
+        "ffmpeg's; \"minus idle node\" subtracts what the same node spends with no camera. \"PyAV demux alone\" is "
+        "bench/pyav_demux.py: one process, a thread per camera that only demuxes (the product's open options), "
+        "the floor under any ingest built on PyAV.",
         "",
         "## Passthrough: Pantau (passthrough + keyframe health + GOP cache) vs `ffmpeg -rtsp_transport tcp -i URL -c copy -f null -`",
         "",

@@ -1,5 +1,5 @@
-"""The processes a benchmark run starts: a Debian redis-server, `pantau serve` nodes and ffmpeg
-RTSP clients.
+"""The processes a benchmark run starts: a Debian redis-server, `pantau serve` nodes, and RTSP
+clients (ffmpeg, bare PyAV demux).
 
 Everything listens on 127.0.0.1 only. Stopping is synchronous and bounded so it can run in
 `finally` blocks even while the run is being cancelled by its deadline.
@@ -177,19 +177,18 @@ def kill_leftover(pid: int) -> bool:
     return True
 
 
-class FfmpegClient:
-    """`ffmpeg -rtsp_transport tcp -i URL <output args> -f null -`: one RTSP client, the baseline
-    a benchmark compares the node with. It writes its progress (frame count) to a file every
-    2 s, so the bench can check frames really flow: a stalled client costs no CPU and would
+class StreamClient:
+    """A process reading RTSP that writes its progress (`frame=N` lines) to a file every 2 s,
+    so the bench can check frames really flow: a stalled client costs no CPU and would
     flatter the baseline."""
 
-    def __init__(self, url: str, workdir: Path, name: str, output_args: list[str], input_args: list[str] | None = None):
+    label = "client"
+
+    def __init__(self, url: str, workdir: Path, name: str, command: list[str]):
         self.url = url
         self.progress_path = workdir / f"{name}.progress"
         self.stderr_path = workdir / f"{name}.err"
-        self.command = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-stats_period", "2",
-                        "-progress", str(self.progress_path), *(input_args or []), "-rtsp_transport", "tcp", "-i", url,
-                        *output_args, "-f", "null", "-"]
+        self.command = command
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -211,8 +210,32 @@ class FfmpegClient:
     def check_running(self) -> None:
         if self.process is not None and self.process.poll() is not None:
             error = self.stderr_path.read_text(errors="replace").strip()[-500:]
-            raise BenchError(f"ffmpeg on {self.url} exited with code {self.process.returncode}: {error}")
+            raise BenchError(f"{self.label} on {self.url} exited with code {self.process.returncode}: {error}")
 
     def stop(self) -> None:
         if self.process is not None:
             stop_process(self.process, timeout_s=5.0)
+
+
+class FfmpegClient(StreamClient):
+    """`ffmpeg -rtsp_transport tcp -i URL <output args> -f null -`: one RTSP client, the baseline
+    a benchmark compares the node with."""
+
+    label = "ffmpeg"
+
+    def __init__(self, url: str, workdir: Path, name: str, output_args: list[str], input_args: list[str] | None = None):
+        super().__init__(url, workdir, name, [
+            FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-stats_period", "2", "-progress",
+            str(workdir / f"{name}.progress"), *(input_args or []), "-rtsp_transport", "tcp", "-i", url, *output_args,
+            "-f", "null", "-"])
+
+
+class PyavDemuxClient(StreamClient):
+    """bench/pyav_demux.py: `cameras` threads of bare PyAV demux in one process (the floor of a
+    PyAV ingest); its progress counts the packets of all of them."""
+
+    label = "PyAV demux"
+
+    def __init__(self, url: str, workdir: Path, name: str, cameras: int):
+        script = Path(__file__).resolve().parent / "pyav_demux.py"
+        super().__init__(url, workdir, name, [sys.executable, str(script), url, str(cameras), str(workdir / f"{name}.progress")])
