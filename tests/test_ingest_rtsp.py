@@ -217,6 +217,31 @@ async def test_camera_restart_keeps_the_same_subscription_continuous(ingest):
         camera.stop()
 
 
+@pytest.mark.parametrize("ingest", ["shared-feeder"], indirect=True)
+async def test_a_pipeline_failure_on_the_feeder_thread_ends_the_session_and_it_reconnects(cameras, ingest, caplog):
+    await ingest.add("fails", cameras.url("/h264"))
+    await ingest.wait_status("fails", lambda s: s["state"] == "online")
+    source = ingest.worker.sources["fails"][1]
+    assert source.feeder.crowded  # packets really go through the shared feeder
+    pipeline, real_feed = source.pipeline, source.pipeline.feed
+    broken = []
+
+    def feed_once_broken(packet, received_at=None):
+        if not broken:
+            broken.append(True)
+            raise RuntimeError("a pipeline bug")
+        real_feed(packet, received_at)
+
+    pipeline.feed = feed_once_broken
+    epoch = pipeline.epoch
+    deadline = time.monotonic() + 10
+    while pipeline.epoch == epoch:  # a new session, not the old one carrying on
+        assert time.monotonic() < deadline, "the failure did not end the session"
+        await asyncio.sleep(0.05)
+    assert broken and "a pipeline bug" in caplog.text  # reported like any source failure
+    await ingest.wait_status("fails", lambda s: s["state"] == "online", 10)
+
+
 async def test_black_and_frozen_pictures_are_reported(cameras, ingest):
     await ingest.add("black", cameras.url("/black"))
     await ingest.add("frozen", cameras.url("/frozen"))
