@@ -15,6 +15,9 @@ few cameras costs more than the contention it saves (measured: 5-8 % more CPU at
 7-15 % less at 20 and 40). So sources use it only while `crowded`: at least
 `from_sources` cameras are streaming on this node.
 
+Bounded: a demux thread that finds `max_queued` packets waiting blocks until the feeder has
+caught up (back-pressure on that camera's TCP connection) rather than letting memory grow.
+
 Transcoding is not done here (one camera would stall all others): a camera's source feeds its
 transcoded path itself, after `settle` (see RtspSource).
 """
@@ -34,8 +37,9 @@ Feed = Callable[[Any, float], None]  # (packet, received_at)
 
 
 class PipelineFeeder:
-    def __init__(self, gather_s: float = 0.005, busy_batch: int = 4, from_sources: int = 16):
+    def __init__(self, gather_s: float = 0.005, busy_batch: int = 4, from_sources: int = 16, max_queued: int = 2000):
         self.gather_s = gather_s
+        self.max_queued = max_queued  # ~2 s of 40 cameras
         self.busy_batch = busy_batch  # a batch this long means load: wait before the next one
         self.from_sources = from_sources
         self.crowded = False  # enough streaming sources to hand packets over
@@ -65,7 +69,16 @@ class PipelineFeeder:
     def submit(self, feed: Feed, packet: Any, received_at: float) -> None:
         """From a demux thread: `feed(packet, received_at)` soon, in submission order.
         Cheap: an append (deques are thread-safe), and a wake-up only if the thread sleeps."""
-        self._queue.append((feed, packet, received_at))
+        if len(self._queue) >= self.max_queued:
+            self.settle()  # the feeder is behind: wait for it instead of queueing more
+        self._append((feed, packet, received_at))
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def _append(self, item: tuple[Feed, Any, float]) -> None:
+        self._queue.append(item)
         if self._idle:
             self._idle = False
             self._wake.set()
@@ -76,7 +89,7 @@ class PipelineFeeder:
         if not self._thread.is_alive():
             return not self._queue
         done = threading.Event()
-        self.submit(lambda _packet, _at: done.set(), None, 0.0)
+        self._append((lambda _packet, _at: done.set(), None, 0.0))
         return done.wait(timeout_s)
 
     def stop(self, timeout_s: float = 1.0) -> None:

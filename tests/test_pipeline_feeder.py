@@ -66,6 +66,25 @@ def test_an_idle_feeder_wakes_for_a_lone_packet_at_once(feeder):
     assert time.monotonic() - started < 0.05
 
 
+def test_a_slow_feeder_holds_its_submitters_back_instead_of_queueing_without_bound():
+    feeder = PipelineFeeder(max_queued=20)
+    feeder.start()
+    longest = []
+
+    def slow_feed(_packet, _at):
+        longest.append(feeder.queued)
+        time.sleep(0.001)
+
+    try:
+        for number in range(300):
+            feeder.submit(slow_feed, number, 0.0)
+        assert feeder.settle()
+    finally:
+        feeder.stop()
+    assert len(longest) == 300
+    assert max(longest) <= 20  # 20 waiting at most (+ the settle marker, counted before it is taken)
+
+
 def test_settle_after_stop_does_not_hang():
     feeder = PipelineFeeder()
     feeder.start()
