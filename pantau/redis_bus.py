@@ -410,9 +410,13 @@ class RedisStreamBus(StreamBus):
         entries = await self.redis.xrange(key, "-", "+")
         start = 0
         for index, (entry_id, fields) in enumerate(entries):
+            if entry_ms(entry_id) >= reader.subscribed_at_ms:
+                # Written after we subscribed (or in that same millisecond): a live subscriber
+                # sees all of it, even when the reader's first look comes late on a busy loop.
+                break
             if fields.get(b"end"):
-                start = index + 1  # the camera stopped here: what came before is stale
-            elif fields.get(b"k") == b"1" and entry_ms(entry_id) <= reader.subscribed_at_ms:
+                start = index + 1  # the camera stopped before we came: what came before is stale
+            elif fields.get(b"k") == b"1":
                 start = index
         for _, fields in entries[start:]:
             self._deliver(reader.camera_id, fields)

@@ -233,3 +233,31 @@ async def test_redis_bus_tiles_and_keyframe_requests_cross_processes(two_process
     assert tile is not None and (tile.jpeg, tile.captured_at, tile.width, tile.height) == (b"jpeg-bytes", 123.5, 480, 270)
     relay.subscribe("cam")  # the cached keyframe is 30 s old: the publisher is asked for a new one
     await eventually(lambda: asked)
+
+
+async def test_redis_bus_late_first_read_still_delivers_all_since_subscribing(two_processes, monkeypatch):
+    """On a loaded machine the relay's first look at the stream can come after the publisher wrote
+    packets, an end (camera reconnect) and more packets: the subscriber still gets all of them,
+    as it would live. (Found as a CI flake: only the 5 packets after the end arrived.)"""
+    ingest, relay, _ = two_processes
+    first_read_done = asyncio.Event()
+    real_xrange = relay.redis.xrange
+
+    async def late_xrange(*args, **kwargs):
+        if not first_read_done.is_set():
+            await eventually(lambda: ingest.counters.published_packets == 15 and not ingest.pending_writes())
+            first_read_done.set()
+        return await real_xrange(*args, **kwargs)
+
+    monkeypatch.setattr(relay.redis, "xrange", late_xrange)
+    for n in range(10):  # cached by the publisher; written to Redis once a relay wants it
+        ingest.publish("cam", packet(n))
+    sub = relay.subscribe("cam")
+    await eventually(lambda: "cam" in ingest._demanded)
+    ingest.end_stream("cam")
+    for n in range(25, 30):
+        ingest.publish("cam", packet(n, epoch=2))
+    await asyncio.wait_for(first_read_done.wait(), 3)
+    await eventually(lambda: sub.pending() == 15)
+    got = [(await sub.get()).packet.data[0] for _ in range(15)]
+    assert got == list(range(10)) + list(range(25, 30))
