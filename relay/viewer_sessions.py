@@ -62,6 +62,9 @@ class ViewerSessions:
         self.directory = directory  # so a DELETE reaching another relay still ends our session
         self.sessions: dict[str, ViewerSession] = {}
         self.per_camera: dict[str, int] = {}
+        # Offers being answered (awaits in between): they count against the caps already, so
+        # offers arriving together cannot all pass the check before any of them is counted.
+        self._opening: dict[str, int] = {}
         self._on_count = on_count or (lambda camera_id, count: None)
         self._configuration = rtc_configuration(settings.ice)
         # Bus -> hand-over to the RTP sender, per live frame of every viewer (for /api/metrics).
@@ -72,9 +75,9 @@ class ViewerSessions:
 
     def check_caps(self, camera_id: str, public: bool) -> None:
         s = self.settings
-        if len(self.sessions) >= s.max_viewers:
+        if len(self.sessions) + sum(self._opening.values()) >= s.max_viewers:
             raise CapReached(f"Server ini sedang melayani jumlah penonton maksimum ({s.max_viewers}). Coba lagi sebentar lagi.")
-        if public and self.viewers(camera_id) >= s.max_viewers_per_camera:
+        if public and self.viewers(camera_id) + self._opening.get(camera_id, 0) >= s.max_viewers_per_camera:
             raise CapReached(f"Kamera ini sudah ditonton jumlah maksimum ({s.max_viewers_per_camera} penonton). Coba lagi sebentar lagi.")
 
     async def open(self, camera_id: str, offer_sdp: str, public: bool) -> tuple[ViewerSession, str]:
@@ -82,6 +85,17 @@ class ViewerSessions:
         self.check_caps(camera_id, public)
         if "m=video" not in offer_sdp:
             raise BadOffer("the offer has no video m-line (Pantau sends video only)")
+        self._opening[camera_id] = self._opening.get(camera_id, 0) + 1
+        try:
+            return await self._answer(camera_id, offer_sdp, public)
+        finally:
+            left = self._opening[camera_id] - 1
+            if left:
+                self._opening[camera_id] = left
+            else:
+                del self._opening[camera_id]
+
+    async def _answer(self, camera_id: str, offer_sdp: str, public: bool) -> tuple[ViewerSession, str]:
         pc = RTCPeerConnection(configuration=self._configuration)
         track = BusVideoTrack(self.bus.subscribe(camera_id), self.settings.catchup_rate_mbps * 1_000_000 / 8, self.latency_samples)
         session = ViewerSession(secrets.token_urlsafe(16), camera_id, pc, track, public)
