@@ -56,6 +56,7 @@ TILE_DEMAND_TTL_MS = 15000
 TILE_TTL_MS = 60000
 READER_LINGER_S = 5.0  # keep reading this long after the last local subscriber left
 READ_BLOCK_MS = 1000
+CLOCK_SYNC_S = 60.0  # how often the bus Redis's clock is read again
 TILE_HEADER = struct.Struct("!dHH")  # captured_at, width, height
 
 
@@ -110,7 +111,7 @@ class BusCounters:
 @dataclass
 class _Reader:
     camera_id: str
-    subscribed_at_ms: int
+    subscribed_at_ms: int  # on the bus Redis clock, like the stream entry ids
     task: asyncio.Task | None = None
     idle_since: float | None = None  # monotonic time the last local subscriber left
 
@@ -159,6 +160,9 @@ class RedisStreamBus(StreamBus):
         self._wake = asyncio.Event()
         self._readers: dict[str, _Reader] = {}
         self._keyframe_asked: dict[str, float] = {}
+        # Bus Redis clock minus ours, in ms: stream entry ids carry the Redis server's clock, and a
+        # reader compares them with the moment it subscribed (see _catch_up).
+        self.redis_clock_offset_ms = 0
         self._loop = asyncio.get_running_loop()
         # On a site with leases (ingest/ownership.py): the lease value this process holds for a
         # camera (None: not ours, nothing is written), and who to tell when an append was refused.
@@ -300,9 +304,12 @@ class RedisStreamBus(StreamBus):
 
     async def _demand_loop(self) -> None:
         """Publisher: which cameras do relays want? Relay: keep our own demand alive."""
-        last_refresh = 0.0
+        last_refresh = last_clock_sync = 0.0
         while True:
             try:
+                if not last_clock_sync or time.monotonic() - last_clock_sync >= CLOCK_SYNC_S:
+                    await self._sync_clock()
+                    last_clock_sync = time.monotonic()
                 await self._poll_demand()
                 if time.monotonic() - last_refresh >= DEMAND_REFRESH_S:
                     last_refresh = time.monotonic()
@@ -314,6 +321,15 @@ class RedisStreamBus(StreamBus):
                     raise
                 log.debug("bus demand poll failed: %s", exc)
             await asyncio.sleep(DEMAND_POLL_S)
+
+    async def _sync_clock(self) -> None:
+        before = time.time()
+        seconds, micros = await self.redis.time()
+        after = time.time()
+        self.redis_clock_offset_ms = round((seconds + micros / 1e6 - (before + after) / 2) * 1000)
+
+    def _redis_now_ms(self) -> int:
+        return int(time.time() * 1000) + self.redis_clock_offset_ms
 
     async def _poll_demand(self) -> None:
         cameras = self._published.camera_ids()
@@ -356,7 +372,7 @@ class RedisStreamBus(StreamBus):
         self._local_demand.add(camera_id)
         reader = self._readers.get(camera_id)
         if reader is None or reader.task is None or reader.task.done():
-            reader = _Reader(camera_id, int(time.time() * 1000))
+            reader = _Reader(camera_id, self._redis_now_ms())
             self._readers[camera_id] = reader
             # The relayed hub asks when a new subscriber finds no fresh keyframe: pass it on.
             self._relayed.on_keyframe_request(camera_id, lambda: self.request_keyframe(camera_id))
@@ -402,7 +418,7 @@ class RedisStreamBus(StreamBus):
                     raise
                 log.info("bus read of %s failed (%s); retrying", camera_id, exc)
                 last_id = None
-                reader.subscribed_at_ms = int(time.time() * 1000)
+                reader.subscribed_at_ms = self._redis_now_ms()
                 await asyncio.sleep(0.5)
 
     async def _catch_up(self, reader: _Reader, key: str) -> bytes:

@@ -235,11 +235,40 @@ async def test_redis_bus_tiles_and_keyframe_requests_cross_processes(two_process
     await eventually(lambda: asked)
 
 
-async def test_redis_bus_late_first_read_still_delivers_all_since_subscribing(two_processes, monkeypatch):
+class _SkewedClock:
+    """This host's clock off from the bus Redis server's by `skew_s` (a relay on another machine)."""
+
+    def __init__(self, skew_s: float):
+        self.skew_s = skew_s
+
+    def time(self) -> float:
+        return time.time() + self.skew_s
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+@pytest.mark.parametrize("skew_s", [0.0, 5.0])
+async def test_redis_bus_late_first_read_still_delivers_all_since_subscribing(redis_server, monkeypatch, skew_s):
     """On a loaded machine the relay's first look at the stream can come after the publisher wrote
     packets, an end (camera reconnect) and more packets: the subscriber still gets all of them,
-    as it would live. (Found as a CI flake: only the 5 packets after the end arrived.)"""
-    ingest, relay, _ = two_processes
+    as it would live (found as a CI flake: only the 5 packets after the end arrived). Stream entry
+    ids carry the Redis server's clock, so a relay whose clock runs ahead must not be fooled."""
+    import pantau.redis_bus
+
+    monkeypatch.setattr(pantau.redis_bus, "time", _SkewedClock(skew_s))
+    clients = [aioredis.from_url(redis_server.url) for _ in range(2)]
+    ingest, relay = RedisStreamBus(clients[0]), RedisStreamBus(clients[1])
+    try:
+        await eventually(lambda: abs(relay.redis_clock_offset_ms + skew_s * 1000) < 100)
+        await _late_first_read(ingest, relay, monkeypatch)
+    finally:
+        for bus_, client in zip((ingest, relay), clients):
+            await bus_.close()
+            await client.aclose()
+
+
+async def _late_first_read(ingest: RedisStreamBus, relay: RedisStreamBus, monkeypatch) -> None:
     first_read_done = asyncio.Event()
     real_xrange = relay.redis.xrange
 
