@@ -405,6 +405,8 @@ class RedisStreamBus(StreamBus):
             try:
                 if last_id is None:
                     last_id = await self._catch_up(reader, key)
+                    if reader.idle_since is None:  # after a bus restart our demand key is gone:
+                        await self._announce_demand(camera_id)  # say so now, not at the next refresh
                     continue
                 reply = await self.redis.xread({key: last_id}, count=200, block=READ_BLOCK_MS)
                 for _, entries in reply or []:

@@ -129,7 +129,7 @@ async def test_digest_camera_passes_through_as_valid_h264(cameras, ingest):
     assert packets[0].packet.keyframe
     assert decodable_frames([p.packet.data for p in packets]) >= 49
     status = await ingest.wait_status("digest", lambda s: s["fps"] and s["bitrate_kbps"] and s["last_keyframe_at"] and s["picture"] == "ok")
-    assert 20 <= status["fps"] <= 30
+    assert 15 <= status["fps"] <= 30  # the test camera sends 25; a loaded one drops a few
 
 
 async def test_basic_auth_and_wrong_password(cameras, ingest):
@@ -173,9 +173,11 @@ async def test_slow_subscriber_is_bounded_and_resumes_at_a_keyframe(cameras, ing
     await ingest.add("slow", cameras.url("/h264"))
     await ingest.wait_status("slow", lambda s: s["state"] == "online")
     subscription = ingest.bus.subscribe("slow")
-    await asyncio.sleep(14)  # 350 packets arrive; the queue holds at most 300
+    deadline = time.monotonic() + 40  # ~14 s at 25 fps: more packets arrive than the queue holds
+    while subscription.stats.skips < 1:  # (a loaded test camera may send fewer frames a second)
+        assert time.monotonic() < deadline, f"no skip; {subscription.pending()} pending"
+        await asyncio.sleep(0.5)
     assert subscription.pending() <= ingest.bus.limits.queue_packets
-    assert subscription.stats.skips >= 1
     packets = await read(subscription, subscription.pending())
     assert packets[0].packet.keyframe
     assert decodable_frames([p.packet.data for p in packets]) >= len(packets) - 1

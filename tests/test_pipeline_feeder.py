@@ -63,7 +63,7 @@ def test_an_idle_feeder_wakes_for_a_lone_packet_at_once(feeder):
     started = time.monotonic()
     feeder.submit(lambda _packet, _at: arrived.set(), None, 0.0)
     assert arrived.wait(1.0)
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 0.25  # woken, not found by a periodic look (loaded CI box)
 
 
 def test_a_slow_feeder_holds_its_submitters_back_instead_of_queueing_without_bound():
