@@ -75,9 +75,13 @@ class IceServer(BaseModel):
 
 
 class IceSettings(BaseModel):
-    # STUN/TURN servers given to the relay's peer connections (and to pages). None by default:
-    # aiortc would otherwise contact a public STUN server, and a LAN needs none.
+    # STUN/TURN servers for this node's own peer connections (viewers, WHIP/WHEP ingest). None
+    # by default: aiortc would otherwise contact a public STUN server, and a LAN needs none.
     servers: list[IceServer] = []
+    # STUN/TURN servers given to every page's browser (GET /api/ice-servers): anyone can read
+    # them, so only a TURN account meant for the public. Needed for viewers or WHIP senders on
+    # networks that block UDP to the relay; a relay with a reachable address needs none.
+    browser_servers: list[IceServer] = []
     # Host addresses to offer as ICE candidates. Empty: every non-loopback address of the
     # machine (aioice's default). Loopback is never offered unless listed or include_loopback.
     host_addresses: list[str] = []

@@ -115,6 +115,9 @@ def openapi_document() -> dict[str, Any]:
                                {**_params("kind")[0], "description": "only cameras of this kind"},
                                {"name": "counts", "in": "query", "description": "also send kecamatan TPS counts", "schema": {"type": "boolean"}}],
                 "responses": {"200": {"description": "text/event-stream", "content": {"text/event-stream": {}}}, "400": _ERROR, "404": _ERROR}}},
+            "/api/ice-servers": {"get": {
+                "summary": "STUN/TURN servers for browsers (relay.ice.browser_servers; empty by default), as RTCPeerConnection's iceServers",
+                "responses": {"200": {"description": "{iceServers: [{urls, username?, credential?}]}"}}}},
             "/api/wall": {"get": {
                 "summary": "The wall: every kota and kecamatan with its recap camera (id, name, status) and online/total TPS cameras (public cameras, or all with a token)",
                 "responses": {"200": {"description": "kota -> kecamatan -> {code, name, recap|null, tps: {online, total}}"}}}},

@@ -10,7 +10,7 @@ from aiohttp import web
 from pantau.camera import ID_PATTERN, public_view
 from pantau.http_errors import ApiError
 from relay import auth
-from relay.context import REGION_TREES, REGISTRY, VIEWERS, WALL
+from relay.context import REGION_TREES, REGISTRY, SETTINGS, VIEWERS, WALL
 from relay.query_params import encode_cursor, list_query
 
 routes = web.RouteTableDef()
@@ -33,6 +33,17 @@ async def get_regions(request: web.Request) -> web.Response:
 async def get_wall(request: web.Request) -> web.Response:
     """Per kecamatan: the recap camera and its status, and online/total TPS cameras."""
     return web.json_response(await request.app[WALL].wall(await _sees_all(request)))
+
+
+@routes.get("/api/ice-servers")
+async def get_ice_servers(request: web.Request) -> web.Response:
+    """What pages give RTCPeerConnection (relay.ice.browser_servers; public by design)."""
+    servers = [
+        {"urls": s.urls} | ({"username": s.username} if s.username else {})
+        | ({"credential": s.credential.get_secret_value()} if s.credential else {})
+        for s in request.app[SETTINGS].relay.ice.browser_servers
+    ]
+    return web.json_response({"iceServers": servers}, headers={"Cache-Control": "no-cache"})
 
 
 @routes.get("/api/regions/search")

@@ -6,6 +6,7 @@ viewer cap's reason on screen."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -201,3 +202,37 @@ async def test_over_the_viewer_cap_the_page_shows_the_reason(make_node, rtsp_cam
     assert await second.get_by_test_id("overlay").is_visible()
     assert await video_frames(second) == 0
     assert await video_frames(first) > 10  # the first viewer is untouched
+
+
+# Records the configuration of every RTCPeerConnection the page creates.
+_RECORD_PC_CONFIG = """
+(() => {
+  const Original = window.RTCPeerConnection;
+  window.__pcConfigs = [];
+  window.RTCPeerConnection = class extends Original {
+    constructor(config) { super(config); window.__pcConfigs.push(JSON.parse(JSON.stringify(config || {}))); }
+  };
+})();
+"""
+
+
+async def test_the_page_uses_the_sites_ice_servers_for_browsers(make_node, rtsp_camera, browser):
+    """relay.ice.browser_servers reach the page's RTCPeerConnection (a TURN account for viewers on
+    networks that block UDP); by default a page gets none, and plays either way."""
+    turn = {"urls": ["turn:127.0.0.1:9?transport=udp"], "username": "publik", "credential": "untuk-semua"}
+    node = make_node(relay__ice__browser_servers=json.dumps([turn]))
+    status, body = node.request("GET", "/api/ice-servers")
+    assert status == 200 and body == {"iceServers": [turn]}
+    node.add_camera("turn", rtsp_camera.url("/cam"))
+    await wait_online(node, "turn")
+    page = await browser.new_page()
+    await page.add_init_script(_RECORD_PC_CONFIG)
+    await page.goto(f"{node.url}/kamera/turn")
+    await wait_for_frames(page, 10)  # the TURN server is unreachable: host candidates still work
+    configs = await page.evaluate("window.__pcConfigs")
+    assert configs and configs[0]["iceServers"] == [turn], configs
+
+
+async def test_without_browser_ice_servers_the_page_gets_none(node):
+    status, body = node.request("GET", "/api/ice-servers")
+    assert status == 200 and body == {"iceServers": []}

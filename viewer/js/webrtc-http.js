@@ -23,6 +23,17 @@ export class WhepError extends Error {
   }
 }
 
+// The STUN/TURN servers the site gives browsers (GET /api/ice-servers; none unless configured),
+// read once per page. [] when they cannot be read: a reachable relay needs none.
+let siteIceServers = null;
+export function iceServersForPage() {
+  siteIceServers ??= fetch('/api/ice-servers')
+    .then((response) => (response.ok ? response.json() : {}))
+    .then((body) => (Array.isArray(body.iceServers) ? body.iceServers : []))
+    .catch(() => []);
+  return siteIceServers;
+}
+
 export async function exchangeSdp(pc, url, {token = null, failure = 'Video tidak dapat dimulai'} = {}) {
   await pc.setLocalDescription(await pc.createOffer());
   await iceGatheringDone(pc, GATHER_TIMEOUT_MS);

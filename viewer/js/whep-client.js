@@ -9,16 +9,17 @@
 // re-established with backoff, always into the same <video> element. onState receives:
 //   'connecting' | 'connected' | 'disconnected' | 'reconnecting' ({delayMs, error}) |
 //   'unavailable' (WhepError, will retry) | 'failed' (WhepError, gave up) | 'stopped'
+// STUN/TURN: the site's (GET /api/ice-servers) unless {iceServers} is given.
 
 const DISCONNECTED_GRACE_MS = 3000; // 'disconnected' often heals by itself; wait before rebuilding
-import {WhepError, exchangeSdp} from './webrtc-http.js';
+import {WhepError, exchangeSdp, iceServersForPage} from './webrtc-http.js';
 
 export {WhepError};
 
 const CONNECT_TIMEOUT_MS = 10000;   // answer received but ICE/DTLS never connects
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
 
-export async function playWhep(url, video, {iceServers = [], onState = () => {}} = {}) {
+export async function playWhep(url, video, {iceServers = null, onState = () => {}} = {}) {
   const session = new WhepSession(new URL(url, location.href).href, video, iceServers, onState);
   await session.connect();
   return session;
@@ -39,7 +40,9 @@ class WhepSession {
   }
 
   async connect() {
-    const pc = new RTCPeerConnection({iceServers: this.iceServers});
+    const iceServers = this.iceServers ?? await iceServersForPage(); // site's STUN/TURN unless given
+    if (this.stopped) return;
+    const pc = new RTCPeerConnection({iceServers});
     this.pc = pc;
     this.onState('connecting');
     pc.addTransceiver('video', {direction: 'recvonly'});

@@ -9,7 +9,7 @@
 // deleted first, so the server does not see two publishers). onState receives:
 //   'connecting' | 'connected' | 'disconnected' | 'reconnecting' ({delayMs, error}) | 'failed' (WhepError) | 'stopped'
 
-import {WhepError, exchangeSdp} from './webrtc-http.js';
+import {WhepError, exchangeSdp, iceServersForPage} from './webrtc-http.js';
 
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000];
 const DISCONNECTED_GRACE_MS = 4000;
@@ -44,7 +44,9 @@ class WhipPublish {
   }
 
   async connect() {
-    const pc = new RTCPeerConnection({iceServers: []});
+    const iceServers = await iceServersForPage();
+    if (this.stopped) return;
+    const pc = new RTCPeerConnection({iceServers});
     this.pc = pc;
     this.onState('connecting');
     const [track] = this.stream.getVideoTracks();
