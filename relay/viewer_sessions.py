@@ -24,6 +24,7 @@ from pantau.ice_config import announce, rtc_configuration
 from pantau.session_directory import SessionDirectory
 from pantau.stream_bus import StreamBus
 from relay.bus_track import BusVideoTrack
+from relay.picture_loss import KeyframeAsker, forward_picture_loss
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class ViewerSessions:
         # Offers being answered (awaits in between): they count against the caps already, so
         # offers arriving together cannot all pass the check before any of them is counted.
         self._opening: dict[str, int] = {}
+        self._ask_keyframe = KeyframeAsker(bus.request_keyframe)
         self._on_count = on_count or (lambda camera_id, count: None)
         self._configuration = rtc_configuration(settings.ice)
         # Bus -> hand-over to the RTP sender, per live frame of every viewer (for /api/metrics).
@@ -102,6 +104,7 @@ class ViewerSessions:
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             transceiver.setCodecPreferences(_h264_preferences())
+            forward_picture_loss(transceiver.sender, lambda: self._ask_keyframe(camera_id))
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:

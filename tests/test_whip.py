@@ -4,6 +4,7 @@ push keys, one publisher at a time, clean ends, and bad input answered with clea
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 import pytest
@@ -53,6 +54,39 @@ async def test_h264_push_passes_through_to_viewers(node):
     async with aiohttp.ClientSession() as session, session.delete(node.url + publisher.location) as response:
         assert response.status == 404
         assert (await response.json())["error"] == "not_found"
+
+
+async def test_a_viewers_picture_loss_reaches_the_whip_sender(node):
+    """A browser sender makes keyframes only when asked: a viewer's PLI (a frame NACK could not
+    repair) must reach it through the relay, the bus and ingest, or that viewer waits for minutes."""
+    from ingest.webrtc_receiver import request_keyframe
+
+    publisher = await WhipPublisher(node.url, "push", push_key(node, "push"), codec="H264").start()
+    asked: list[float] = []
+    sender = publisher.pc.getTransceivers()[0].sender
+    own = sender._send_keyframe
+    sender._send_keyframe = lambda: (asked.append(time.monotonic()), own())
+    try:
+        await wait_state(node, "push", "online")
+        viewer = await WhepViewer(node.url, "push").start()
+        try:
+            await viewer.wait_frames(25)
+            await asyncio.sleep(1.0)  # requests of the start (a new viewer, no picture yet) are over
+            before = len(asked)
+            receiver = viewer.pc.getTransceivers()[0].receiver
+            for _ in range(5):  # a browser repeats its PLI while the picture is broken
+                assert await request_keyframe(receiver)
+                await asyncio.sleep(0.05)
+            deadline = time.monotonic() + 2
+            while len(asked) == before and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            assert len(asked) > before, "the viewer's PLI never reached the sender"
+            await asyncio.sleep(0.5)
+            assert len(asked) - before == 1, f"{len(asked) - before} keyframe requests for one lost picture"
+        finally:
+            await viewer.close()
+    finally:
+        await publisher.stop()
 
 
 async def test_vp8_push_is_transcoded_once_to_h264(node):
