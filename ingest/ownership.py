@@ -84,7 +84,7 @@ class Ownership:
         """A WHIP publisher connects here: take the camera's lease unless another live worker
         holds it (its publisher is connected there: the push is refused with 409)."""
         holder = (await self.leases.holders([camera_id]))[camera_id]
-        if holder is not None and worker_of(holder) != self.worker and worker_of(holder) in self.live:
+        if self._held_by_another_live_worker(holder):
             return False
         value = await self.leases.acquire(camera_id, expected=holder)
         if value is None:
@@ -92,6 +92,13 @@ class Ownership:
         self.held[camera_id] = value
         self.pushed.add(camera_id)
         return True
+
+    async def pushed_elsewhere(self, camera_id: str) -> bool:
+        """Is the camera's publisher connected to another live worker?"""
+        return self._held_by_another_live_worker((await self.leases.holders([camera_id]))[camera_id])
+
+    def _held_by_another_live_worker(self, holder: str | None) -> bool:
+        return holder is not None and worker_of(holder) != self.worker and worker_of(holder) in self.live
 
     async def release_push(self, camera_id: str) -> None:
         self.pushed.discard(camera_id)

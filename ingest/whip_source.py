@@ -16,6 +16,7 @@ import logging
 import secrets
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 
@@ -34,6 +35,14 @@ class PublisherConflict(Exception):
 
 class BadOffer(ValueError):
     """The offer cannot be answered; the message says why."""
+
+
+class PushLease(Protocol):
+    """A site's lease on a pushed camera (ingest/ownership.py `Ownership`)."""
+
+    async def claim_push(self, camera_id: str) -> bool: ...
+    async def release_push(self, camera_id: str) -> None: ...
+    async def pushed_elsewhere(self, camera_id: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -60,14 +69,14 @@ class _Publisher:
 
 
 class WhipSource:
-    def __init__(self, camera_id: str, pipeline: CameraPipeline, settings: WebRtcSettings, claim=None, release=None):
-        """`claim(camera_id) -> bool` / `release(camera_id)`: on a site, the camera's lease
-        (ingest/ownership.py): a push is taken only by the worker that gets it."""
+    def __init__(self, camera_id: str, pipeline: CameraPipeline, settings: WebRtcSettings,
+                 push_lease: PushLease | None = None):
+        """`push_lease`: on a site, the camera's lease (ingest/ownership.py): a push is taken
+        only by the worker that gets it. None: this process is the only one."""
         self.camera_id = camera_id
         self.pipeline = pipeline
         self.settings = settings
-        self._claim = claim
-        self._release = release
+        self._lease = push_lease
         self.publisher: _Publisher | None = None
         self._stopped = False
         self._closed = threading.Event()
@@ -77,7 +86,10 @@ class WhipSource:
     # -- Source protocol (the worker's view) ----------------------------------------------
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()  # keyframe requests come from other threads
-        self._report_waiting()
+        if self._lease is None:
+            self._report_waiting()
+        else:  # the phone may be pushing to another worker right now: then it is not waiting
+            self._loop.create_task(self._report_waiting_unless_pushed_elsewhere())
         self.pipeline.bus.on_keyframe_request(self.camera_id, self.ask_for_keyframe)
 
     def stop(self) -> None:
@@ -102,13 +114,13 @@ class WhipSource:
             raise PublisherConflict("kamera ini sudah menerima kiriman dari perangkat lain")
         if "m=video" not in offer_sdp:
             raise BadOffer("the offer has no video (Pantau takes video; audio is ignored)")
-        if self._claim is not None and not await self._claim(self.camera_id):
+        if self._lease is not None and not await self._lease.claim_push(self.camera_id):
             raise PublisherConflict("kamera ini sedang menerima kiriman lewat node lain")
         try:
             return await self._answer(offer_sdp)
         except BaseException:
-            if self._release is not None:
-                await self._release(self.camera_id)
+            if self._lease is not None:
+                await self._lease.release_push(self.camera_id)
             raise
 
     async def _answer(self, offer_sdp: str) -> tuple[str, str]:
@@ -158,9 +170,9 @@ class WhipSource:
         with contextlib.suppress(Exception):
             await publisher.pc.close()
         await asyncio.to_thread(publisher.feed.join, 5.0)
-        if self._release is not None:
+        if self._lease is not None:
             with contextlib.suppress(Exception):
-                await self._release(self.camera_id)
+                await self._lease.release_push(self.camera_id)
         self._closed.set()
         if not self._stopped:
             self._report_waiting()
@@ -185,6 +197,15 @@ class WhipSource:
         if self.publisher is publisher and not publisher.connected:
             log.info("camera %s: WHIP publisher never connected; closing it", self.camera_id)
             asyncio.ensure_future(self.end(publisher.id))
+
+    async def _report_waiting_unless_pushed_elsewhere(self) -> None:
+        try:
+            elsewhere = await self._lease.pushed_elsewhere(self.camera_id)
+        except Exception as exc:  # the registry is away: its status cannot be written either
+            log.debug("camera %s: push lease unknown (%s)", self.camera_id, exc)
+            return
+        if not elsewhere and self.publisher is None and not self._stopped:
+            self._report_waiting()
 
     def _report_waiting(self) -> None:
         self.pipeline.status.report(self.camera_id, state="waiting", reason=None, picture=None, fps=None,

@@ -159,8 +159,7 @@ class IngestWorker:
         if camera.source_type == "demo":
             return self._demo_player().source_for(camera, self._pipeline(camera))
         if camera.source_type == "whip":
-            claim = (self.ownership.claim_push, self.ownership.release_push) if self.ownership else (None, None)
-            return WhipSource(camera.id, self._pipeline(camera), self.webrtc, *claim)
+            return WhipSource(camera.id, self._pipeline(camera), self.webrtc, push_lease=self.ownership)
         backoff = Backoff(initial_s=s.backoff_initial_s, cap_s=s.backoff_cap_s, auth_initial_s=s.auth_backoff_initial_s)
         if camera.source_type == "whep":
             return WhepPullSource(camera.id, camera.source, camera.source_token, self._pipeline(camera), self.webrtc,

@@ -10,6 +10,7 @@ import asyncio
 import signal
 import time
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
@@ -17,6 +18,7 @@ from pantau.leases import lease_key, worker_of
 from pantau.redis_bus import media_key
 from tests.conftest import RedisServer, RelayNode
 from tests.support.rtsp_camera import Mount, RtspCameraServer
+from tests.support.sse import sse_messages
 from tests.support.whep_client import WhepViewer
 
 pytestmark = pytest.mark.timeout(240)
@@ -184,12 +186,29 @@ async def test_a_whip_push_takes_the_lease_where_it_lands(site):
         viewer = await WhepViewer(relay.url, "hp").start()
         await viewer.wait_frames(10)
         await viewer.close()
+        # Worker B restarts while the phone pushes to A: B starts its (idle) WHIP source for the
+        # camera, but must not tell the wall the camera is waiting for a publisher.
+        states: list[str] = []
+        async with aiohttp.ClientSession() as http, http.get(f"{relay.url}/api/events?camera=hp") as events:
+            listener = asyncio.ensure_future(_collect_states(events, states))
+            await asyncio.to_thread(workers["ingest-b"].stop)
+            await asyncio.to_thread(workers["ingest-b"].start)
+            await asyncio.sleep(3)  # B reconciled the registry and started its sources
+            listener.cancel()
+        assert "waiting" not in states, states
+        assert relay.status("hp")["state"] == "online"
         # The DELETE lands on the other ingest node: the push still ends.
-        publisher.base_url = b
+        publisher.base_url = workers["ingest-b"].url  # B listens on a new port since its restart
         assert await publisher.stop() == 200
         await asyncio.to_thread(relay.wait_state, "hp", "waiting", 15)
     finally:
         await publisher.pc.close()
+
+
+async def _collect_states(events, states: list[str]) -> None:
+    async for event, data in sse_messages(events):
+        if event == "status":
+            states.append(data["state"])
 
 
 async def test_a_paused_worker_that_wakes_up_cannot_publish_over_the_new_owner(site):

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from tests.conftest import RedisServer, RelayNode
 from tests.support.rtsp_camera import Mount, RtspCameraServer
+from tests.support.sse import sse_messages
 from tests.support.whep_client import WhepViewer
 
 pytestmark = pytest.mark.timeout(180)
@@ -150,15 +151,9 @@ async def test_status_from_worker_a_reaches_sse_on_relay_b(site, tmp_path):
 
 
 async def first_state(events: aiohttp.ClientResponse, wanted: str) -> dict:
-    event = None
-    async for raw in events.content:
-        line = raw.decode().strip()
-        if line.startswith("event:"):
-            event = line.split(":", 1)[1].strip()
-        elif line.startswith("data:") and event == "status":
-            data = json.loads(line.split(":", 1)[1])
-            if data["state"] == wanted:
-                return data
+    async for event, data in sse_messages(events):
+        if event == "status" and data["state"] == wanted:
+            return data
     raise AssertionError("the event stream ended")
 
 
