@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from pantau.redaction import MASK, mask_url, replace_url_password, url_password
+from pantau.redaction import MASK, NoStoredSecret, keep_masked_secrets, mask_url, url_secrets
 from pantau.regions import RegionTree
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -66,7 +66,7 @@ class Camera:
         return source_type(self.source) or "unknown"
 
     def secrets(self) -> list[str]:
-        return [s for s in (url_password(self.source), self.source_token) if s]
+        return [s for s in (*url_secrets(self.source), self.source_token) if s]
 
 
 def source_type(source: str) -> str | None:
@@ -233,12 +233,11 @@ def validate_camera(data: Any, regions: RegionTree, stored: Camera | None = None
         errors.append(FieldError("source_token", "is only used with whep+https:// or whep+http:// sources"))
 
     # A masked secret sent back means "keep what is stored".
-    if source and kind_of_source in ("rtsp", "whep") and url_password(source) == MASK:
-        stored_password = url_password(stored.source) if stored else None
-        if stored_password is None:
-            errors.append(FieldError("source", f"password {MASK!r} is a mask, and there is no stored password to keep"))
-        else:
-            source = replace_url_password(source, stored_password)
+    if source and kind_of_source in ("rtsp", "whep"):
+        try:
+            source = keep_masked_secrets(source, stored.source if stored else None)
+        except NoStoredSecret as exc:
+            errors.append(FieldError("source", str(exc)))
     if token == MASK:
         if stored is None or not stored.source_token:
             errors.append(FieldError("source_token", f"{MASK!r} is a mask, and there is no stored token to keep"))

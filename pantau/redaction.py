@@ -16,6 +16,9 @@ MASK = "***"
 # scheme://user:password@  (password up to the last @ before the path, as urlsplit reads it)
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)(?P<pw>[^\s/]*)@")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+# Some cameras take the password as a parameter: ?user=op&password=…, or in the path
+# (/user=admin&password=…&channel=1.sdp). Its value is as secret as user:password@.
+_PARAM_PASSWORD = re.compile(r"(?i)(?P<head>[?&;/](?:password|passwd|pwd|pass|pw)=)(?P<pw>[^&;#\s'\"]*)")
 
 
 class SecretRegistry:
@@ -62,8 +65,13 @@ known_secrets = SecretRegistry()
 def redact(text: str) -> str:
     """Mask URL passwords, bearer tokens and every registered secret in free text."""
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK + "@", text)
+    text = _mask_param_passwords(text)
     text = _BEARER.sub(r"\1" + MASK, text)
     return known_secrets.scrub(text)
+
+
+def _mask_param_passwords(text: str) -> str:
+    return _PARAM_PASSWORD.sub(lambda m: m.group("head") + MASK if m.group("pw") else m.group(0), text)
 
 
 def url_password(url: str) -> str | None:
@@ -73,14 +81,21 @@ def url_password(url: str) -> str | None:
         return None
 
 
+def url_secrets(url: str) -> list[str]:
+    """Every password in a source URL: user:password@ and password parameters."""
+    found = [m.group("pw") for m in _PARAM_PASSWORD.finditer(url) if m.group("pw")]
+    password = url_password(url)
+    return ([password] if password else []) + found
+
+
 def mask_url(url: str) -> str:
-    """rtsp://user:pass@host/path -> rtsp://user:***@host/path (no password: unchanged)."""
+    """rtsp://user:pass@host/p?password=x -> rtsp://user:***@host/p?password=*** (no password: unchanged)."""
     parts = urlsplit(url)
     userinfo, at, hostport = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{hostport}"))
+    if at and ":" in userinfo:
+        user = userinfo.split(":", 1)[0]
+        url = urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{hostport}"))
+    return _mask_param_passwords(url)
 
 
 def replace_url_password(url: str, password: str) -> str:
@@ -88,6 +103,30 @@ def replace_url_password(url: str, password: str) -> str:
     userinfo, _, hostport = parts.netloc.rpartition("@")
     user = userinfo.split(":", 1)[0]
     return urlunsplit(parts._replace(netloc=f"{user}:{password}@{hostport}"))
+
+
+class NoStoredSecret(ValueError):
+    """A masked password was sent back, but there is no stored one to keep."""
+
+
+def keep_masked_secrets(url: str, stored_url: str | None) -> str:
+    """`***` sent back in place of a password (either form) means: keep the stored one."""
+    if url_password(url) == MASK:
+        kept = url_password(stored_url) if stored_url else None
+        if kept is None:
+            raise NoStoredSecret(f"password {MASK!r} is a mask, and there is no stored password to keep")
+        url = replace_url_password(url, kept)
+    stored_params = {m.group("head").lower(): m.group("pw") for m in _PARAM_PASSWORD.finditer(stored_url or "")}
+
+    def restore(match: re.Match) -> str:
+        if match.group("pw") != MASK:
+            return match.group(0)
+        kept = stored_params.get(match.group("head").lower())
+        if not kept:
+            raise NoStoredSecret(f"password {MASK!r} is a mask, and there is no stored password to keep")
+        return match.group("head") + kept
+
+    return _PARAM_PASSWORD.sub(restore, url)
 
 
 class RedactingFilter(logging.Filter):

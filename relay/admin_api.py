@@ -14,7 +14,7 @@ from pantau.camera_csv import cameras_to_csv
 from pantau.camera_import import import_csv
 from pantau.http_errors import ApiError, read_json
 from pantau.push_keys import PushKeys
-from pantau.redaction import MASK, replace_url_password, url_password
+from pantau.redaction import NoStoredSecret, keep_masked_secrets
 from pantau.rtsp_open import RtspSettings
 from pantau.stream_probe import ProbeBusy, probe
 from relay import auth
@@ -128,11 +128,19 @@ async def import_cameras(request: web.Request) -> web.Response:
     return web.json_response({"created": result.created, "updated": result.updated, "total": result.total})
 
 
+def _is_stream_id(text: str) -> bool:
+    """A Redis stream id that can bound XREVRANGE exclusively: two 64-bit numbers, above 0-0."""
+    if not _STREAM_ID.match(text):
+        return False
+    ms, seq = (int(part) for part in text.split("-"))
+    return ms < 2**64 and seq < 2**64 and (ms, seq) != (0, 0)
+
+
 @routes.get("/api/admin/audit")
 async def get_audit(request: web.Request) -> web.Response:
     await _admin(request)
     before = request.query.get("before") or None
-    if before is not None and not _STREAM_ID.match(before):
+    if before is not None and not _is_stream_id(before):
         raise ApiError(400, "before must be a cursor returned by this endpoint", field="before")
     limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
     entries, next_before = await audit_log.read(request.app[REGISTRY].redis, limit, before)
@@ -172,11 +180,10 @@ async def probe_source(request: web.Request) -> web.Response:
         host = None
     if not host or any(ch.isspace() for ch in source):
         raise ApiError(400, "the URL is malformed or has no host", field="source")
-    if url_password(source) == MASK:
-        kept = url_password(stored.source) if stored else None
-        if kept is None:
-            raise ApiError(400, f"password {MASK!r} is a mask, and there is no stored password to use", field="source")
-        source = replace_url_password(source, kept)
+    try:
+        source = keep_masked_secrets(source, stored.source if stored else None)
+    except NoStoredSecret as exc:
+        raise ApiError(400, str(exc), field="source") from None
     transport = body.get("transport") or (stored.transport if stored else "tcp")
     if transport not in TRANSPORTS:
         raise ApiError(400, "transport must be 'tcp' or 'udp'", field="transport")

@@ -10,13 +10,14 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from pantau.config import load_settings
 from pantau.memory_bus import InProcessBus
+from pantau.redaction import RedactingFilter
 from pantau.tokens import TokenStore
 from relay.app import create_app
 from relay.context import REGISTRY
 
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
 OPERATOR_TOKEN = "operator-token-for-tests-987654"
-PASSWORDS = ["Pw-one-8472", "Pw-two-1934", "tok-whep-5521", "Pw-import-7777"]
+PASSWORDS = ["Pw-one-8472", "Pw-two-1934", "tok-whep-5521", "Pw-import-7777", "QueryPw-9911", "PathPw-4410"]
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
@@ -49,7 +50,15 @@ async def api(registry, tmp_path, caplog):
     recorder = RecordingClient(client)
     yield recorder
     await client.close()
-    everything = "\n".join(recorder.bodies) + caplog.text
+    # What the node's log handler would write (pantau.redaction.RedactingFilter) for every record
+    # of the test (caplog.text at teardown would hold only the teardown's records).
+    redacting = RedactingFilter()
+    lines = []
+    for record in caplog.get_records("setup") + caplog.get_records("call"):
+        redacting.filter(record)
+        lines.append(record.getMessage())
+    assert lines, "no log record was captured: the scan below would prove nothing"
+    everything = "\n".join(recorder.bodies + lines)
     for secret in PASSWORDS + [ADMIN_TOKEN, OPERATOR_TOKEN]:
         assert secret not in everything, f"a secret leaked: {secret[:4]}…"
 
@@ -142,6 +151,27 @@ async def test_crud_with_masked_secrets(api):
     await api.call("GET", path, 404, headers=ADMIN)
 
 
+async def test_passwords_given_as_url_parameters_are_secrets_too(api):
+    """Some cameras take ?user=…&password=… or /user=…&password=…&channel=1.sdp: masked in every
+    view (admin JSON, export, audit), kept when the mask is sent back, scrubbed from logs."""
+    query = f"rtsp://10.0.0.7:554/live?user=op&password={PASSWORDS[4]}"
+    path_style = f"rtsp://10.0.0.8:554/user=admin&password={PASSWORDS[5]}&channel=1&stream=0.sdp"
+    _, created = await api.call("POST", "/api/admin/cameras", 201, json=camera(7, source=query), headers=ADMIN)
+    assert created["source"] == "rtsp://10.0.0.7:554/live?user=op&password=***"
+    _, created = await api.call("POST", "/api/admin/cameras", 201, json=camera(8, source=path_style), headers=ADMIN)
+    assert created["source"] == "rtsp://10.0.0.8:554/user=admin&password=***&channel=1&stream=0.sdp"
+    path = "/api/admin/cameras/3171011001007"
+    _, patched = await api.call("PATCH", path, 200, json={"source": "rtsp://10.0.0.70/live?user=op&password=***"}, headers=ADMIN)
+    assert patched["source"].endswith("password=***")
+    stored = await api.client.app[REGISTRY].get("3171011001007")
+    assert stored.source == f"rtsp://10.0.0.70/live?user=op&password={PASSWORDS[4]}"  # the mask kept it
+    _, refused = await api.call("POST", "/api/admin/cameras", 422, json=camera(9, source="rtsp://10.0.0.9/x?password=***"), headers=ADMIN)
+    assert refused["errors"][0]["field"] == "source"
+    await api.call("GET", "/api/admin/cameras.csv", 200, headers=ADMIN)
+    await api.call("GET", "/api/admin/audit", 200, headers=ADMIN)
+    logging.getLogger("test").warning("open failed for %s and %s", query, path_style)  # scrubbed like PyAV's errors
+
+
 async def test_bad_requests_are_clear_4xx(api):
     await api.call("POST", "/api/admin/cameras", 201, json=camera(1), headers=ADMIN)
     cases = [
@@ -156,6 +186,8 @@ async def test_bad_requests_are_clear_4xx(api):
         ("PATCH", "/api/admin/cameras/3171011001001", {"json": {"tps": -1}, "headers": ADMIN}, 422, "tps"),
         ("PATCH", "/api/admin/cameras/nope", {"json": {}, "headers": ADMIN}, 404, None),
         ("GET", "/api/admin/audit?before=xyz", {"headers": ADMIN}, 400, "before"),
+        ("GET", "/api/admin/audit?before=0-0", {"headers": ADMIN}, 400, "before"),
+        ("GET", "/api/admin/audit?before=99999999999999999999999-0", {"headers": ADMIN}, 400, "before"),
         ("POST", "/api/admin/cameras/import?mode=merge", {"data": "", "headers": ADMIN}, 400, "mode"),
         ("POST", "/api/admin/cameras", {"data": "x" * (3 * 1024 * 1024), "headers": {**ADMIN, "Content-Type": "application/json"}}, 413, None),
     ]

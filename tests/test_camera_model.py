@@ -96,3 +96,13 @@ def test_id_never_changes():
 def test_error_never_echoes_a_password():
     errors = fields_of({**TPS, "source": "ftp://user:leakme@host/x"})
     assert "leakme" not in str(errors)
+
+
+def test_password_parameters_are_masked_in_free_text():
+    from pantau.redaction import redact
+
+    text = "Connection refused: rtsp://10.0.0.5/live?user=op&PassWord=Free-9x7&ch=1 and /user=a&pwd=Other-5q2&channel=1.sdp"
+    masked = redact(text)
+    assert "Free-9x7" not in masked and "Other-5q2" not in masked
+    assert "PassWord=***&ch=1" in masked and "pwd=***&channel=1.sdp" in masked
+    assert redact("?password=&user=x") == "?password=&user=x"  # nothing to hide
