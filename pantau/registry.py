@@ -339,6 +339,8 @@ class Registry:
                 raise CameraNotFound(f"no camera with id {camera.id!r}")
             if stored != expected:
                 raise CameraExists(f"camera {camera.id!r} was changed by someone else meanwhile; reload and retry")
+            if camera == stored:
+                return [], [], {}, stored  # nothing changes: no write, no revision, no audit entry
             return [camera], [], {"changes": audit_log.camera_changes(stored, camera)}, camera
 
         return await self._transact(plan, actor, "update", camera.id)

@@ -178,7 +178,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             raise ApiError(404, f"no public camera with id {camera!r}")
     region = request.query.get("region") or None
     if region is not None and registry.regions.get(region) is None:
-        raise ApiError(400, f"{region!r} is not a region code (use the dotted Kemendagri form, e.g. 31.71.01)", field="region")
+        raise ApiError(400, f"{region!r} is not a region code (use the dotted Kemendagri form, e.g. 31.71 or 31.71.01.1001)", field="region")
     kind = request.query.get("kind") or None
     if kind is not None and kind not in KINDS:
         raise ApiError(400, "kind must be 'tps' or 'recap'", field="kind")

@@ -55,6 +55,9 @@ def bool_param(request: web.Request, name: str) -> bool | None:
     raise ApiError(400, f"{name} must be true or false", field=name)
 
 
+AREA_EXAMPLES = {"kota": "31.71", "kecamatan": "31.71.01", "kelurahan": "31.71.01.1001"}
+
+
 def area_param(request: web.Request, regions: RegionTree) -> str | None:
     """The most specific of kota/kecamatan/kelurahan given; they must nest."""
     chosen = None
@@ -64,7 +67,7 @@ def area_param(request: web.Request, regions: RegionTree) -> str | None:
             continue
         region = regions.get(code)
         if region is None or region.level != level:
-            raise ApiError(400, f"{code!r} is not a {level} code (use the dotted Kemendagri form, e.g. 31.71.01)", field=level)
+            raise ApiError(400, f"{code!r} is not a {level} code (use the dotted Kemendagri form, e.g. {AREA_EXAMPLES[level]})", field=level)
         if chosen and not code.startswith(chosen + "."):
             raise ApiError(400, f"{level} {code} does not lie in {chosen}", field=level)
         chosen = code

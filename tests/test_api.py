@@ -187,6 +187,7 @@ async def test_bad_requests_are_clear_4xx(api):
         ("PATCH", "/api/admin/cameras/nope", {"json": {}, "headers": ADMIN}, 404, None),
         ("GET", "/api/admin/audit?before=xyz", {"headers": ADMIN}, 400, "before"),
         ("GET", "/api/admin/audit?before=0-0", {"headers": ADMIN}, 400, "before"),
+        ("GET", "/api/cameras?kelurahan=31.71.01", {}, 400, "kelurahan"),
         ("GET", "/api/admin/audit?before=99999999999999999999999-0", {"headers": ADMIN}, 400, "before"),
         ("POST", "/api/admin/cameras/import?mode=merge", {"data": "", "headers": ADMIN}, 400, "mode"),
         ("POST", "/api/admin/cameras", {"data": "x" * (3 * 1024 * 1024), "headers": {**ADMIN, "Content-Type": "application/json"}}, 413, None),
@@ -224,6 +225,8 @@ async def test_import_and_export(api):
 async def test_audit_log_names_who_and_what_without_secrets(api):
     await api.call("POST", "/api/admin/cameras", 201, json=camera(1), headers=ADMIN)
     await api.call("PATCH", "/api/admin/cameras/3171011001001", 200, json={"source": f"rtsp://admin:{PASSWORDS[1]}@10.0.0.1:554/s"}, headers=ADMIN)
+    # Saving without a change (the mask sent back, the same name) writes nothing to the audit log.
+    await api.call("PATCH", "/api/admin/cameras/3171011001001", 200, json={"source": "rtsp://admin:***@10.0.0.1:554/s", "name": "TPS 001 Gambir"}, headers=ADMIN)
     await api.call("DELETE", "/api/admin/cameras/3171011001001", 204, headers=ADMIN)
     _, audit = await api.call("GET", "/api/admin/audit?limit=2", 200, headers=ADMIN)
     assert [e["action"] for e in audit["entries"]] == ["delete", "update"]

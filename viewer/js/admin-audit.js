@@ -8,7 +8,7 @@ import {adminJson} from './admin-api.js';
 import {describeError, fieldLabel} from './admin-errors.js';
 
 export const AUDIT_PAGE = 50;
-const ACTIONS = {create: 'Tambah', update: 'Ubah', delete: 'Hapus', import: 'Impor CSV'};
+const ACTIONS = {create: 'Tambah', update: 'Ubah', delete: 'Hapus', import: 'Impor CSV', rotate_push_key: 'Kunci kirim baru'};
 
 const formatTime = (iso) => {
   const date = new Date(iso);
