@@ -85,6 +85,11 @@ async def test_wall_of_the_embedded_default(demo_node):
         assert loaded_ms < 2000, f"the wall took {loaded_ms:.0f} ms to show 44 pictures"
         names = await page.locator("[data-testid=tile-name]").all_inner_texts()
         assert sorted(names) == kecamatan_names()
+        # Names wrap to two lines: pairs such as Kebayoran Lama/Baru stay apart on the screen
+        # (only the longest, Kepulauan Seribu Selatan, is cut, after "Seribu").
+        clipped = await page.evaluate("""() => [...document.querySelectorAll('[data-testid=tile-name]')]
+            .filter((e) => e.scrollHeight > e.clientHeight + 1 || e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent)""")
+        assert set(clipped) <= {"Kepulauan Seribu Selatan"}, clipped
         assert await page.locator("[data-testid=kota]").count() == 6
         assert await page.locator("[data-testid=tile-badge][data-badge=online]").count() == 44
         assert set(await page.locator("[data-testid=tile-counts]").all_inner_texts()) == {"TPS 3/3 online"}

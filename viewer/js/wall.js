@@ -54,7 +54,7 @@ function buildWall(wall) {
         onclick: () => openKecamatan(kecamatan.code),
       },
       el('span', {class: 'tile-picture'}, entry.img),
-      el('span', {class: 'tile-caption'}, el('span', {class: 'tile-name', dataset: {testid: 'tile-name'}}, kecamatan.name), entry.badge),
+      el('span', {class: 'tile-caption'}, el('span', {class: 'tile-name', title: kecamatan.name, dataset: {testid: 'tile-name'}}, kecamatan.name), entry.badge),
       entry.counts);
       view.kecamatan.set(kecamatan.code, entry);
       view.order.push(kecamatan.code);
