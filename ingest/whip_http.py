@@ -1,5 +1,6 @@
 """WHIP ingest over HTTP (RFC 9725), served by the node that ingests the camera.
 
+    GET    /whip/{camera_id}                 {id, enabled} of a WHIP camera, else 404 (for /kirim)
     POST   /whip/{camera_id}                 Authorization: Bearer <push key>, SDP offer
            -> 201, SDP answer (all candidates), Location: /whip/{id}/sessions/{session}
     DELETE /whip/{camera_id}/sessions/{sid}  ends the publish (404 if it already ended)
@@ -50,13 +51,27 @@ routes.options("/whip/{id}/sessions/{session}")(preflight)
 routes.patch("/whip/{id}/sessions/{session}")(no_trickle)
 
 
-@routes.post("/whip/{id}")
-async def publish(request: web.Request) -> web.Response:
+async def _whip_camera(request: web.Request):
     camera_id = _camera_id(request)
-    worker = request.app[WORKER]
-    camera = await worker.registry.get(camera_id)
+    camera = await request.app[WORKER].registry.get(camera_id)
     if camera is None or camera.source_type != "whip":
         raise ApiError(404, f"no WHIP camera with id {camera_id!r}")
+    return camera
+
+
+@routes.get("/whip/{id}")
+async def describe(request: web.Request) -> web.Response:
+    """For the push page, before anyone types a key: does this camera take a push, is it on?
+    (Says no more than a POST's 404/409 would.)"""
+    camera = await _whip_camera(request)
+    return with_cors(web.json_response({"id": camera.id, "enabled": camera.enabled}))
+
+
+@routes.post("/whip/{id}")
+async def publish(request: web.Request) -> web.Response:
+    camera = await _whip_camera(request)
+    camera_id = camera.id
+    worker = request.app[WORKER]
     header = request.headers.get("Authorization", "")
     key = header[7:].strip() if header[:7].lower() == "bearer " else None
     if not await request.app[PUSH_KEYS].verify(camera_id, key):

@@ -122,3 +122,12 @@ async def test_push_page_sends_the_phone_camera(node):
         await recorder.settle(page)
         assert recorder.containing(key) == []  # the key went in a header only, never in a URL or a body back
         assert not [e for e in errors.items if "401" not in e], errors.items
+
+        # A camera that takes no push (unknown, or pulled over RTSP) says so before any key is typed.
+        node.add_camera("pulled", "rtsp://127.0.0.1:9/x", tps=10)
+        for camera_id in ("nope", "pulled"):
+            other = await browser.new_page()
+            await other.goto(f"{node.url}/kirim/{camera_id}")
+            await other.get_by_test_id("message").wait_for()
+            assert "tidak terdaftar untuk kiriman" in await other.get_by_test_id("message").inner_text()
+            assert await other.locator("[data-testid=form]").is_hidden()

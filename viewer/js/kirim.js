@@ -106,6 +106,26 @@ async function showStats() {
   $('bitrate').textContent = stats.kbps != null ? `${stats.kbps.toLocaleString('id-ID')} kbit/s` : '–';
 }
 
+// Before anyone types a key: does this camera take a push at all (GET /whip/{id})?
+async function takesPush() {
+  let response;
+  try {
+    response = await fetch(`/whip/${encodeURIComponent(cameraId)}`);
+  } catch {
+    return true; // the server is not reachable now; sending will say so
+  }
+  if (response.status === 404) {
+    $('title').textContent = 'Kamera ini tidak menerima kiriman';
+    showMessage('Kamera ini tidak terdaftar untuk kiriman dari ponsel (WHIP). Periksa alamatnya, atau hubungi admin Pantau.');
+    $('form').hidden = true;
+    return false;
+  }
+  if (response.ok && (await response.json()).enabled === false) {
+    showMessage('Kamera ini sedang dinonaktifkan oleh admin; kiriman belum bisa diterima.');
+  }
+  return true;
+}
+
 async function main() {
   if (!ID_PATTERN.test(cameraId)) {
     $('title').textContent = 'Alamat tidak benar';
@@ -114,6 +134,7 @@ async function main() {
     return;
   }
   $('camera').textContent = `Kode kamera: ${cameraId}`;
+  if (!await takesPush()) return;
   getCamera(cameraId).then((camera) => {
     $('camera').textContent = `${camera.name} (kode ${cameraId})`;
   }).catch(() => { /* a non-public camera: the code is enough */ });
