@@ -152,6 +152,15 @@ def _validate_source(source: Any, errors: list[FieldError]) -> str | None:
     return source
 
 
+def default_name(kind: str | None, region, tps: int | None) -> str | None:
+    """"TPS 001 Gambir" / "Rekap Kecamatan Gambir", as on the SIREKAP form."""
+    if region and kind == "tps" and tps:
+        return f"TPS {tps:03d} {region.name}"
+    if region and kind == "recap":
+        return f"Rekap Kecamatan {region.name}"
+    return None
+
+
 def validate_camera(data: Any, regions: RegionTree, stored: Camera | None = None) -> Camera:
     """Check a camera's JSON (or CSV row) form and return the Camera it describes.
 
@@ -202,12 +211,10 @@ def validate_camera(data: Any, regions: RegionTree, stored: Camera | None = None
         errors.append(FieldError("id", f"a camera's id never changes (this one is {stored.id!r})"))
 
     name = data.get("name")
+    if stored is not None and name == stored.name == default_name(stored.kind, regions.get(stored.region), stored.tps):
+        name = None  # a default name sent back as it was follows a new TPS number or region
     if name in (None, ""):
-        name = None
-        if region and kind == "tps" and tps:
-            name = f"TPS {tps:03d} {region.name}"
-        elif region and kind == "recap":
-            name = f"Rekap Kecamatan {region.name}"
+        name = default_name(kind, region, tps)
     elif not isinstance(name, str) or len(name.strip()) > MAX_NAME:
         errors.append(FieldError("name", f"must be text of at most {MAX_NAME} characters"))
         name = None

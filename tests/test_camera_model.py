@@ -106,3 +106,12 @@ def test_password_parameters_are_masked_in_free_text():
     assert "Free-9x7" not in masked and "Other-5q2" not in masked
     assert "PassWord=***&ch=1" in masked and "pwd=***&channel=1.sdp" in masked
     assert redact("?password=&user=x") == "?password=&user=x"  # nothing to hide
+
+
+def test_a_default_name_follows_the_tps_number_and_a_chosen_name_stays():
+    stored = validate_camera(TPS, REGIONS)
+    assert stored.name == "TPS 001 Gambir"
+    moved = validate_camera(apply_patch(stored, {"tps": 77}), REGIONS, stored=stored)  # the form sends the name back
+    assert moved.name == "TPS 077 Gambir"
+    named = validate_camera({**TPS, "name": "TPS 1 Gambir (aula)"}, REGIONS)
+    assert validate_camera(apply_patch(named, {"tps": 2}), REGIONS, stored=named).name == "TPS 1 Gambir (aula)"
