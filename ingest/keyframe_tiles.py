@@ -34,7 +34,7 @@ JPEG_QUALITY = 70
 
 
 class KeyframeAnalyzer:
-    def __init__(self, camera_id: str, bus: StreamBus, executor: Executor, on_picture: Callable[[str], None]):
+    def __init__(self, camera_id: str, bus: StreamBus, executor: Executor, on_picture: Callable[[str, int, int], None]):
         self.camera_id = camera_id
         self._bus = bus
         self._executor = executor
@@ -76,7 +76,8 @@ class KeyframeAnalyzer:
             if ok:
                 captured = packet.received_at or time.time()
                 self._bus.put_tile(self.camera_id, Tile(jpeg.tobytes(), captured, TILE_WIDTH, height))
-            self._on_picture(picture)
+            # The size too: a WebRTC source's size is only known from its decoded frames.
+            self._on_picture(picture, frame.width, frame.height)
         except (av.FFmpegError, ValueError) as exc:
             log.debug("keyframe of %s not decodable: %s", self.camera_id, exc)
         finally:

@@ -150,7 +150,8 @@ class IngestWorker:
     def _pipeline(self, camera: Camera) -> CameraPipeline:
         s = self.settings
         analyzer = KeyframeAnalyzer(camera.id, self.bus, self._keyframes,
-                                    on_picture=lambda picture, cid=camera.id: self.status.report(cid, picture=picture))
+                                    on_picture=lambda picture, width, height, cid=camera.id: self.status.report(
+                                        cid, picture=picture, width=width, height=height))
         return CameraPipeline(camera.id, self.bus, self.status, analyzer, TranscodeSettings(**s.transcode.model_dump()),
                               force_transcode="force_transcode" in camera.tags)
 

@@ -40,6 +40,11 @@ async def test_h264_push_passes_through_to_viewers(node):
     try:
         status = await wait_state(node, "push", "online")
         assert status["mode"] == "passthrough" and status["codec"] == "h264"
+        # The size is known once a keyframe was decoded (the offer does not say it).
+        deadline = asyncio.get_running_loop().time() + 10
+        while (node.status("push")["width"], node.status("push")["height"]) != (640, 360):
+            assert asyncio.get_running_loop().time() < deadline, node.status("push")
+            await asyncio.sleep(0.2)
         viewer = await WhepViewer(node.url, "push").start()
         try:
             assert await viewer.first_frame_after() < 3.0
