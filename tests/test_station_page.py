@@ -236,3 +236,12 @@ async def test_the_page_uses_the_sites_ice_servers_for_browsers(make_node, rtsp_
 async def test_without_browser_ice_servers_the_page_gets_none(node):
     status, body = node.request("GET", "/api/ice-servers")
     assert status == 200 and body == {"iceServers": []}
+
+
+async def test_an_unknown_camera_says_so(node, browser):
+    page, _ = await open_station(browser, node, "tidak-ada")
+    await page.get_by_test_id("overlay").wait_for()
+    await page.wait_for_function("document.title === 'Kamera tidak ditemukan — Pantau'", timeout=5000)
+    assert await text_of(page, "name") == "Kamera tidak ditemukan"
+    assert "tidak-ada" in await page.get_by_test_id("overlay").inner_text()
+    assert await page.get_by_test_id("status").is_hidden()

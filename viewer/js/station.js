@@ -73,7 +73,7 @@ function overlayText() {
   const {status} = view;
   const hasPicture = performance.now() - view.lastFrameAt < NO_PICTURE_AFTER_MS;
   view.stalled = !hasPicture;
-  if (view.notFound) return ['Kamera tidak ditemukan', 'Periksa kembali tautannya.'];
+  if (view.notFound) return [`Tidak ada kamera publik dengan kode ${cameraId || 'ini'}.`, 'Periksa kembali tautannya.'];
   if (status.state === 'offline') {
     return ['Terputus', `${REASON_LABELS[status.reason] ? capitalize(REASON_LABELS[status.reason]) + '. ' : ''}`
       + 'Video akan berlanjut sendiri saat kamera tersambung lagi.'];
@@ -119,6 +119,7 @@ function render() {
     }));
   } else if (view.notFound) {
     $('name').textContent = 'Kamera tidak ditemukan';
+    document.title = 'Kamera tidak ditemukan — Pantau';
   }
   for (const testid of ['status', 'mute', 'fullscreen', 'share-section']) {
     if (view.notFound) $(testid).hidden = true;
