@@ -48,6 +48,26 @@ async def read_json(request: web.Request) -> Any:
         raise ApiError(400, f"the body is not valid JSON ({exc})", field="body") from None
 
 
+_API_PREFIXES = ("/api/", "/whep/", "/whip/", "/healthz")
+_NOT_FOUND_PAGE = """<!doctype html><html lang="id"><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Halaman tidak ditemukan — Pantau</title>
+<link rel="stylesheet" href="/viewer/css/pantau.css">
+<main style="max-width:40rem;margin:4rem auto;padding:0 1rem"><h1>Halaman tidak ditemukan</h1>
+<p>Alamat ini tidak ada di Pantau. Periksa kembali tautannya.</p>
+<p><a href="/">Cari kamera TPS</a> · <a href="/wall">Layar 44 kecamatan</a></p></main></html>
+"""
+
+
+def _is_page_visit(request: web.Request) -> bool:
+    """A person's browser opening an address (not an API client): it gets a page, not JSON."""
+    return (request.method == "GET" and "text/html" in request.headers.get("Accept", "")
+            and not request.path.startswith(_API_PREFIXES))
+
+
+def _page_not_found() -> web.Response:
+    return web.Response(status=404, text=_NOT_FOUND_PAGE, content_type="text/html")
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler):
     try:
@@ -66,6 +86,8 @@ async def error_middleware(request: web.Request, handler):
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        if exc.status == 404 and _is_page_visit(request):
+            return _page_not_found()
         return json_error(exc.status, exc.reason or exc.text or "request refused", headers={k: v for k, v in exc.headers.items() if k in ("Allow", "WWW-Authenticate")})
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)

@@ -252,3 +252,13 @@ async def test_openapi_documents_every_route(api):
 async def test_healthz(api):
     _, body = await api.call("GET", "/healthz", 200)
     assert body["ok"] is True
+
+
+async def test_a_browser_gets_a_page_for_an_unknown_address_and_an_api_client_gets_json(api):
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    response, page = await api.call("GET", "/pemilu/tidak-ada", 404, headers=browser)
+    assert response.content_type == "text/html" and "Halaman tidak ditemukan" in page and 'href="/"' in page
+    _, body = await api.call("GET", "/pemilu/tidak-ada", 404)
+    assert body["error"] == "not_found"
+    _, body = await api.call("GET", "/api/tidak-ada", 404, headers=browser)  # the API always answers JSON
+    assert body["error"] == "not_found"
