@@ -82,6 +82,7 @@ class WhipSource:
         self._closed = threading.Event()
         self._closed.set()  # nothing to wait for until a publisher comes
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting_check: asyncio.Task | None = None
 
     # -- Source protocol (the worker's view) ----------------------------------------------
     def start(self) -> None:
@@ -89,7 +90,8 @@ class WhipSource:
         if self._lease is None:
             self._report_waiting()
         else:  # the phone may be pushing to another worker right now: then it is not waiting
-            self._loop.create_task(self._report_waiting_unless_pushed_elsewhere())
+            # (kept: the loop holds only a weak reference to a task)
+            self._waiting_check = self._loop.create_task(self._report_waiting_unless_pushed_elsewhere())
         self.pipeline.bus.on_keyframe_request(self.camera_id, self.ask_for_keyframe)
 
     def stop(self) -> None:
