@@ -116,12 +116,13 @@ def keep_masked_secrets(url: str, stored_url: str | None) -> str:
         if kept is None:
             raise NoStoredSecret(f"password {MASK!r} is a mask, and there is no stored password to keep")
         url = replace_url_password(url, kept)
-    stored_params = {m.group("head").lower(): m.group("pw") for m in _PARAM_PASSWORD.finditer(stored_url or "")}
+    # By parameter name, not by the "?"/"&" before it: the parameter may have moved.
+    stored_params = {m.group("head")[1:].lower(): m.group("pw") for m in _PARAM_PASSWORD.finditer(stored_url or "")}
 
     def restore(match: re.Match) -> str:
         if match.group("pw") != MASK:
             return match.group(0)
-        kept = stored_params.get(match.group("head").lower())
+        kept = stored_params.get(match.group("head")[1:].lower())
         if not kept:
             raise NoStoredSecret(f"password {MASK!r} is a mask, and there is no stored password to keep")
         return match.group("head") + kept

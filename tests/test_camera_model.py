@@ -115,3 +115,9 @@ def test_a_default_name_follows_the_tps_number_and_a_chosen_name_stays():
     assert moved.name == "TPS 077 Gambir"
     named = validate_camera({**TPS, "name": "TPS 1 Gambir (aula)"}, REGIONS)
     assert validate_camera(apply_patch(named, {"tps": 2}), REGIONS, stored=named).name == "TPS 1 Gambir (aula)"
+
+
+def test_a_masked_password_parameter_is_kept_when_it_moves_in_the_url():
+    stored = validate_camera({**TPS, "source": "rtsp://10.0.0.5/live?password=Kept-4242&user=op"}, REGIONS)
+    moved = validate_camera(apply_patch(stored, {"source": "rtsp://10.0.0.5/live?user=op&password=***"}), REGIONS, stored=stored)
+    assert moved.source == "rtsp://10.0.0.5/live?user=op&password=Kept-4242"
