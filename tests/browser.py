@@ -24,8 +24,9 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import quote
+
+from tests.support.system_deps import require_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -41,18 +42,12 @@ VIDEO = '[data-testid="video"]'
 PHONE = {"width": 375, "height": 667}
 
 
-def chromium_available() -> bool:
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        return False
-    return Path(CHROMIUM).exists()
-
-
 @contextlib.asynccontextmanager
 async def chromium(viewport: dict[str, int] | None = None, args: tuple[str, ...] = (), **context_options) -> AsyncIterator:
     """A headless Chromium with a fresh user-data dir; yields its BrowserContext (new_page() on it).
-    `args`: extra command-line flags (e.g. FAKE_CAMERA)."""
+    `args`: extra command-line flags (e.g. FAKE_CAMERA). Fails at once, naming the package, when
+    Playwright or Debian's Chromium is missing (never a silent skip: CI must run the page tests)."""
+    require_playwright()
     from playwright.async_api import async_playwright
 
     profile = tempfile.mkdtemp(prefix="pantau-chromium-")

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,8 +22,8 @@ import redis.asyncio as aioredis
 from pantau.embedded_redis import EmbeddedRedis
 from pantau.regions import dki_regions
 from pantau.registry import Registry
+from tests.support.system_deps import require_binary
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 PANTAU = str(Path(sys.executable).with_name("pantau"))
 
 
@@ -50,7 +49,7 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+            [require_binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
              "--appendonly", "yes" if self.persistent else "no", "--appendfsync", "everysec", "--save", "", "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )

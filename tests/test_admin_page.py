@@ -11,12 +11,11 @@ import asyncio
 
 import pytest
 
-from tests.browser import PageErrors, ResponseRecorder, chromium, chromium_available, text_of, wait_for_frames
+from tests.browser import PageErrors, ResponseRecorder, chromium, text_of, wait_for_frames
 from tests.support.rtsp_camera import Mount, RtspCameraServer
 
 pytestmark = [
     pytest.mark.timeout(150),
-    pytest.mark.skipif(not chromium_available(), reason="needs Playwright for Python and Debian's /usr/bin/chromium"),
 ]
 SMALL = {"width": 640, "height": 360, "fps": 25, "bitrate_kbps": 800}
 PASSWORD = "Admin-cam-pw-6620"

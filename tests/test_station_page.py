@@ -15,7 +15,6 @@ from tests.browser import (
     PageErrors,
     ResponseRecorder,
     chromium,
-    chromium_available,
     horizontal_overflow,
     inbound_video_stats,
     mean_jitter_buffer_delay,
@@ -28,7 +27,6 @@ from tests.support.rtsp_camera import Mount, RtspCameraServer
 
 pytestmark = [
     pytest.mark.timeout(120),
-    pytest.mark.skipif(not chromium_available(), reason="needs Playwright for Python and Debian's /usr/bin/chromium"),
 ]
 SMALL = {"width": 640, "height": 360, "fps": 25, "bitrate_kbps": 800}
 PASSWORD = "Station-pw-7781"

@@ -15,7 +15,6 @@ from tests.browser import (
     PageErrors,
     ResponseRecorder,
     chromium,
-    chromium_available,
     horizontal_overflow,
     video_frames,
     wait_for_frames,
@@ -26,7 +25,6 @@ from tests.support.rtsp_camera import Mount, RtspCameraServer
 
 pytestmark = [
     pytest.mark.timeout(180),
-    pytest.mark.skipif(not chromium_available(), reason="needs Playwright for Python and Debian's /usr/bin/chromium"),
 ]
 REGIONS = json.loads((Path(__file__).parent.parent / "configs" / "regions-dki.json").read_text())
 SMALL = {"width": 640, "height": 360, "fps": 25, "bitrate_kbps": 600, "gop_seconds": 1}

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import FAKE_CAMERA, PageErrors, ResponseRecorder, chromium, chromium_available, wait_for_frames, wait_for_more_frames
+from tests.browser import FAKE_CAMERA, PageErrors, ResponseRecorder, chromium, wait_for_frames, wait_for_more_frames
 
 pytestmark = [
     pytest.mark.timeout(150),
-    pytest.mark.skipif(not chromium_available(), reason="needs Playwright for Python and Debian's /usr/bin/chromium"),
 ]
 WHIP_JS = Path(__file__).parent / "js" / "node_modules" / "whip-whep" / "whip.js"
 

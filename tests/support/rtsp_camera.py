@@ -25,6 +25,7 @@ from typing import IO
 from urllib.parse import quote
 
 from .rtsp_camera_server import Mount, default_mounts
+from .system_deps import missing_binary
 
 __all__ = ["DEBIAN_PYTHON", "Mount", "RtspCameraError", "RtspCameraServer", "SERVER_SCRIPT", "default_mounts"]
 
@@ -65,6 +66,8 @@ class RtspCameraServer:
         """Spawn the server, return once it listens (printed READY); else RtspCameraError with its stderr."""
         if self.running:
             raise RtspCameraError("RTSP camera already running")
+        if message := missing_binary(DEBIAN_PYTHON):
+            raise RtspCameraError(message)
         self._starts += 1
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}  # no venv paths
         args = [DEBIAN_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port), "--parent-pid", str(os.getpid()),

@@ -35,6 +35,21 @@ OVERLAYS = ("clock", "time", "none")
 # Launch-string tokens we interpolate must not be able to break out of the pipeline description.
 _SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 _SAFE_PATH = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
+# Every GStreamer element a mount's pipeline can use -> the Debian package that ships it. The server
+# checks them before it listens and exits at once naming what to install (a missing element
+# otherwise shows only as a 503 to every client, much later).
+GSTREAMER_ELEMENT_PACKAGES = {
+    "videotestsrc": "gstreamer1.0-plugins-base",
+    "clockoverlay": "gstreamer1.0-x",  # the pango plugin: clockoverlay, timeoverlay
+    "timeoverlay": "gstreamer1.0-x",
+    "imagefreeze": "gstreamer1.0-plugins-good",
+    "queue": "libgstreamer1.0-0",
+    "x264enc": "gstreamer1.0-plugins-ugly",
+    "x265enc": "gstreamer1.0-plugins-bad",
+    "rtph264pay": "gstreamer1.0-plugins-good",
+    "rtph265pay": "gstreamer1.0-plugins-good",
+}
+MISSING_DEPENDENCY_EXIT = 3
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,11 @@ class Mount:
                 data[key] = value
         return cls(**data)
 
+    def elements(self) -> list[str]:
+        """The GStreamer element names in this mount's pipeline (caps filters left out)."""
+        names = (link.strip(" ()").split(" ", 1)[0] for link in self.launch().split("!"))
+        return [name for name in names if name and "/" not in name]
+
     def launch(self) -> str:
         """The gst-launch description of this mount's pipeline (payloader named pay0, as the server needs)."""
         caps = f"video/x-raw,format=I420,width={self.width},height={self.height},framerate={self.fps}/1"
@@ -176,15 +196,30 @@ def _write(stream, line: str) -> None:
         pass
 
 
-def serve(mounts: list[Mount], port: int, parent_pid: int) -> int:
-    import gi
+def missing_elements(mounts: list[Mount], find_element) -> list[str]:
+    """One line per element the mounts need that `find_element(name)` does not find, naming its package."""
+    needed = sorted({name for mount in mounts for name in mount.elements()})
+    return [f"GStreamer element {name} is missing: install the Debian package {GSTREAMER_ELEMENT_PACKAGES.get(name, '?')}"
+            for name in needed if find_element(name) is None]
 
-    gi.require_version("Gst", "1.0")
-    gi.require_version("GstRtsp", "1.0")
-    gi.require_version("GstRtspServer", "1.0")
-    from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
+
+def serve(mounts: list[Mount], port: int, parent_pid: int) -> int:
+    try:
+        import gi
+
+        gi.require_version("Gst", "1.0")
+        gi.require_version("GstRtsp", "1.0")
+        gi.require_version("GstRtspServer", "1.0")
+        from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
+    except (ImportError, ValueError) as exc:  # ValueError: gi has no such typelib
+        _log(f"error: {exc}: install the Debian packages python3-gi and gir1.2-gst-rtsp-server-1.0")
+        return MISSING_DEPENDENCY_EXIT
 
     Gst.init(None)
+    if missing := missing_elements(mounts, Gst.ElementFactory.find):
+        for line in missing:
+            _log(f"error: {line}")
+        return MISSING_DEPENDENCY_EXIT
 
     paths = [m.path for m in mounts]
     if len(set(paths)) != len(paths):
