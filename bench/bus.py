@@ -1,8 +1,8 @@
 """Benchmark of the Redis Streams stream bus: what publishing every camera to Redis costs, and
 how many cameras one node pushes through it before falling behind.
 
-    python bench/bus.py            # 20 cameras side by side, then a ramp 20, 40, 60 … 160 (~7 minutes)
-    python bench/bus.py --quick    # 4 cameras, a ramp 4, 8, short windows: a smoke test (~2 minutes)
+    .venv/bin/python bench/bus.py            # 20 cameras side by side, then a ramp 20, 40, 60 … 160 (~7 minutes)
+    .venv/bin/python bench/bus.py --quick    # 4 cameras, a ramp 4, 8, short windows: a smoke test (~2 minutes)
 
 One GStreamer RTSP test camera process serves one shared 720p25 H.264 mount (2 Mbps, a keyframe
 every 2 s) that every client reads. Two redis-servers form the site: the registry (append-only)

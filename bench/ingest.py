@@ -1,7 +1,7 @@
 """Benchmark of RTSP ingest: Pantau against `ffmpeg -c copy` on the same streams, in one run.
 
-    python bench/ingest.py            # N = 1, 10, 40 cameras, 30 s windows, ~8 minutes
-    python bench/ingest.py --quick    # N = 1, 4, 8 s windows: a smoke test of the benchmark itself
+    .venv/bin/python bench/ingest.py            # N = 1, 10, 40 cameras, 30 s windows, ~8 minutes
+    .venv/bin/python bench/ingest.py --quick    # N = 1, 4, 8 s windows: a smoke test of the benchmark itself
 
 One GStreamer RTSP test camera process serves a shared 720p25 H.264 mount (2 Mbps, a keyframe
 every 2 s) that every client reads, so the camera side costs one encoder whatever N is, plus an

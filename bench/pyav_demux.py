@@ -1,7 +1,7 @@
 """The floor of any PyAV-based ingest: N threads that only demux one RTSP URL each, with the
 product's own open options (pantau/rtsp_open.py) and nothing done per packet.
 
-    python bench/pyav_demux.py URL N PROGRESS_FILE
+    .venv/bin/python bench/pyav_demux.py URL N PROGRESS_FILE
 
 bench/ingest.py runs it beside `ffmpeg -c copy` and the node. It writes `frame=<total>` to
 PROGRESS_FILE every 2 s (ffmpeg's -progress format), so the bench can check packets flow,

@@ -1,7 +1,7 @@
 """Benchmark of the relay: time to first frame, CPU and memory per WHEP viewer, relay latency.
 
-    python bench/relay.py            # 20 first-frame viewers per server, 30 s windows, 5 churn cycles (~15 min)
-    python bench/relay.py --quick    # 5 first-frame viewers, 8 s windows, 2 churn cycles: a smoke test
+    .venv/bin/python bench/relay.py            # 20 first-frame viewers per server, 30 s windows, 5 churn cycles (~15 min)
+    .venv/bin/python bench/relay.py --quick    # 5 first-frame viewers, 8 s windows, 2 churn cycles: a smoke test
 
 One GStreamer RTSP test camera (720p, 25 fps, 2 Mbit/s H.264) feeds two servers side by side:
 a real Pantau node (`pantau serve`, ingest and relay in one process) and the stock aiortc

@@ -1,7 +1,7 @@
 """The child processes of the relay benchmark (`bench/relay.py`); run by it, not by hand:
 
-    python bench/relay_support.py stock-server --rtsp URL     # the stock aiortc baseline
-    python bench/relay_support.py viewers [--decode]          # a process holding WHEP viewers
+    .venv/bin/python bench/relay_support.py stock-server --rtsp URL     # the stock aiortc baseline
+    .venv/bin/python bench/relay_support.py viewers [--decode]          # a process holding WHEP viewers
 
 `stock-server` is a WHEP endpoint written the obvious stock-aiortc way, so the bench compares
 Pantau with what one would build from aiortc's own parts: one `MediaPlayer(decode=False)` on
