@@ -41,7 +41,7 @@ routes = web.RouteTableDef()
 
 def _camera_id(request: web.Request) -> str:
     camera_id = request.match_info["id"]
-    if not ID_PATTERN.match(camera_id):
+    if not ID_PATTERN.fullmatch(camera_id):
         raise ApiError(404, "no WHIP camera with that id")
     return camera_id
 

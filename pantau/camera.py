@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pantau.redaction import MASK, NoStoredSecret, keep_masked_secrets, mask_url, url_secrets
 from pantau.regions import RegionTree
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" also accepts a trailing "\n"
 KINDS = ("tps", "recap")
 TRANSPORTS = ("tcp", "udp")
 FIELDS = ("id", "kind", "region", "tps", "name", "source", "transport", "source_token", "public", "enabled", "tags")
@@ -204,7 +204,7 @@ def validate_camera(data: Any, regions: RegionTree, stored: Camera | None = None
     camera_id = data.get("id")
     if camera_id in (None, ""):
         camera_id = default_id(kind, region.code, tps) if kind and region and (tps or kind == "recap") else None
-    elif not isinstance(camera_id, str) or not ID_PATTERN.match(camera_id):
+    elif not isinstance(camera_id, str) or not ID_PATTERN.fullmatch(camera_id):
         errors.append(FieldError("id", "must be 1-64 characters of letters, digits, '_' or '-'"))
         camera_id = None
     if stored is not None and camera_id is not None and camera_id != stored.id:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from pantau.camera import Camera
 
-_REGION = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")
+_REGION = re.compile(r"[0-9]{2}(\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?)?")
 
 
 class SelectorError(ValueError):
@@ -27,8 +27,8 @@ def camera_selector(spec: str | None) -> Callable[[Camera], bool]:
     patterns = [p.strip() for p in spec.split(",")]
     if any(not p for p in patterns):
         raise SelectorError(f"--cameras {spec!r}: an empty pattern (two commas, or a trailing comma)")
-    regions = [p for p in patterns if _REGION.match(p)]
-    globs = [p for p in patterns if not _REGION.match(p)]
+    regions = [p for p in patterns if _REGION.fullmatch(p)]
+    globs = [p for p in patterns if not _REGION.fullmatch(p)]
 
     def selects(camera: Camera) -> bool:
         return (any(camera.region == r or camera.region.startswith(r + ".") for r in regions)

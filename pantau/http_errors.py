@@ -6,7 +6,6 @@ whose log line (redacted) carries the detail and whose body carries none.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -14,13 +13,15 @@ from aiohttp import web
 
 from pantau.camera import CameraInvalid
 from pantau.camera_csv import ImportInvalid
+from pantau.json_body import JsonBodyInvalid, decode_json
 from pantau.redaction import redact
 from pantau.registry import RegistryError
 
 log = logging.getLogger(__name__)
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid", 503: "unavailable"}
+          408: "timeout", 409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid",
+          429: "too_many_requests", 503: "unavailable"}
 
 
 def json_error(status: int, message: str, errors: list[dict] | None = None, headers: dict | None = None, **extra: Any) -> web.Response:
@@ -43,9 +44,9 @@ async def read_json(request: web.Request) -> Any:
     if request.content_type not in ("application/json", "") and not request.content_type.endswith("+json"):
         raise ApiError(415, f"send JSON with Content-Type: application/json (got {request.content_type})")
     try:
-        return json.loads(await request.text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the body is not valid JSON ({exc})", field="body") from None
+        return decode_json(await request.read(), request.charset)
+    except JsonBodyInvalid as exc:
+        raise ApiError(exc.status, str(exc), field="body" if exc.status == 400 else None) from None
 
 
 _API_PREFIXES = ("/api/", "/whep/", "/whip/", "/healthz")
@@ -66,6 +67,11 @@ def _is_page_visit(request: web.Request) -> bool:
 
 def _page_not_found() -> web.Response:
     return web.Response(status=404, text=_NOT_FOUND_PAGE, content_type="text/html")
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 @web.middleware
@@ -89,6 +95,10 @@ async def error_middleware(request: web.Request, handler):
         if exc.status == 404 and _is_page_visit(request):
             return _page_not_found()
         return json_error(exc.status, exc.reason or exc.text or "request refused", headers={k: v for k, v in exc.headers.items() if k in ("Allow", "WWW-Authenticate")})
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, ConnectionResetError) and _client_gone(request):
+            # A client that hangs up mid-body: one short line, no traceback (a flood costs it nothing).
+            log.info("client closed the connection during %s %s", request.method, request.path)
+            return json_error(400, "the connection closed before the body was complete")
         log.exception("unexpected error on %s %s", request.method, request.path)
         return json_error(500, "internal error; the server log has the detail")

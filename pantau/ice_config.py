@@ -44,7 +44,7 @@ def rtc_configuration(settings: IceSettings) -> RTCConfiguration:
     return RTCConfiguration(iceServers=servers)  # explicit, even when empty: no public STUN
 
 
-_HOST_CANDIDATE = re.compile(r"^a=candidate:(\S+) (\d+) (\S+) (\d+) (\S+) (\d+) typ host(.*)$")
+_HOST_CANDIDATE = re.compile(r"^a=candidate:(\S+) (\d+) (\S+) (\d+) (\S+) (\d+) typ host(.*)")
 
 
 def announce(sdp: str, address: str | None) -> str:
@@ -54,7 +54,7 @@ def announce(sdp: str, address: str | None) -> str:
     out = []
     for line in sdp.splitlines():
         out.append(line)
-        match = _HOST_CANDIDATE.match(line)
+        match = _HOST_CANDIDATE.fullmatch(line)
         if match and match.group(5) != address:
             foundation, component, transport, priority, _, port, rest = match.groups()
             out.append(f"a=candidate:{foundation}n {component} {transport} {int(priority) - 1} {address} {port} typ host{rest}")

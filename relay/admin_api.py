@@ -22,7 +22,7 @@ from relay.context import REGISTRY, SETTINGS
 from relay.query_params import MAX_LIMIT, encode_cursor, int_param, list_query
 
 routes = web.RouteTableDef()
-_STREAM_ID = re.compile(r"^\d+-\d+$")
+_STREAM_ID = re.compile(r"[0-9]+-[0-9]+")  # ASCII digits only: \d takes any script's
 
 
 async def _admin(request: web.Request) -> Actor:
@@ -32,7 +32,7 @@ async def _admin(request: web.Request) -> Actor:
 
 def _camera_id(request: web.Request) -> str:
     camera_id = request.match_info["id"]
-    if not ID_PATTERN.match(camera_id):
+    if not ID_PATTERN.fullmatch(camera_id):
         raise ApiError(404, f"no camera with id {camera_id!r}")
     return camera_id
 
@@ -130,7 +130,7 @@ async def import_cameras(request: web.Request) -> web.Response:
 
 def _is_stream_id(text: str) -> bool:
     """A Redis stream id that can bound XREVRANGE exclusively: two 64-bit numbers, above 0-0."""
-    if not _STREAM_ID.match(text):
+    if not _STREAM_ID.fullmatch(text):
         return False
     ms, seq = (int(part) for part in text.split("-"))
     return ms < 2**64 and seq < 2**64 and (ms, seq) != (0, 0)
@@ -162,7 +162,7 @@ async def probe_source(request: web.Request) -> web.Response:
     stored = None
     camera_id = body.get("camera_id")
     if camera_id not in (None, ""):
-        if not isinstance(camera_id, str) or not ID_PATTERN.match(camera_id):
+        if not isinstance(camera_id, str) or not ID_PATTERN.fullmatch(camera_id):
             raise ApiError(400, "camera_id must be a camera's id", field="camera_id")
         stored = await request.app[REGISTRY].require(camera_id)
     source = body.get("source")

@@ -80,7 +80,7 @@ async def list_cameras(request: web.Request) -> web.Response:
 async def get_camera(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     camera_id = request.match_info["id"]
-    camera = await registry.get(camera_id) if ID_PATTERN.match(camera_id) else None
+    camera = await registry.get(camera_id) if ID_PATTERN.fullmatch(camera_id) else None
     if camera is None or not (camera.public or await _sees_all(request)):
         raise ApiError(404, f"no public camera with id {camera_id!r}")
     statuses = await registry.statuses([camera])

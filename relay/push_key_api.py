@@ -20,7 +20,7 @@ async def create_push_key(request: web.Request) -> web.Response:
     info = await auth.require(request, "admin")
     camera_id = request.match_info["id"]
     registry = request.app[REGISTRY]
-    camera = await registry.get(camera_id) if ID_PATTERN.match(camera_id) else None
+    camera = await registry.get(camera_id) if ID_PATTERN.fullmatch(camera_id) else None
     if camera is None:
         raise ApiError(404, f"no camera with id {camera_id!r}")
     if camera.source_type != "whip":

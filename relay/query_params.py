@@ -26,7 +26,7 @@ def decode_cursor(cursor: str) -> str:
         value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         value = ""
-    if not ID_PATTERN.match(value):
+    if not ID_PATTERN.fullmatch(value):
         raise ApiError(400, "cursor is not one this server returned", field="cursor")
     return value
 

@@ -51,7 +51,7 @@ def _jpeg_response(request: web.Request, body: bytes, etag: str) -> web.Response
 async def tile(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     camera_id = request.match_info["id"]
-    camera = await registry.get(camera_id) if ID_PATTERN.match(camera_id) else None
+    camera = await registry.get(camera_id) if ID_PATTERN.fullmatch(camera_id) else None
     if camera is None or not (camera.public or await auth.caller(request) is not None):
         raise ApiError(404, f"no public camera with id {camera_id!r}")
     status = (await registry.statuses([camera]))[camera.id]

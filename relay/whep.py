@@ -23,7 +23,7 @@ routes.patch("/whep/{id}/sessions/{session}")(no_trickle)
 @routes.post("/whep/{id}")
 async def offer(request: web.Request) -> web.Response:
     camera_id = request.match_info["id"]
-    camera = await request.app[REGISTRY].get(camera_id) if ID_PATTERN.match(camera_id) else None
+    camera = await request.app[REGISTRY].get(camera_id) if ID_PATTERN.fullmatch(camera_id) else None
     caller = await auth.caller(request, changes_state=False)  # watching changes nothing: no CSRF token needed
     if camera is None or not (camera.public or caller is not None):
         raise ApiError(404, f"no public camera with id {camera_id!r}")
