@@ -179,10 +179,10 @@ async def token_command(args: argparse.Namespace, settings: Settings) -> int:
         elif args.action == "list":
             for info in await tokens.list():
                 print(f"{info['label']}\t{info['role']}\tcreated {info['created_at']}")
-        elif not await tokens.revoke(args.label):
+        elif (ended := await tokens.revoke(args.label, Actor(_cli_label(), "local"))) is None:
             raise CliError(f"no token labelled {args.label!r}", 1)
         else:
-            print(f"revoked {args.label!r}")
+            print(f"revoked {args.label!r}; ended {ended} sign-in session{'' if ended == 1 else 's'}")
     return 0
 
 

@@ -14,3 +14,7 @@ TOKENS = f"{PREFIX}:tokens"  # HASH sha256(token) -> {"label", "role", "created_
 DEMO_SEEDED = f"{PREFIX}:demo_seeded"  # marker: the demo set was seeded once
 PUSH_KEYS = f"{PREFIX}:push_keys"  # HASH camera id -> sha256(push key) for WHIP publishers
 EVENTS = f"{PREFIX}:events"  # pub/sub channel: {"type": "status", "statuses": {id: status}}
+# Two kinds of "session" with separate key spaces: a cookie must never name a WHEP/WHIP entry.
+SESSION_DIRECTORY = f"{PREFIX}:session"  # + ":<whep|whip>:<id>" -> node holding it (session_directory.py)
+SIGNIN = f"{PREFIX}:signin"  # + ":<handle>" HASH of one cookie session (signin_sessions.py)
+SIGNINS = f"{PREFIX}:signins"  # ZSET handle -> expiry (epoch s): the cookie sessions to list

@@ -26,7 +26,7 @@ class SessionDirectory:
         self.node = node
 
     def _key(self, session_id: str) -> str:
-        return f"{keys.PREFIX}:session:{self.kind}:{session_id}"
+        return f"{keys.SESSION_DIRECTORY}:{self.kind}:{session_id}"
 
     async def register(self, session_id: str) -> None:
         await self.redis.set(self._key(session_id), self.node, ex=SAFETY_TTL_S)

@@ -1,5 +1,6 @@
 """Access tokens: stored as SHA-256 hashes with a label and a role; the token itself is shown
-once, when created. Roles: admin (everything) > operator (every camera, read-only)."""
+once, when created. Roles: admin (everything) > operator (every camera, read-only). Revoking a
+token ends the sign-in sessions opened with it, in the same transaction."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from pantau import audit_log
 from pantau import registry_keys as keys
-from pantau.audit_log import now_iso
+from pantau.audit_log import SYSTEM, Actor, now_iso
+from pantau.signin_sessions import SignInSessions
 
 ROLES = ("operator", "admin")  # ascending power
 
@@ -41,9 +44,10 @@ class TokenStore:
         self._env = {hash_token(t): TokenInfo(f"env:{role}", role) for role, t in (env_tokens or {}).items() if t}
 
     async def verify(self, token: str) -> TokenInfo | None:
-        if not token:
-            return None
-        digest = hash_token(token)
+        return await self.verify_digest(hash_token(token)) if token else None
+
+    async def verify_digest(self, digest: str) -> TokenInfo | None:
+        """The token with this SHA-256, if it is (still) valid: also how a sign-in session checks its token."""
         for known, info in self._env.items():
             if hmac.compare_digest(known, digest):
                 return info
@@ -65,12 +69,20 @@ class TokenStore:
     async def list(self) -> list[dict]:
         return sorted((json.loads(v) for v in (await self.redis.hgetall(keys.TOKENS)).values()), key=lambda t: t["created_at"])
 
-    async def revoke(self, label: str) -> bool:
+    async def revoke(self, label: str, actor: Actor = SYSTEM) -> int | None:
+        """Revoke the token with this label and end its sign-in sessions (audited); the number of
+        sessions ended, or None if no token has this label."""
         for digest, raw in (await self.redis.hgetall(keys.TOKENS)).items():
             if json.loads(raw)["label"] == label:
-                await self.redis.hdel(keys.TOKENS, digest)
-                return True
-        return False
+                sessions = SignInSessions(self.redis)
+                ended = await sessions.of_token(digest)
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.hdel(keys.TOKENS, digest)
+                    sessions.queue_end(pipe, ended, actor, "token_revoked")
+                    audit_log.add_to(pipe, actor, "revoke_token", None, {"label": label, "sessions_ended": len(ended)})
+                    await pipe.execute()
+                return len(ended)
+        return None
 
     async def ensure_admin(self) -> str | None:
         """On first start with no admin token anywhere, create one and return it (to print once)."""

@@ -11,12 +11,13 @@ from pantau.registry import Registry
 from pantau.session_directory import SessionDirectory
 from pantau.stream_bus import StreamBus
 from pantau.tokens import TokenStore
-from relay import admin_api, auth, events, pages, public_api, push_key_api, tiles, whep
-from relay.auth import TOKENS_KEY
+from relay import admin_api, auth, events, pages, public_api, push_key_api, session_admin_api, tiles, whep
+from relay.auth import ATTEMPTS_KEY, TOKENS_KEY
 from relay.context import BUS, REGION_TREES, REGISTRY, SESSIONS, SETTINGS, VIEWERS, WALL
 from relay.events import HUB, EventHub
 from relay.openapi import openapi_document
 from relay.region_counts import RegionTreeCache
+from relay.token_attempts import FailedAttempts
 from relay.viewer_counts import LocalViewerCounts, SiteViewerCounts
 from relay.viewer_sessions import ViewerSessions
 from relay.wall_summary import WallSummary
@@ -70,6 +71,7 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     app[SETTINGS] = settings
     app[REGISTRY] = registry
     app[TOKENS_KEY] = tokens
+    app[ATTEMPTS_KEY] = FailedAttempts()
     app[REGION_TREES] = RegionTreeCache()
     app[BUS] = bus
     app[HUB] = hub
@@ -85,7 +87,7 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/api/metrics", metrics)
-    for module in (public_api, admin_api, push_key_api, auth, tiles, events, whep, pages):
+    for module in (public_api, admin_api, push_key_api, session_admin_api, auth, tiles, events, whep, pages):
         app.add_routes(module.routes)
     app.on_startup.append(_start_background)
     app.on_shutdown.append(_stop_background)

@@ -124,7 +124,8 @@ def openapi_document() -> dict[str, Any]:
             "/api/session": {
                 "post": {"summary": "Sign in with an admin or operator token: sets an HttpOnly session cookie and returns the CSRF value to send as X-CSRF-Token",
                          "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "properties": {"token": {"type": "string"}}}}}},
-                         "responses": {"200": {"description": "signed in"}, "400": _ERROR, "401": _ERROR}},
+                         "responses": {"200": {"description": "signed in"}, "400": _ERROR, "401": _ERROR,
+                                       "429": {"description": "too many wrong tokens from this address (Retry-After)"}}},
                 "get": {"summary": "The signed-in session (label, role, csrf_token)", "responses": {"200": {"description": "session"}, "401": _ERROR}},
                 "delete": {"summary": "Sign out", "responses": {"204": {"description": "signed out"}, "403": _ERROR}},
             },
@@ -144,6 +145,14 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/admin/audit": {"get": {"summary": "Audit log, newest first: when, token label, client address, what changed (never a secret)",
                                          "security": _ADMIN, "parameters": _params("limit", "before"), "responses": {"200": {"description": "entries"}, **errors}}},
+            "/api/admin/sessions": {"get": {
+                "summary": "Sign-in (cookie) sessions, newest first: {sessions: [{id, label, role, created_at, last_seen_at, client}]}; "
+                           "id is a handle that cannot be used as a cookie", "security": _ADMIN,
+                "responses": {"200": {"description": "sessions"}, "401": _ERROR, "403": _ERROR}}},
+            "/api/admin/sessions/{id}": {"delete": {
+                "summary": "End a sign-in session at once (audited)", "security": _ADMIN,
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}],
+                "responses": {"204": {"description": "ended"}, "401": _ERROR, "403": _ERROR, "404": _ERROR}}},
             "/api/admin/probe": {"post": {
                 "summary": "Connection test ('Tes koneksi'): open an RTSP source as ingest would, read ~3 s or two keyframes; says codec, size, fps and "
                            "passthrough (H.264 without B-frames) or transcode, or the reason (unreachable, auth_failed, no_data, unsupported_codec). "

@@ -8,7 +8,11 @@ import {adminJson} from './admin-api.js';
 import {describeError, fieldLabel} from './admin-errors.js';
 
 export const AUDIT_PAGE = 50;
-const ACTIONS = {create: 'Tambah', update: 'Ubah', delete: 'Hapus', import: 'Impor CSV', rotate_push_key: 'Kunci kirim baru'};
+const ACTIONS = {
+  create: 'Tambah', update: 'Ubah', delete: 'Hapus', import: 'Impor CSV', rotate_push_key: 'Kunci kirim baru',
+  sign_in: 'Masuk', end_session: 'Sesi diakhiri', token_refused: 'Token ditolak', revoke_token: 'Token dicabut',
+};
+const SESSION_ENDS = {signed_out: 'keluar', ended_by_admin: 'diakhiri admin', token_revoked: 'token dicabut', replaced: 'masuk lagi'};
 
 const formatTime = (iso) => {
   const date = new Date(iso);
@@ -34,6 +38,14 @@ function summary(entry) {
   const details = entry.details || {};
   if (entry.action === 'import') {
     return `${formatCount(details.rows ?? 0)} baris: ${formatCount(details.created ?? 0)} baru, ${formatCount(details.updated ?? 0)} diperbarui`;
+  }
+  if (entry.action === 'end_session') {
+    return `${details.label} (${details.role}), sesi ${String(details.session).slice(0, 8)}…: ${SESSION_ENDS[details.reason] || details.reason}`;
+  }
+  if (entry.action === 'sign_in') return `${details.role}, sesi ${String(details.session).slice(0, 8)}…`;
+  if (entry.action === 'revoke_token') return `${details.label}: ${formatCount(details.sessions_ended ?? 0)} sesi diakhiri`;
+  if (entry.action === 'token_refused') {
+    return `${details.via === 'sign_in' ? 'saat masuk' : 'di header Authorization'}${details.blocked_s ? `; alamat diblokir ${details.blocked_s} detik` : ''}`;
   }
   if (details.changes && typeof details.changes === 'object') {
     return Object.entries(details.changes).map(([field, pair]) => change(field, pair)).join('; ');

@@ -67,7 +67,8 @@ export function startSession({onAdmin, onLeave}) {
     } catch (err) {
       showError(err instanceof ApiError && err.status === 401
         ? 'Token tidak dikenal. Periksa lagi token admin Anda.'
-        : (err.status === 0 || !err.status ? 'Server tidak dapat dihubungi.' : `Gagal masuk (kode ${err.status}).`));
+        : err.status === 429 ? err.message
+          : (err.status === 0 || !err.status ? 'Server tidak dapat dihubungi.' : `Gagal masuk (kode ${err.status}).`));
     } finally {
       submit.disabled = false;
     }

@@ -1,5 +1,5 @@
 // The admin page (/admin): sign-in first; with an admin session the camera list and form, the
-// CSV import and the audit log, one tab each.
+// CSV import, the audit log and the sign-in sessions, one tab each.
 
 import {byTestId} from './dom.js';
 import {describeError} from './admin-errors.js';
@@ -9,6 +9,7 @@ import {cameraList} from './admin-cameras.js';
 import {importPanel} from './admin-import.js';
 import {loadRegions} from './admin-regions.js';
 import {startSession} from './admin-session.js';
+import {sessionList} from './admin-sessions.js';
 
 let ready = null; // the page's parts, built once after the first admin sign-in
 
@@ -22,9 +23,10 @@ async function build() {
     },
   });
   const audit = auditLog();
+  const sessions = sessionList();
   importPanel({onImported: () => list.reload()});
   byTestId('add-camera').addEventListener('click', () => form.openNew());
-  const panels = {cameras: () => list.refresh(), import: () => {}, audit: () => audit.reload()};
+  const panels = {cameras: () => list.refresh(), import: () => {}, audit: () => audit.reload(), sessions: () => sessions.reload()};
   for (const tab of document.querySelectorAll('[role="tab"]')) {
     tab.addEventListener('click', () => selectTab(tab.dataset.tab, panels));
   }

@@ -29,8 +29,11 @@ export async function signIn(token) {
   });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    throw new ApiError(response.status === 401 ? 'Token tidak dikenal.' : (body.message || 'Gagal masuk.'),
-      response.status, body.error);
+    const wait = response.headers.get('Retry-After');
+    const message = response.status === 401 ? 'Token tidak dikenal.'
+      : response.status === 429 ? `Terlalu banyak token salah dari alamat ini. Coba lagi dalam ${wait || 60} detik.`
+        : (body.message || 'Gagal masuk.');
+    throw new ApiError(message, response.status, body.error);
   }
   localStorage.setItem(HINT, '1');
   return body;
