@@ -80,7 +80,10 @@ def parameter_sets_from_extradata(extradata: bytes | None) -> list[bytes]:
         position += 1
         for _ in range(count):
             size = int.from_bytes(extradata[position : position + 2], "big")
-            units.append(extradata[position + 2 : position + 2 + size])
+            unit = extradata[position + 2 : position + 2 + size]
+            if not size or len(unit) < size:
+                return units  # empty or cut short: a hostile or broken camera; keep what was whole
+            units.append(unit)
             position += 2 + size
     return units
 

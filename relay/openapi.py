@@ -39,6 +39,15 @@ def _json(schema_ref: str, description: str = "OK") -> dict[str, Any]:
 
 
 def openapi_document() -> dict[str, Any]:
+    document = _document()
+    # Answers any operation may give, whatever its own: a rate limit or a blocked address (429).
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            operation["responses"].setdefault("429", _ERROR)
+    return document
+
+
+def _document() -> dict[str, Any]:
     camera_input = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/CameraInput"}}}, "required": True}
     errors = {"400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR, "409": _ERROR, "413": _ERROR, "422": _ERROR}
     return {
@@ -184,7 +193,7 @@ def openapi_document() -> dict[str, Any]:
                     "kind": {"enum": ["tps", "recap"]}, "region": {"type": "string", "description": "kelurahan code (tps) or kecamatan code (recap)"},
                     "tps": {"type": ["integer", "null"], "minimum": 1, "maximum": 999}, "name": {"type": "string"},
                     "source": {"type": "string", "description": "rtsp://[user:pass@]host/..., rtsps://..., whip, whep+https://..., whep+http://... or demo"},
-                    "transport": {"enum": ["tcp", "udp"], "default": "tcp"}, "source_token": {"type": ["string", "null"], "writeOnly": True},
+                    "transport": {"enum": ["tcp", "udp"], "default": "tcp"}, "source_token": {"type": ["string", "null"], "description": "bearer token of a whep+ source; read back as *** when one is stored"},
                     "public": {"type": "boolean", "default": True}, "enabled": {"type": "boolean", "default": True},
                     "tags": {"type": "array", "items": {"type": "string"}}}},
                 "AdminCamera": {"allOf": [{"$ref": "#/components/schemas/CameraInput"}, {"type": "object", "properties": {

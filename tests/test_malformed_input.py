@@ -202,3 +202,19 @@ def test_no_pattern_in_the_product_ends_in_a_bare_dollar():
                 if pattern.endswith(dollar) and not multiline:
                     found.append(f"{path.relative_to(root)}:{node.lineno}")
     assert not found, found
+
+
+# --- Found by the fuzzers (tests/test_fuzz_parsers.py) -------------------------------------------
+
+def test_avcc_extradata_with_an_empty_or_truncated_parameter_set_is_ignored():
+    """A camera's avcC extradata announcing a PPS of 0 bytes (or more bytes than it has) gave an
+    empty NAL unit, and AnnexBNormalizer raised IndexError on it: the camera never started."""
+    from ingest.h264 import AnnexBNormalizer, parameter_sets_from_extradata
+
+    sps = b"\x67\x42\xc0\x1f\xda"
+    for extradata in (b"\x01\x00\x00\x00\x00\x00\x01", b"\x01\x42\xc0\x1f\xff\xe1\x00\x05" + sps + b"\x01\x00\x09\x68",
+                      b"\x01\x42\xc0\x1f\xff\xe1\x00\x00\x01\x00\x00"):
+        units = parameter_sets_from_extradata(extradata)
+        assert all(units), (extradata, units)
+        AnnexBNormalizer(extradata).normalize(b"\x00\x00\x00\x01\x65\x88")
+    assert parameter_sets_from_extradata(b"\x01\x42\xc0\x1f\xff\xe1\x00\x05" + sps + b"\x01\x00\x02\x68\xce") == [sps, b"\x68\xce"]
