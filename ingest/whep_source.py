@@ -26,7 +26,8 @@ from ingest.camera_pipeline import CameraPipeline
 from ingest.webrtc_feed import WebRtcFeed
 from ingest.webrtc_receiver import request_keyframe, tap_encoded_frames
 from ingest.whip_source import WebRtcSettings, video_preferences
-from pantau.stream_failures import AUTH_FAILED, NO_DATA, UNREACHABLE, UNSUPPORTED
+from pantau import source_policy
+from pantau.stream_failures import AUTH_FAILED, NO_DATA, UNREACHABLE, UNSUPPORTED, describe
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class WhepPullSource:
                 log.info("camera %s: %s (%s)", self.camera_id, reason, exc)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 reason = UNREACHABLE
-                log.info("camera %s: unreachable (%s)", self.camera_id, type(exc).__name__)
+                log.info("camera %s: unreachable (%s)", self.camera_id, describe(exc))  # redacted; names a policy rule
             self.backoff.connected_for(time.monotonic() - started)
             delay = self.backoff.next_delay(reason)
             status.report(self.camera_id, state="offline", reason=reason, picture=None, fps=None, bitrate_kbps=None,
@@ -147,7 +148,10 @@ class WhepPullSource:
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         timeout = aiohttp.ClientTimeout(total=self.settings.open_timeout_s)
-        async with aiohttp.ClientSession(timeout=timeout) as http, http.post(self._url, data=offer, headers=headers) as response:
+        # Checked by the source policy (address literal here, names at connect); no redirects:
+        # aiohttp would follow one to an address literal unchecked.
+        async with (source_policy.http_session(self._url, timeout) as http,
+                    http.post(self._url, data=offer, headers=headers, allow_redirects=False) as response):
             if response.status != 201:
                 raise WhepFailure(_reason_for_status(response.status), f"the WHEP server answered {response.status}")
             answer = await response.text()
@@ -157,5 +161,6 @@ class WhepPullSource:
     async def _delete(self, location: str) -> None:
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         with contextlib.suppress(Exception):
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http, http.delete(location, headers=headers):
+            async with (source_policy.http_session(location, aiohttp.ClientTimeout(total=2)) as http,
+                        http.delete(location, headers=headers, allow_redirects=False)):
                 pass

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from pantau.redaction import MASK, NoStoredSecret, keep_masked_secrets, mask_url, url_secrets
+from pantau import source_policy
+from pantau.redaction import MASK, NoStoredSecret, check_same_origin, keep_masked_secrets, mask_url, url_secrets
 from pantau.regions import RegionTree
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" also accepts a trailing "\n"
@@ -149,6 +150,12 @@ def _validate_source(source: Any, errors: list[FieldError]) -> str | None:
         if not parts.hostname:
             errors.append(FieldError("source", "URL has no host"))
             return None
+        try:
+            port = parts.port or source_policy.DEFAULT_PORTS.get(parts.scheme.lower(), 0)
+            source_policy.current().check_host(parts.hostname, port)  # 31k rows: the URL is split once
+        except source_policy.SourceRefused as exc:
+            errors.append(FieldError("source", str(exc)))
+            return None
     return source
 
 
@@ -165,7 +172,7 @@ def validate_camera(data: Any, regions: RegionTree, stored: Camera | None = None
     """Check a camera's JSON (or CSV row) form and return the Camera it describes.
 
     `stored` is the current camera when updating: a masked password or token (`***`) then
-    keeps the stored secret, even if the host changed.
+    keeps the stored secret, as long as the source's scheme, host and port are unchanged.
     """
     if not isinstance(data, dict):
         raise CameraInvalid([FieldError("body", "a camera must be a JSON object")])
@@ -248,6 +255,11 @@ def validate_camera(data: Any, regions: RegionTree, stored: Camera | None = None
     if token == MASK:
         if stored is None or not stored.source_token:
             errors.append(FieldError("source_token", f"{MASK!r} is a mask, and there is no stored token to keep"))
+        elif source:
+            try:
+                check_same_origin(source, stored.source, "token")
+            except NoStoredSecret as exc:
+                errors.append(FieldError("source_token", str(exc)))
         token = stored.source_token if stored else None
 
     flags = {}
@@ -285,10 +297,16 @@ def apply_patch(stored: Camera, patch: Any) -> dict[str, Any]:
     return merged
 
 
-def admin_view(camera: Camera, status: dict[str, Any] | None = None) -> dict[str, Any]:
+def masked_fields(camera: Camera) -> dict[str, Any]:
+    """The stored fields with the secrets masked (the admin view without status)."""
     data = camera.to_stored()
     data["source"] = mask_url(camera.source)
     data["source_token"] = MASK if camera.source_token else None
+    return data
+
+
+def admin_view(camera: Camera, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    data = masked_fields(camera)
     data["status"] = status or default_status(camera)
     return data
 

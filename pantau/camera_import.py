@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pantau import audit_log
 from pantau.audit_log import Actor
 from pantau.camera_csv import decode_csv, parse_csv, validate_rows
 from pantau.registry import Registry
@@ -36,7 +37,10 @@ async def import_csv(
         cameras, created, updated = await asyncio.to_thread(
             validate_rows, rows, registry.regions, current, upsert, report
         )
-        details = {"rows": len(rows), "created": created, "updated": updated, "mode": "upsert" if upsert else "create"}
-        return cameras, details, ImportResult(created, updated)
+        mode = "upsert" if upsert else "create"
+        # Each camera created or changed is audited with its fields, as a create or PATCH would be.
+        per_camera = await asyncio.to_thread(audit_log.batch_entries, actor, cameras, current, f"import ({mode})")
+        details = {"rows": len(rows), "created": created, "updated": updated, "changed": per_camera.count, "mode": mode}
+        return cameras, details, ImportResult(created, updated), per_camera
 
     return await registry.write_batch(plan, actor, "import")

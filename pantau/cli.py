@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from pantau import __version__
+from pantau import __version__, source_policy
 from pantau.config import ConfigError, Settings, load_settings
 from pantau.redaction import redact, setup_logging
 
@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = settings_from(args)
         setup_logging(settings.log_level)
+        source_policy.configure(settings.source_policy, own_ports=[settings.http.port])  # validation of imports
         if args.command in ("serve", "ingest", "relay"):
             return run_role(args, settings)
         from pantau import cli_commands

@@ -7,12 +7,13 @@ in the data directory.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict
 
 
@@ -90,6 +91,25 @@ class IceSettings(BaseModel):
     announce_address: str | None = None
 
 
+class SourcePolicySettings(BaseModel):
+    """Which addresses camera sources may reach (pantau/source_policy.py). Link-local, cloud
+    metadata and unspecified addresses, and this node's HTTP ports, are refused always."""
+
+    # Extra CIDRs to refuse, e.g. ["127.0.0.0/8", "::1/128"] for loopback, or ["0.0.0.0/0",
+    # "::/0"] with `allow` naming the camera VPN. Private ranges and loopback are allowed.
+    deny: list[str] = []
+    # Exceptions: the most specific matching CIDR decides (a deny wins a tie).
+    allow: list[str] = []
+    deny_own_ports: bool = True
+
+    @field_validator("deny", "allow")
+    @classmethod
+    def _cidrs(cls, cidrs: list[str]) -> list[str]:
+        for cidr in cidrs:
+            ipaddress.ip_network(cidr, strict=False)  # ValueError names the bad one
+        return cidrs
+
+
 class RelaySettings(BaseModel):
     max_viewers_per_camera: int = Field(200, ge=1)
     max_viewers: int = Field(1000, ge=1)  # per node
@@ -123,6 +143,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     relay: RelaySettings = RelaySettings()
     embedded_redis: EmbeddedRedisSettings = EmbeddedRedisSettings()
+    source_policy: SourcePolicySettings = SourcePolicySettings()
 
     @property
     def embedded(self) -> bool:

@@ -24,6 +24,7 @@ import signal
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from pantau import source_policy
 from pantau.camera_selector import camera_selector
 from pantau.config import Settings
 from pantau.demo_set import seed_demo_once
@@ -82,6 +83,8 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    # Camera sources may not reach this node's HTTP port, configured or (with port 0) bound.
+    policy = source_policy.configure(settings.source_policy, own_ports=[settings.http.port])
     handle = await open_redis(settings)
     runner: web.AppRunner | None = None
     worker = None
@@ -123,6 +126,7 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
             await runner.setup()
             site = web.TCPSite(runner, settings.http.host, settings.http.port, reuse_address=True)
             await site.start()
+            policy.add_own_port(runner.addresses[0][1])
         cameras = len((await registry.sync()).cameras)
         mode = "embedded Redis in " + str(settings.data_dir) if settings.embedded else "registry Redis (site)"
         bus_kind = "Redis Streams bus" if settings.uses_redis_bus else "in-process bus"

@@ -12,6 +12,8 @@ import re
 import threading
 from urllib.parse import urlsplit, urlunsplit
 
+from pantau.source_policy import origin
+
 MASK = "***"
 # scheme://user:password@  (password up to the last @ before the path, as urlsplit reads it)
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)(?P<pw>[^\s/]*)@")
@@ -109,12 +111,29 @@ class NoStoredSecret(ValueError):
     """A masked password was sent back, but there is no stored one to keep."""
 
 
+class SecretHostChanged(NoStoredSecret):
+    """A masked secret was sent back for another scheme, host or port than the stored one's."""
+
+    def __init__(self, what: str = "password"):
+        super().__init__(f"the scheme, host or port changed: type the {what} again ({MASK!r} keeps a stored "
+                         f"{what} only for the same scheme, host and port)")
+
+
+def check_same_origin(url: str, stored_url: str | None, what: str = "password") -> None:
+    """A stored secret goes only where it went before: else whoever can edit a camera could point
+    it at their own host and receive the password in the Authorization header."""
+    if stored_url is None or origin(url) != origin(stored_url):
+        raise SecretHostChanged(what)
+
+
 def keep_masked_secrets(url: str, stored_url: str | None) -> str:
-    """`***` sent back in place of a password (either form) means: keep the stored one."""
+    """`***` sent back in place of a password (either form) means: keep the stored one, if the
+    URL still names the stored one's scheme, host and port."""
     if url_password(url) == MASK:
         kept = url_password(stored_url) if stored_url else None
         if kept is None:
             raise NoStoredSecret(f"password {MASK!r} is a mask, and there is no stored password to keep")
+        check_same_origin(url, stored_url)
         url = replace_url_password(url, kept)
     # By parameter name, not by the "?"/"&" before it: the parameter may have moved.
     stored_params = {m.group("head")[1:].lower(): m.group("pw") for m in _PARAM_PASSWORD.finditer(stored_url or "")}
@@ -125,6 +144,7 @@ def keep_masked_secrets(url: str, stored_url: str | None) -> str:
         kept = stored_params.get(match.group("head")[1:].lower())
         if not kept:
             raise NoStoredSecret(f"password {MASK!r} is a mask, and there is no stored password to keep")
+        check_same_origin(url, stored_url)
         return match.group("head") + kept
 
     return _PARAM_PASSWORD.sub(restore, url)

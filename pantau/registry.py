@@ -283,7 +283,7 @@ class Registry:
                     outcome = plan(dict(table.cameras))
                     if inspect.isawaitable(outcome):
                         outcome = await outcome
-                    writes, deletes, details, result = outcome
+                    writes, deletes, details, result, *camera_entries = outcome  # entries: audit_log.batch_entries
                     if not writes and not deletes and not once_key:
                         await pipe.unwatch()
                         return result
@@ -297,6 +297,8 @@ class Registry:
                     if deletes:
                         pipe.hdel(keys.CAMERAS, *deletes)
                         pipe.hdel(keys.STATUS, *deletes)
+                    if camera_entries:
+                        audit_log.add_entries(pipe, camera_entries[0])  # before the summary entry (newest)
                     changed = [c.id for c in writes] + list(deletes)
                     ids = ",".join(changed) if len(changed) <= CHANGE_IDS_MAX else "*"
                     pipe.set(keys.REVISION, revision + 1)
@@ -357,16 +359,17 @@ class Registry:
     async def write_batch(self, plan, actor: Actor, action: str, once_key: str | None = None):
         """Store a batch in one transaction (all or nothing).
 
-        `plan(current) -> (cameras, audit_details, result)` may be async and is re-run if
-        another writer got in first, so its checks always hold against what it replaces.
+        `plan(current) -> (cameras, audit_details, result[, per_camera_audit_entries])` may be
+        async and is re-run if another writer got in first, so its checks always hold against
+        what it replaces.
         """
 
         async def full_plan(current: dict[str, Camera]):
             outcome = plan(current)
             if inspect.isawaitable(outcome):
                 outcome = await outcome
-            cameras, details, result = outcome
-            return cameras, [], details, result
+            cameras, details, result, *camera_entries = outcome
+            return cameras, [], details, result, *camera_entries
 
         return await self._transact(full_plan, actor, action, once_key=once_key)
 

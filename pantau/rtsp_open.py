@@ -7,7 +7,8 @@ FFmpeg 5+) is always set, and PyAV's interrupt callback bounds the open
 timeout off: armed, its callback takes the GIL on every FFmpeg I/O poll, which with many
 cameras costs more CPU than the demux; the socket timeout alone ends a read from a silent
 camera (measured ~8 s with the 4 s default). Opening skips most probing (`analyzeduration=0`,
-`probesize=32`): size and SPS/PPS come from the SDP, ~0.12 s instead of ~1.2 s.
+`probesize=32`): size and SPS/PPS come from the SDP, ~0.12 s instead of ~1.2 s. The host is
+resolved and checked here (`pantau.source_policy`) and FFmpeg is given the checked address.
 Blocking C code: call these from a worker thread, never from the event loop.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import av
 
+from pantau import source_policy
 from pantau.stream_failures import UnsupportedSource
 
 
@@ -38,9 +40,11 @@ def open_options(transport: str, settings: RtspSettings) -> dict[str, str]:
 
 
 def open_rtsp(url: str, transport: str, settings: RtspSettings, arm_read_timeout: bool = True):
-    """The opened container (close it when done); raises what PyAV raises (see stream_failures.classify)."""
+    """The opened container (close it when done); raises what PyAV raises (see stream_failures.classify),
+    or SourceRefused when the source policy refuses the address the host resolves to."""
     read_timeout = settings.read_timeout_s if arm_read_timeout else None
-    return av.open(url, options=open_options(transport, settings), timeout=(settings.open_timeout_s, read_timeout))
+    pinned = source_policy.current().pinned_url(url)  # FFmpeg connects to the address checked here
+    return av.open(pinned, options=open_options(transport, settings), timeout=(settings.open_timeout_s, read_timeout))
 
 
 def video_stream(container) -> av.video.stream.VideoStream:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import av
 
 from pantau.redaction import redact
+from pantau.source_policy import SourceRefused
 
 UNREACHABLE = "unreachable"
 AUTH_FAILED = "auth_failed"
@@ -23,6 +24,8 @@ class UnsupportedSource(Exception):
 def classify(exc: BaseException) -> str:
     if isinstance(exc, UnsupportedSource):
         return UNSUPPORTED
+    if isinstance(exc, SourceRefused):
+        return UNREACHABLE  # by policy; its text (an address, a rule) is not matched below
     text = str(exc).lower()
     if isinstance(exc, av.error.HTTPUnauthorizedError) or "401" in text or "unauthorized" in text or "authorization failed" in text:
         return AUTH_FAILED

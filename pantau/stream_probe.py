@@ -19,6 +19,7 @@ from fractions import Fraction
 from typing import Any
 
 from pantau.rtsp_open import RtspSettings, open_rtsp, video_stream
+from pantau.source_policy import SourceRefused
 from pantau.stream_failures import NO_DATA, classify
 
 MAX_CONCURRENT = 4  # each probe holds a thread and a camera connection for a few seconds
@@ -61,6 +62,8 @@ def probe_blocking(url: str, transport: str = "tcp", settings: RtspSettings | No
 
     try:
         container = open_rtsp(url, transport, settings)
+    except SourceRefused:
+        raise  # not a camera failure: the admin is told which rule refused the address
     except Exception as exc:  # every failure is a reason, never an error page
         return done(reason=classify(exc))
     # Everything read from the stream is copied out before the container closes (its C structs go with it).

@@ -14,8 +14,9 @@ from pantau.camera_csv import cameras_to_csv
 from pantau.camera_import import import_csv
 from pantau.http_errors import ApiError, read_json
 from pantau.push_keys import PushKeys
-from pantau.redaction import NoStoredSecret, keep_masked_secrets
+from pantau.redaction import NoStoredSecret, SecretHostChanged, keep_masked_secrets, mask_url
 from pantau.rtsp_open import RtspSettings
+from pantau.source_policy import SourceRefused
 from pantau.stream_probe import ProbeBusy, probe
 from relay import auth
 from relay.context import REGISTRY, SETTINGS
@@ -150,12 +151,19 @@ async def get_audit(request: web.Request) -> web.Response:
 _PROBE_FIELDS = ("source", "transport", "camera_id")
 
 
+async def _audit_probe(request: web.Request, actor: Actor, camera_id: str | None, source: str, transport: str | None,
+                       result: str) -> None:
+    details = {"source": mask_url(source), "transport": transport, "result": result}
+    await audit_log.record(request.app[REGISTRY].redis, actor, "probe", camera_id, details)
+
+
 @routes.post("/api/admin/probe")
 async def probe_source(request: web.Request) -> web.Response:
     """Connection test: {"source": "rtsp://…", "transport": "tcp"} or {"camera_id": "…"} (the stored
-    source; a source with password *** plus camera_id uses the stored password). Never logs or
-    returns the URL."""
-    await _admin(request)
+    source; a source with password *** plus camera_id uses the stored password, if the scheme, host
+    and port are the stored ones). Audited (URL masked); never logs or returns the URL. 422 when the
+    source policy refuses the address, naming the rule."""
+    actor = await _admin(request)
     body = await read_json(request)
     if not isinstance(body, dict) or not body.keys() <= set(_PROBE_FIELDS):
         raise ApiError(400, 'send {"source": "rtsp://…", "transport": "tcp"} or {"camera_id": "…"}', field="body")
@@ -180,17 +188,25 @@ async def probe_source(request: web.Request) -> web.Response:
         host = None
     if not host or any(ch.isspace() for ch in source):
         raise ApiError(400, "the URL is malformed or has no host", field="source")
-    try:
-        source = keep_masked_secrets(source, stored.source if stored else None)
-    except NoStoredSecret as exc:
-        raise ApiError(400, str(exc), field="source") from None
     transport = body.get("transport") or (stored.transport if stored else "tcp")
     if transport not in TRANSPORTS:
         raise ApiError(400, "transport must be 'tcp' or 'udp'", field="transport")
+    camera_id = stored.id if stored else None
+    try:
+        source = keep_masked_secrets(source, stored.source if stored else None)
+    except SecretHostChanged as exc:
+        await _audit_probe(request, actor, camera_id, source, transport, "refused: the host changed")
+        raise ApiError(422, str(exc), field="source") from None
+    except NoStoredSecret as exc:
+        raise ApiError(400, str(exc), field="source") from None
     ingest = request.app[SETTINGS].ingest
     try:
         result = await probe(source, transport, RtspSettings(ingest.rtsp_open_timeout_s, ingest.rtsp_read_timeout_s),
                              force_transcode=bool(stored and "force_transcode" in stored.tags))
     except ProbeBusy as exc:
         raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
+    except SourceRefused as exc:
+        await _audit_probe(request, actor, camera_id, source, transport, f"refused: {exc.rule}")
+        raise ApiError(422, str(exc), field="source") from None
+    await _audit_probe(request, actor, camera_id, source, transport, "ok" if result["ok"] else result["reason"])
     return web.json_response({**result, "camera_id": stored.id if stored else None, "transport": transport})

@@ -79,7 +79,8 @@ def _document() -> dict[str, Any]:
                                                "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, **errors}}},
             "/api/admin/cameras/{id}": {
                 "get": {"summary": "One camera, secrets masked", "security": _ADMIN, "parameters": _params("id"), "responses": {"200": _json("AdminCamera"), **errors}},
-                "put": {"summary": "Replace a camera ('***' as password or token keeps the stored one)", "security": _ADMIN,
+                "put": {"summary": "Replace a camera ('***' as password or token keeps the stored one while the source's scheme, host and port "
+                                   "are unchanged; with another host it is a 422 naming the field to type again)", "security": _ADMIN,
                         "parameters": _params("id"), "requestBody": camera_input, "responses": {"200": _json("AdminCamera"), **errors}},
                 "patch": {"summary": "Change some fields", "security": _ADMIN, "parameters": _params("id"),
                           "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True},
@@ -107,7 +108,8 @@ def _document() -> dict[str, Any]:
                           "parameters": [*_params("id"), {"name": "session", "in": "path", "required": True, "schema": {"type": "string"}}], "responses": {"405": _ERROR}},
             },
             "/api/admin/cameras/import": {"post": {
-                "summary": "Bulk import from CSV (columns = camera fields; tags ';'-separated; booleans true/false/1/0). All or nothing: any bad line refuses the file, naming every bad line (header = line 1).",
+                "summary": "Bulk import from CSV (columns = camera fields; tags ';'-separated; booleans true/false/1/0). All or nothing: any bad line refuses the file, naming every bad line (header = line 1). "
+                           "Audited as one 'import' entry (counts) plus a 'create' or 'update' entry per camera created or changed, with the same field diff as a PATCH.",
                 "security": _ADMIN, "parameters": _params("mode"),
                 "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
                 "responses": {"200": {"description": "stored", "content": {"application/json": {"schema": {"type": "object", "properties": {
@@ -152,7 +154,8 @@ def _document() -> dict[str, Any]:
                 "options": {"summary": "CORS preflight", "parameters": [*_params("id"), {"name": "session", "in": "path", "required": True, "schema": {"type": "string"}}],
                             "responses": {"204": {"description": "allowed"}}},
             },
-            "/api/admin/audit": {"get": {"summary": "Audit log, newest first: when, token label, client address, what changed (never a secret)",
+            "/api/admin/audit": {"get": {"summary": "Audit log, newest first: when, token label, client address, what changed (never a secret); "
+                                                    "connection tests are entries too ('probe': camera, masked URL, transport, result)",
                                          "security": _ADMIN, "parameters": _params("limit", "before"), "responses": {"200": {"description": "entries"}, **errors}}},
             "/api/admin/sessions": {"get": {
                 "summary": "Sign-in (cookie) sessions, newest first: {sessions: [{id, label, role, created_at, last_seen_at, client}]}; "
@@ -165,8 +168,9 @@ def _document() -> dict[str, Any]:
             "/api/admin/probe": {"post": {
                 "summary": "Connection test ('Tes koneksi'): open an RTSP source as ingest would, read ~3 s or two keyframes; says codec, size, fps and "
                            "passthrough (H.264 without B-frames) or transcode, or the reason (unreachable, auth_failed, no_data, unsupported_codec). "
-                           "Body {source, transport} or {camera_id} (the stored source; a source with password *** plus camera_id uses the stored one). "
-                           "Never returns the URL", "security": _ADMIN,
+                           "Body {source, transport} or {camera_id} (the stored source; a source with password *** plus camera_id uses the stored one "
+                           "only for the same scheme, host and port, else 422 with field source). 422 (field source) when the source policy refuses "
+                           "the address the host resolves to; the reason names the rule. Audited (URL masked). Never returns the URL", "security": _ADMIN,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "properties": {
                     "source": {"type": "string"}, "transport": {"enum": ["tcp", "udp"]}, "camera_id": {"type": "string"}}}}}},
                 "responses": {"200": {"description": "{ok, reason, codec, width, height, fps, bframes, mode, transcode_because, keyframes, packets, elapsed_s, camera_id, transport}"},
@@ -192,7 +196,9 @@ def _document() -> dict[str, Any]:
                     "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "description": "default: kelurahan code without dots + 3-digit TPS, or rekap-<kecamatan code without dots>"},
                     "kind": {"enum": ["tps", "recap"]}, "region": {"type": "string", "description": "kelurahan code (tps) or kecamatan code (recap)"},
                     "tps": {"type": ["integer", "null"], "minimum": 1, "maximum": 999}, "name": {"type": "string"},
-                    "source": {"type": "string", "description": "rtsp://[user:pass@]host/..., rtsps://..., whip, whep+https://..., whep+http://... or demo"},
+                    "source": {"type": "string", "description": "rtsp://[user:pass@]host/..., rtsps://..., whip, whep+https://..., whep+http://... or demo. "
+                                                                 "422 (field source, the reason names the rule) for a host written as a link-local, metadata or "
+                                                                 "unspecified address, this node's HTTP port, or a range the site's source_policy denies"},
                     "transport": {"enum": ["tcp", "udp"], "default": "tcp"}, "source_token": {"type": ["string", "null"], "description": "bearer token of a whep+ source; read back as *** when one is stored"},
                     "public": {"type": "boolean", "default": True}, "enabled": {"type": "boolean", "default": True},
                     "tags": {"type": "array", "items": {"type": "string"}}}},

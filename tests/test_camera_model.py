@@ -70,9 +70,11 @@ def test_secrets_are_masked_and_kept():
     view = admin_view(stored)
     assert view["source"] == "rtsp://user:***@10.0.0.5:554/stream1"
     assert "s3cret-pw" not in str(view) and "s3cret-pw" not in str(public_view(stored, REGIONS))
-    # Sending the mask back keeps the stored password, even on a new host.
-    moved = validate_camera(apply_patch(stored, {"source": "rtsp://user:***@10.0.0.9/other"}), REGIONS, stored=stored)
-    assert moved.source == "rtsp://user:s3cret-pw@10.0.0.9/other"
+    # Sending the mask back keeps the stored password on the same scheme, host and port (a new path
+    # is fine); a new host needs the password typed again (issue 15: else it goes to any host).
+    moved = validate_camera(apply_patch(stored, {"source": "rtsp://user:***@10.0.0.5/other"}), REGIONS, stored=stored)
+    assert moved.source == "rtsp://user:s3cret-pw@10.0.0.5/other"
+    assert "source" in fields_of(apply_patch(stored, {"source": "rtsp://user:***@10.0.0.9/other"}), stored=stored)
     # A URL without user:password clears it.
     cleared = validate_camera(apply_patch(stored, {"source": "rtsp://10.0.0.9/other"}), REGIONS, stored=stored)
     assert cleared.source == "rtsp://10.0.0.9/other"

@@ -11,6 +11,7 @@ export const AUDIT_PAGE = 50;
 const ACTIONS = {
   create: 'Tambah', update: 'Ubah', delete: 'Hapus', import: 'Impor CSV', rotate_push_key: 'Kunci kirim baru',
   sign_in: 'Masuk', end_session: 'Sesi diakhiri', token_refused: 'Token ditolak', revoke_token: 'Token dicabut',
+  probe: 'Tes koneksi',
 };
 const SESSION_ENDS = {signed_out: 'keluar', ended_by_admin: 'diakhiri admin', token_revoked: 'token dicabut', replaced: 'masuk lagi'};
 
@@ -47,8 +48,11 @@ function summary(entry) {
   if (entry.action === 'token_refused') {
     return `${details.via === 'sign_in' ? 'saat masuk' : 'di header Authorization'}${details.blocked_s ? `; alamat diblokir ${details.blocked_s} detik` : ''}`;
   }
+  if (entry.action === 'probe') return `${show(details.source)} (${show(details.transport)}): ${show(details.result)}`;
   if (details.changes && typeof details.changes === 'object') {
-    return Object.entries(details.changes).map(([field, pair]) => change(field, pair)).join('; ');
+    // A CSV import also writes one entry per camera it created or changed, marked "via".
+    const via = details.via ? ` (lewat ${details.via.replace(/^import/, 'impor CSV')})` : '';
+    return Object.entries(details.changes).map(([field, pair]) => change(field, pair)).join('; ') + via;
   }
   return Object.keys(details).length ? JSON.stringify(details) : '';
 }

@@ -39,6 +39,8 @@ const REASONS = [
   [/^is only used with whep/, () => 'hanya dipakai untuk sumber whep+https:// atau whep+http://'],
   [/^password '\*\*\*' is a mask, and there is no stored password/, () => "kata sandi '***' hanyalah penutup, dan tidak ada kata sandi tersimpan yang dapat dipakai"],
   [/^'\*\*\*' is a mask, and there is no stored token/, () => "'***' hanyalah penutup, dan tidak ada token tersimpan"],
+  [/^the scheme, host or port changed: type the (password|token) again/, (m) => `skema, host atau port berubah: ketik ulang ${m[1] === 'token' ? 'token' : 'kata sandi'} ('***' hanya memakai yang tersimpan untuk skema, host dan port yang sama)`],
+  [/^the address (.+?) is refused by the source policy \(rule: (.+)\)$/, (m) => `alamat ${m[1]} ditolak oleh kebijakan sumber (aturan: ${m[2]})`],
   [/^must be true or false/, () => 'harus true atau false (CSV: true/false/1/0)'],
   [/^must be a list of at most (\d+) non-empty texts/, (m) => `paling banyak ${m[1]} tag, masing-masing tidak kosong`],
   [/^unknown field; known fields: (.+)$/, (m) => `kolom tidak dikenal; kolom yang dikenal: ${m[1]}`],
