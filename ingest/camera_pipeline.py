@@ -1,7 +1,7 @@
 """From a source's demuxed packets to clean bus packets, for one camera.
 
 Per session (one connection to the camera): skip to the first keyframe, drop packets without
-or with backward DTS, choose passthrough or transcode, normalise to Annex-B with SPS/PPS in
+DTS and small reorders, choose passthrough or transcode, normalise to Annex-B with SPS/PPS in
 front of keyframes, publish on the bus with the session's epoch, feed keyframes to the tile
 and health analyser, and keep the status counters (fps, bitrate, last keyframe).
 
@@ -9,6 +9,15 @@ B-frames are detected from the packets (pts != dts), not trusted from stream hea
 guesses reordering from the level when the SPS does not say, which would transcode cameras
 that do not need it. A camera found to send B-frames switches to transcoding at its next
 keyframe (new epoch), and stays on that path for later sessions.
+
+A DTS jump of more than DISCONTINUITY_S against the wall clock (back, or ahead of the time
+that passed) is a new timeline, not a reorder: some servers restart a stream's timestamps
+while the connection stays up (GStreamer's shared media resets everyone's when a client joins
+it seekable). It starts a new epoch, which every subscription rebases onto its continuous
+clock (`pantau.stream_bus.TimestampRebaser`), as after a reconnect; dropping packets until
+the DTS passed the old maximum froze a camera for as long as the jump, online and silent.
+`last_packet_at` (the last usable packet) lets the source's stall watch end a session that
+delivers none (ingest/rtsp_source.py).
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from pantau.stream_bus import MediaPacket, StreamBus
 log = logging.getLogger(__name__)
 
 RATE_WINDOW_S = 5.0
+DISCONTINUITY_S = 1.0  # a DTS step this far off the wall clock starts a new timeline
 
 
 def new_epoch() -> int:
@@ -95,6 +105,10 @@ class CameraPipeline:
         self._transcoder: H264Transcoder | None = None
         self._decoder: av.CodecContext | None = None
         self._last_dts: int | None = None
+        self._last_at = 0.0  # wall time of the packet that set _last_dts
+        self._jump = 0  # DISCONTINUITY_S in the stream's time base
+        self._ticks_per_s = 90_000.0
+        self.last_packet_at = 0.0  # time.time() of the last usable packet (or of the session start)
         self._waiting_for_keyframe = True
         self._switch_to_transcode = False
         self._last_stats_report = 0.0
@@ -108,6 +122,9 @@ class CameraPipeline:
         self._switch_to_transcode = False
         self._decoder = info.decoder
         self._time_base = info.time_base
+        self._ticks_per_s = float(1 / info.time_base)
+        self._jump = int(DISCONTINUITY_S * self._ticks_per_s)
+        self.last_packet_at = time.time()
         if info.codec == "h264" and not self.needs_transcode:
             self._use_passthrough(info.extradata)
         else:
@@ -140,14 +157,20 @@ class CameraPipeline:
         dts = packet.dts
         if dts is None:
             return  # no timing: cannot be placed in the stream
+        now = received_at or time.time()
         last_dts = self._last_dts
-        if last_dts is not None and dts <= last_dts:
-            return  # backwards or repeated DTS
+        if last_dts is not None:
+            if dts <= last_dts:
+                if last_dts - dts < self._jump:
+                    return  # a repeated or reordered packet
+                self._new_timeline(dts - last_dts)
+            elif dts - last_dts > self._jump + (now - self._last_at) * self._ticks_per_s:
+                self._new_timeline(dts - last_dts)
         size = packet.size
         if size == 0:
             return
         self._last_dts = dts
-        now = received_at or time.time()
+        self._last_at = self.last_packet_at = now
         meter = self._meter
         meter.frames += 1
         meter.bytes += size
@@ -159,6 +182,12 @@ class CameraPipeline:
             self._last_stats_report = now
             fps, kbps = meter.rates(now)
             self.status.report(self.camera_id, fps=fps, bitrate_kbps=kbps)
+
+    def _new_timeline(self, step: int) -> None:
+        """The camera's timestamps jumped (see the module docstring): go on, on a new epoch."""
+        log.info("camera %s: timestamps jumped %+.1f s; continuing on a new timeline", self.camera_id,
+                 float(step * self._time_base))
+        self.epoch = new_epoch()
 
     def _feed_passthrough(self, packet: av.Packet, dts: int, now: float) -> None:
         pts = packet.pts

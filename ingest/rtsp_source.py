@@ -12,6 +12,13 @@ being processed here while many cameras stream (fewer GIL hand-overs, see
 ingest/pipeline_feeder.py); a transcoded camera is always fed from this thread. Before feeding a packet itself, and before its
 container closes, the source waits until the feeder has fed what it handed over, so the
 pipeline always sees the packets of one session, in order, from one thread at a time.
+
+Stall watch: the socket timeout does not see a camera that keeps its connection busy (RTCP,
+keepalives) while no usable video comes, and PyAV's read timeout is off (above). So the
+worker calls `check_stall` about once a second: a session whose last usable packet (see
+`CameraPipeline.last_packet_at`) is older than the read timeout is `no_data` at once, and the
+session ends at its next packet and reconnects (if FFmpeg never hands one over, the status is
+still right).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import time
 
 from ingest.backoff import Backoff
 from ingest.camera_pipeline import CameraPipeline, StreamInfo
-from ingest.failure_reasons import classify, describe
+from ingest.failure_reasons import NO_DATA, classify, describe
 from ingest.pipeline_feeder import PipelineFeeder
 from pantau.rtsp_open import RtspSettings, open_rtsp, video_stream
 
@@ -44,6 +51,8 @@ class RtspSource:
         self.feeder = feeder
         self._handed_over = False  # packets given to the feeder since it last settled
         self._feed_failure: Exception | None = None  # raised by the pipeline on the feeder's thread
+        self._streaming = False  # a session is demuxing
+        self._stalled = False  # the stall watch gave this session up
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"rtsp-{camera_id}", daemon=True)
 
@@ -56,6 +65,17 @@ class RtspSource:
     def join(self, timeout: float) -> bool:
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+    def check_stall(self, now: float) -> None:
+        """From the worker's event loop, about once a second (see the module docstring)."""
+        if not self._streaming or self._stalled:
+            return
+        silent = now - self.pipeline.last_packet_at
+        if silent > self.settings.read_timeout_s:
+            self._stalled = True
+            log.info("camera %s: no usable video for %.1f s; reconnecting", self.camera_id, silent)
+            self.pipeline.status.report(self.camera_id, state="offline", reason=NO_DATA, picture=None, fps=None,
+                                        bitrate_kbps=None)
 
     def _run(self) -> None:
         status = self.pipeline.status
@@ -96,12 +116,16 @@ class RtspSource:
         pipeline, feeder, stop = self.pipeline, self.feeder, self._stop
         if feeder is not None:
             feeder.source_started()
+        self._stalled = False
+        self._streaming = True
         try:
             for packet in container.demux(stream):
                 if stop.is_set():
                     return
                 if self._feed_failure is not None:
                     raise self._feed_failure
+                if self._stalled:
+                    raise TimeoutError("no usable video within the read timeout")
                 if feeder is not None and feeder.crowded and pipeline.mode == "passthrough":
                     self._handed_over = True
                     feeder.submit(self._feed, packet, time.time())
@@ -109,6 +133,7 @@ class RtspSource:
                     self._settle()
                     pipeline.feed(packet)
         finally:
+            self._streaming = False
             if feeder is not None:
                 feeder.source_ended()
             self._settle()  # nothing of this session is fed after it ends (or the container closes)

@@ -14,6 +14,7 @@ from fractions import Fraction
 import av
 
 OUTPUT_TIME_BASE = Fraction(1, 90_000)
+NEW_TIMELINE_TICKS = 90_000  # a step back of 1 s or more: the input's timestamps restarted
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,12 @@ class H264Transcoder:
                 continue
             pts = int(frame.pts * frame.time_base / OUTPUT_TIME_BASE)
             if self._last_pts is not None and pts - self._last_pts < self._min_step:
-                continue  # over the fps cap, or not moving forward
+                if self._last_pts - pts < NEW_TIMELINE_TICKS:
+                    continue  # over the fps cap, or not moving forward
+                # A new timeline (the pipeline starts a new epoch): a new encoder, whose first
+                # frame is a keyframe, rather than no output until the old maximum is passed.
+                self._encoder = None
+                self._last_keyframe_pts = None
             if self._encoder is None:
                 self._encoder = self._open_encoder(frame)
             self._last_pts = pts

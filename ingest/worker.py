@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 INGESTED_SOURCES = ("rtsp", "demo", "whip", "whep")
 WEBRTC_SOURCES = ("whip", "whep")
+STALL_CHECK_S = 1.0
 
 
 class Source(Protocol):
@@ -73,7 +74,8 @@ class IngestWorker:
         self._feeder.start()
         self.status = StatusReporter(self.registry.redis)
         self._tasks = [asyncio.create_task(self.status.run(), name="status-writer"),
-                       asyncio.create_task(self._follow_registry(), name="follow-registry")]
+                       asyncio.create_task(self._follow_registry(), name="follow-registry"),
+                       asyncio.create_task(self._watch_stalls(), name="stall-watch")]
         if self.ownership:
             with contextlib.suppress(Exception):  # Redis away at start: the loop retries
                 await self.ownership.step()
@@ -108,6 +110,15 @@ class IngestWorker:
                 await self.reconcile()
             except Exception as exc:  # Redis away: keep running what runs, retry
                 log.warning("could not follow the registry: %s", exc)
+
+    async def _watch_stalls(self) -> None:
+        """RTSP sessions whose video stopped while their socket stays busy (ingest/rtsp_source.py)."""
+        while True:
+            await asyncio.sleep(STALL_CHECK_S)
+            now = time.time()
+            for _, source in list(self.sources.values()):
+                if isinstance(source, RtspSource):
+                    source.check_stall(now)
 
     # -- reconciling ---------------------------------------------------------------------------
     def eligible(self, camera: Camera) -> bool:

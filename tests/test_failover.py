@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -17,6 +18,7 @@ import redis.asyncio as aioredis
 from pantau.leases import lease_key, worker_of
 from pantau.redis_bus import media_key
 from tests.conftest import RedisServer, RelayNode
+from tests.support import rtsp_camera
 from tests.support.rtsp_camera import Mount, RtspCameraServer
 from tests.support.sse import sse_messages
 from tests.support.whep_client import WhepViewer
@@ -28,40 +30,54 @@ CAMERAS = [f"cam{n:02d}" for n in range(12)]
 
 
 @pytest.fixture
-def site(start_node, tmp_path, node_env):
-    registry, bus = RedisServer(tmp_path), RedisServer(tmp_path / "bus", persistent=False)
-    (tmp_path / "bus").mkdir()
-    registry.start()
-    bus.start()
-    env = {**node_env, "PANTAU_RELAY__ICE__INCLUDE_LOOPBACK": "true", "PANTAU_INGEST__BACKOFF_INITIAL_S": "0.3",
-           "PANTAU_INGEST__BACKOFF_CAP_S": "1.0"}
-    common = ["--redis-url", registry.url, "--bus-redis-url", bus.url]
-    relay = RelayNode(start_node(*common, "--data-dir", str(tmp_path / "relay"), "--node-id", "relay", env=env, command="relay"),
-                      node_env["PANTAU_ADMIN_TOKEN"])
-    workers = {name: start_node(*common, "--data-dir", str(tmp_path / name), "--node-id", name, env=env, command="ingest")
-               for name in ("ingest-a", "ingest-b")}
-    camera = RtspCameraServer([Mount(path="/cam", **SMALL)], log_dir=tmp_path / "camera").start()
-    for camera_id in CAMERAS:
-        relay.add_camera(camera_id, camera.url("/cam"), region="31.71.01.1001", tps=int(camera_id[3:]) + 1)
-    yield relay, workers, registry, bus
-    camera.stop()
-    bus.stop()
-    registry.stop()
+def build_site(start_node, tmp_path, node_env):
+    """One relay and two `pantau ingest` workers on a registry and a bus Redis, plus one GStreamer
+    camera process serving `mounts`; `cameras` maps camera id -> mount path (several cameras may
+    share a mount, as cameras behind one NVR do)."""
+    parts = []
+
+    def build(mounts: list[Mount], cameras: dict[str, str]):
+        registry, bus = RedisServer(tmp_path), RedisServer(tmp_path / "bus", persistent=False)
+        (tmp_path / "bus").mkdir()
+        registry.start()
+        bus.start()
+        camera = RtspCameraServer(mounts, log_dir=tmp_path / "camera")
+        parts.extend([bus, registry, camera])
+        camera.start()
+        env = {**node_env, "PANTAU_RELAY__ICE__INCLUDE_LOOPBACK": "true", "PANTAU_INGEST__BACKOFF_INITIAL_S": "0.3",
+               "PANTAU_INGEST__BACKOFF_CAP_S": "1.0"}
+        common = ["--redis-url", registry.url, "--bus-redis-url", bus.url]
+        relay = RelayNode(start_node(*common, "--data-dir", str(tmp_path / "relay"), "--node-id", "relay", env=env, command="relay"),
+                          node_env["PANTAU_ADMIN_TOKEN"])
+        workers = {name: start_node(*common, "--data-dir", str(tmp_path / name), "--node-id", name, env=env, command="ingest")
+                   for name in ("ingest-a", "ingest-b")}
+        for n, (camera_id, mount) in enumerate(cameras.items()):
+            relay.add_camera(camera_id, camera.url(mount), region="31.71.01.1001", tps=n + 1)
+        return relay, workers, registry, bus
+
+    yield build
+    for part in reversed(parts):
+        part.stop()
 
 
-async def owners(bus_url: str) -> dict[str, str | None]:
+@pytest.fixture
+def site(build_site):
+    return build_site([Mount(path="/cam", **SMALL)], {camera_id: "/cam" for camera_id in CAMERAS})
+
+
+async def owners(bus_url: str, cameras: list[str] = CAMERAS) -> dict[str, str | None]:
     client = aioredis.from_url(bus_url, decode_responses=True)
     try:
-        values = await client.mget([lease_key(c) for c in CAMERAS])
-        return {c: worker_of(v) for c, v in zip(CAMERAS, values)}
+        values = await client.mget([lease_key(c) for c in cameras])
+        return {c: worker_of(v) for c, v in zip(cameras, values)}
     finally:
         await client.aclose()
 
 
-async def wait_owners(bus_url: str, condition, timeout: float) -> tuple[dict, float]:
+async def wait_owners(bus_url: str, condition, timeout: float, cameras: list[str] = CAMERAS) -> tuple[dict, float]:
     started = time.monotonic()
     while True:
-        current = await owners(bus_url)
+        current = await owners(bus_url, cameras)
         if condition(current):
             return current, time.monotonic() - started
         assert time.monotonic() - started < timeout, f"leases never settled: {current}"
@@ -106,8 +122,10 @@ class EpochLog:
         await self.client.aclose()
 
 
-def longest_gap(frames: list[float], since: float) -> float:
-    times = [t for t in frames if t >= since]
+def longest_gap(frames: list[float], since: float, until: float | None = None) -> float:
+    """The longest time without a frame from `since` on; with `until`, a picture that has not
+    come back by then counts up to it."""
+    times = [t for t in frames if t >= since] + ([until] if until is not None else [])
     return max((b - a for a, b in zip(times, times[1:])), default=float("inf"))
 
 
@@ -238,3 +256,55 @@ async def test_a_paused_worker_that_wakes_up_cannot_publish_over_the_new_owner(s
         workers["ingest-a"].process.send_signal(signal.SIGCONT)
         await viewer.close()
         await epochs.close()
+
+
+# Three mounts, two cameras on each (as cameras behind one NVR, or one camera registered twice).
+# With rendezvous hashing over ingest-a and ingest-b the pairs on /nvr0 and /nvr1 are split
+# between the workers and both /nvr2 cameras are on ingest-a (asserted below).
+PAIRS = {f"nvr{n}-ch{ch}": f"/nvr{n}" for n in range(3) for ch in (1, 2)}
+
+
+@pytest.fixture(params=["steady", "resets-on-join"])
+def paired_site(request, build_site, monkeypatch):
+    """`steady`: the stock test camera. `resets-on-join`: a camera whose timestamps jump back for
+    every client already watching a mount when another one joins it (while their connections
+    stay up), the timestamp jump behind issue 13's freeze (tests/support/resetting_rtsp_camera.py)."""
+    if request.param == "resets-on-join":
+        monkeypatch.setattr(rtsp_camera, "SERVER_SCRIPT", Path(rtsp_camera.__file__).with_name("resetting_rtsp_camera.py"))
+    return build_site([Mount(path=f"/nvr{n}", **SMALL) for n in range(3)], PAIRS)
+
+
+async def test_failover_never_freezes_the_other_camera_on_a_shared_source(paired_site):
+    """Issue 13: when the surviving worker takes over the dead worker's camera and opens the
+    same URL again, the camera it held all along on that URL must not freeze."""
+    relay, workers, _, bus = paired_site
+    cameras = list(PAIRS)
+    for camera_id in cameras:
+        await asyncio.to_thread(relay.wait_state, camera_id, "online", 30)
+    spread, _ = await wait_owners(bus.url, lambda o: all(o.values()), 15, cameras)
+    split = [mount for mount in {*PAIRS.values()} if {spread[c] for c, m in PAIRS.items() if m == mount} == set(workers)]
+    assert len(split) >= 1, f"no pair is split between the workers: {spread}"
+    viewers = {camera_id: await WhepViewer(relay.url, camera_id).start() for camera_id in cameras}
+    try:
+        for viewer in viewers.values():
+            await viewer.wait_frames(25)
+        killed = time.monotonic()
+        workers["ingest-a"].stop(signal.SIGKILL)
+        _, failover_s = await wait_owners(bus.url, lambda o: all(v == "ingest-b" for v in o.values()), 15, cameras)
+        # Long enough after the take-over for a freeze of a survivor to show, and for every
+        # taken-over picture to come back.
+        await asyncio.sleep(max(0.0, killed + failover_s + 8 - time.monotonic()))
+        for viewer in viewers.values():
+            await viewer.wait_frames(len(viewer.frames) + 25, timeout=20)
+        until = time.monotonic()
+        gaps = {c: longest_gap(v.frames, killed - 1, until) for c, v in viewers.items()}
+        taken = {c: round(gaps[c], 2) for c in cameras if spread[c] == "ingest-a"}
+        survived = {c: round(gaps[c], 2) for c in cameras if spread[c] == "ingest-b"}
+        print(f"\nleases on B after {failover_s:.1f} s; longest gap, taken over: {taken}; survivors: {survived}")
+        assert max(survived.values()) <= 1.0, f"a camera the survivor held all along froze: {survived}"
+        assert max(taken.values()) <= 10.0, taken
+        for camera_id in cameras:
+            assert relay.status(camera_id)["state"] == "online"
+    finally:
+        for viewer in viewers.values():
+            await viewer.close()
