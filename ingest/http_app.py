@@ -10,6 +10,7 @@ from aiohttp import web
 from ingest.worker import IngestWorker
 from pantau.config import Settings
 from pantau.http_errors import ApiError, error_middleware
+from pantau.http_limits import body_limit_middleware
 from pantau.redis_bus import RedisStreamBus
 from pantau.registry import Registry
 from pantau.stream_bus import StreamBus
@@ -47,7 +48,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def create_ingest_app(settings: Settings, registry: Registry, tokens: TokenStore, worker: IngestWorker, bus: StreamBus) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.http.max_body_mb * 1024 * 1024)
+    app = web.Application(middlewares=[error_middleware, body_limit_middleware(settings.http)])
     app[REGISTRY] = registry
     app[WORKER] = worker
     app[BUS] = bus

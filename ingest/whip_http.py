@@ -37,6 +37,9 @@ PUSH_KEYS = web.AppKey("push_keys", PushKeys)
 DIRECTORY = web.AppKey("whip_sessions", SessionDirectory)
 LISTENER = web.AppKey("whip_end_listener", asyncio.Task)
 routes = web.RouteTableDef()
+# A sender's offer: a browser's audio and video (with all its codecs and simulcast lines).
+MAX_OFFER_BYTES = 32 * 1024
+MAX_MEDIA_SECTIONS = 4
 
 
 def _camera_id(request: web.Request) -> str:
@@ -78,8 +81,8 @@ async def publish(request: web.Request) -> web.Response:
         log.warning("WHIP push to %s refused: %s push key (from %s)", camera_id, "wrong" if key else "no", request.remote)
         raise ApiError(401, "push key missing or wrong (Authorization: Bearer <push key>)",
                        headers={"WWW-Authenticate": 'Bearer realm="pantau-whip"'})
-    check_offer_headers(request)
-    sdp = await read_offer(request)
+    check_offer_headers(request, MAX_OFFER_BYTES)
+    sdp = await read_offer(request, MAX_OFFER_BYTES, MAX_MEDIA_SECTIONS)
     if not camera.enabled:
         raise ApiError(409, "kamera ini sedang dinonaktifkan")
     source = worker.whip_source(camera_id)

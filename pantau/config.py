@@ -29,8 +29,44 @@ def _default_data_dir() -> Path:
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    # CSV imports of ~31k cameras are ~5 MB; leave generous room.
+    # CSV imports (admin only) of ~31k cameras are ~5 MB; leave generous room.
     max_body_mb: int = Field(64, ge=1)
+    # Every other request body (JSON, SDP) is a few KB: a public endpoint never reads more.
+    max_small_body_kb: int = Field(256, ge=1)
+    # A connection must send a whole request head within this after connecting or after its
+    # last answer (also the idle keep-alive time), and a body within body_timeout_s: slow
+    # clients cannot hold connections open.
+    header_timeout_s: float = Field(15.0, gt=0)
+    body_timeout_s: float = Field(30.0, gt=0)
+    # Reverse proxies (addresses or CIDRs, e.g. the site's nginx) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; from anyone else those headers are ignored.
+    trusted_proxies: list[str] = []
+    # Session cookies marked Secure: None = when the request came over HTTPS (directly, or per a
+    # trusted proxy's X-Forwarded-Proto); True/False force it.
+    cookie_secure: bool | None = None
+
+
+class RateLimit(BaseModel):
+    """A token bucket per client address: `burst` requests at once, refilled at `per_s`."""
+
+    per_s: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class LimitSettings(BaseModel):
+    """Bounds on what an anonymous client may take (signed-in operators and admins are exempt
+    from the rate limits). A carrier-grade NAT puts many people behind one address, so the
+    defaults leave room for a crowd; a refused request gets 429 with Retry-After."""
+
+    api: RateLimit = RateLimit(per_s=20, burst=120)  # pages and /api/* requests
+    # The wall revalidates each of its 44 tiles every second (mostly 304s), a kecamatan page
+    # the tiles it shows: a few people at one address watching must fit.
+    tiles: RateLimit = RateLimit(per_s=150, burst=600)
+    offers: RateLimit = RateLimit(per_s=1, burst=10)  # WHEP offers
+    pending_offers_per_address: int = Field(10, ge=1)  # WHEP sessions not yet connected
+    events_per_address: int = Field(20, ge=1)  # open SSE streams
+    events_per_node: int = Field(5000, ge=1)
+    addresses_tracked: int = Field(100_000, ge=100)  # buckets kept (least recently used dropped)
 
 
 class EmbeddedRedisSettings(BaseModel):
@@ -114,7 +150,12 @@ class RelaySettings(BaseModel):
     max_viewers_per_camera: int = Field(200, ge=1)
     max_viewers: int = Field(1000, ge=1)  # per node
     catchup_rate_mbps: float = Field(16.0, gt=0)  # pacing of the GOP cache for a new viewer
-    connect_timeout_s: float = Field(20.0, gt=0)  # a session not connected by then is reaped
+    # A session not connected by then is reaped: short, since an unconnected session holds a
+    # viewer slot (ICE with all candidates in the answer connects within a second or two).
+    connect_timeout_s: float = Field(10.0, gt=0)
+    # Viewer slots of max_viewers that only operators and admins may take: the public filling
+    # the node never locks the control room out.
+    operator_reserve: int = Field(50, ge=0)
     ice: IceSettings = IceSettings()
 
 
@@ -140,6 +181,7 @@ class Settings(BaseSettings):
     operator_token: SecretStr | None = None
     log_level: str = "INFO"
     http: HttpSettings = HttpSettings()
+    limits: LimitSettings = LimitSettings()
     ingest: IngestSettings = IngestSettings()
     relay: RelaySettings = RelaySettings()
     embedded_redis: EmbeddedRedisSettings = EmbeddedRedisSettings()

@@ -28,6 +28,7 @@ from pantau import source_policy
 from pantau.camera_selector import camera_selector
 from pantau.config import Settings
 from pantau.demo_set import seed_demo_once
+from pantau.http_limits import runner_options
 from pantau.ice_config import announce, apply_host_address_policy, rtc_configuration
 from pantau.leases import LeaseStore
 from pantau.memory_bus import InProcessBus
@@ -122,7 +123,8 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
             add_whip_routes(app, worker, PushKeys(handle.client), settings.node_name)
         if app is not None:
             # A bounded wait for open requests at shutdown: a stop must not hang on a slow client.
-            runner = web.AppRunner(app, access_log=logging.getLogger("pantau.access"), handle_signals=False, shutdown_timeout=2.0)
+            runner = web.AppRunner(app, access_log=logging.getLogger("pantau.access"), handle_signals=False, shutdown_timeout=2.0,
+                                   **runner_options(settings.http))
             await runner.setup()
             site = web.TCPSite(runner, settings.http.host, settings.http.port, reuse_address=True)
             await site.start()

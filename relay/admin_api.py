@@ -117,7 +117,11 @@ async def delete_camera(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@routes.post("/api/admin/cameras/import")
+IMPORT_PATH = "/api/admin/cameras/import"
+LARGE_BODY_PATHS = frozenset({IMPORT_PATH})  # a 31k-row CSV is ~5 MB: only here may a body be large
+
+
+@routes.post(IMPORT_PATH)
 async def import_cameras(request: web.Request) -> web.Response:
     """CSV body; create-only unless ?mode=upsert; refused whole if any line is bad."""
     actor = await _admin(request)

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from pantau.config import Settings
 from pantau.http_errors import error_middleware
+from pantau.http_limits import body_limit_middleware
 from pantau.ice_config import apply_host_address_policy
 from pantau.registry import Registry
 from pantau.session_directory import SessionDirectory
@@ -13,9 +14,11 @@ from pantau.stream_bus import StreamBus
 from pantau.tokens import TokenStore
 from relay import admin_api, auth, events, pages, public_api, push_key_api, session_admin_api, tiles, whep
 from relay.auth import ATTEMPTS_KEY, TOKENS_KEY
+from relay.client_address import PROXIES, TrustedProxies
 from relay.context import BUS, REGION_TREES, REGISTRY, SESSIONS, SETTINGS, VIEWERS, WALL
 from relay.events import HUB, EventHub
 from relay.openapi import openapi_document
+from relay.rate_limits import RATE_LIMITS, RateLimits, rate_limit_middleware
 from relay.region_counts import RegionTreeCache
 from relay.token_attempts import FailedAttempts
 from relay.viewer_counts import LocalViewerCounts, SiteViewerCounts
@@ -64,11 +67,17 @@ async def _stop_background(app: web.Application) -> None:
 
 
 def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: StreamBus) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.http.max_body_mb * 1024 * 1024)
+    # Outermost first: errors become JSON; bodies are read within their limits before anyone
+    # (the rate limit too) spends time on a request.
+    app = web.Application(middlewares=[error_middleware, body_limit_middleware(settings.http, admin_api.LARGE_BODY_PATHS),
+                                       rate_limit_middleware],
+                          client_max_size=settings.http.max_body_mb * 1024 * 1024)
     apply_host_address_policy(settings.relay.ice)
     wall = WallSummary(registry)
     hub = EventHub(registry, wall)
     app[SETTINGS] = settings
+    app[PROXIES] = TrustedProxies(settings.http.trusted_proxies)
+    app[RATE_LIMITS] = RateLimits(settings.limits)
     app[REGISTRY] = registry
     app[TOKENS_KEY] = tokens
     app[ATTEMPTS_KEY] = FailedAttempts()
@@ -77,7 +86,8 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     app[HUB] = hub
     app[WALL] = wall
     sessions = ViewerSessions(bus, settings.relay, SessionDirectory(registry.redis, "whep", settings.node_name),
-                              on_count=lambda camera_id, count: app[VIEWERS].changed(camera_id, count))
+                              on_count=lambda camera_id, count: app[VIEWERS].changed(camera_id, count),
+                              pending_per_address=settings.limits.pending_offers_per_address)
     hub.sessions = sessions
     app[SESSIONS] = sessions
     # On a site, viewers of a camera are counted over every relay; embedded, this one is all.

@@ -20,6 +20,8 @@ from pantau.audit_log import SYSTEM, Actor
 from pantau.http_errors import ApiError, read_json
 from pantau.signin_sessions import SESSION_TTL_S, SignIn, SignInSessions
 from pantau.tokens import TokenInfo, TokenStore, hash_token
+from relay.client_address import came_over_https, client_address
+from relay.context import SETTINGS
 from relay.token_attempts import FailedAttempts
 
 TOKENS_KEY = web.AppKey("tokens", TokenStore)
@@ -28,10 +30,6 @@ COOKIE = "pantau_session"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 routes = web.RouteTableDef()
 _CALLER = web.RequestKey("caller", object)
-
-
-def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"  # TODO: relay.client_address.client_address(request) (trusted proxies)
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -123,7 +121,7 @@ async def sign_in(request: web.Request) -> web.Response:
     session_id, signin = await sessions.open(info.label, info.role, hash_token(token), client_address(request))
     response = web.json_response({"label": info.label, "role": info.role, "csrf_token": signin.csrf}, headers={"Cache-Control": "no-store"})
     response.set_cookie(COOKIE, session_id, max_age=SESSION_TTL_S, httponly=True, samesite="Strict", path="/",
-                        secure=request.secure)
+                        secure=_cookie_secure(request))
     return response
 
 
@@ -147,3 +145,9 @@ async def sign_out(request: web.Request) -> web.Response:
     response.del_cookie(COOKIE, path="/")
     return response
 
+
+def _cookie_secure(request: web.Request) -> bool:
+    """Secure when the browser reached us over HTTPS (directly or per a trusted proxy), unless
+    the site forces it with http.cookie_secure."""
+    forced = request.app[SETTINGS].http.cookie_secure if SETTINGS in request.app else None
+    return came_over_https(request) if forced is None else forced

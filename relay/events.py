@@ -8,7 +8,10 @@ Filters: `camera=ID` (one camera), `region=CODE` (cameras in a kota/kecamatan/ke
 One Redis pub/sub listener per relay receives status changes from every ingest worker; viewer
 counts come from this relay's sessions. Each SSE client has a small bounded queue: a client
 that cannot keep up loses old events, never the server's memory. The public stream never
-mentions a non-public camera.
+mentions a non-public camera. Each event is framed and encoded once, whatever the number of
+clients it goes to. An anonymous client address may hold `limits.events_per_address` streams
+(429 beyond), and the public all together `limits.events_per_node` (503 beyond); operators
+and admins are not limited.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from aiohttp import web
 
 from pantau import registry_keys as keys
 from pantau.camera import KINDS, Camera
+from pantau.config import LimitSettings
 from pantau.http_errors import ApiError
 from pantau.registry import Registry, effective_status
 from relay import auth
-from relay.context import REGISTRY
+from relay.client_address import client_address
+from relay.context import REGISTRY, SETTINGS
 from relay.query_params import bool_param
 from relay.wall_summary import WallSummary
 
@@ -35,6 +40,10 @@ log = logging.getLogger(__name__)
 
 CLIENT_QUEUE = 512
 HEARTBEAT_S = 15.0
+# A client that went away is noticed by the next write (at most HEARTBEAT_S later); the hub
+# looks for gone connections this often so their places (per-address limits) free sooner.
+SWEEP_S = 1.0
+GONE = b""  # put in a gone client's queue: its handler ends
 REGISTRY_POLL_S = 1.0
 routes = web.RouteTableDef()
 
@@ -46,6 +55,8 @@ class _Client:
     region: str | None = None
     kind: str | None = None
     counts: bool = False
+    address: str | None = None  # anonymous clients only: what the per-address limit counts
+    protocol: Any = None  # the connection's aiohttp protocol: its transport is None once it is gone
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
 
     def wants(self, camera: Camera) -> bool:
@@ -54,7 +65,7 @@ class _Client:
                 and (self.kind is None or self.kind == camera.kind)
                 and (self.region is None or camera.region == self.region or camera.region.startswith(self.region + ".")))
 
-    def offer(self, item: tuple[str, str]) -> None:
+    def offer(self, item: bytes) -> None:
         if self.queue.full():
             with contextlib.suppress(asyncio.QueueEmpty):
                 self.queue.get_nowait()  # drop the oldest
@@ -66,13 +77,16 @@ class EventHub:
         self.registry = registry
         self.wall = wall
         self.clients: set[_Client] = set()
+        self.public_per_address: dict[str, int] = {}
+        self.public_clients = 0
         self.viewer_counts = None  # set by the app: site-wide counts arrive as "viewers" messages
         self.sessions = None  # set by the app: "end_whep" messages end our sessions
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._listen(), name="events-listener"),
-                       asyncio.create_task(self._follow_registry(), name="events-registry")]
+                       asyncio.create_task(self._follow_registry(), name="events-registry"),
+                       asyncio.create_task(self._sweep_gone_clients(), name="events-sweeper")]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -84,24 +98,24 @@ class EventHub:
         camera = self.registry.table.cameras.get(camera_id)
         if camera is None:
             return
-        payload = json.dumps({"id": camera_id, **data}, separators=(",", ":"))
+        frame = _frame(event, json.dumps({"id": camera_id, **data}, separators=(",", ":")))
         for client in self.clients:
             if client.wants(camera):
-                client.offer((event, payload))
+                client.offer(frame)
 
     def publish_registry_change(self) -> None:
         """Cameras were added, changed or removed: pages that list them (the wall) read again."""
-        payload = json.dumps({"revision": self.wall.revision})
+        frame = _frame("registry", json.dumps({"revision": self.wall.revision}))
         for client in self.clients:
             if client.counts:
-                client.offer(("registry", payload))
+                client.offer(frame)
 
     def publish_counts(self, code: str) -> None:
-        payloads = {sees_all: json.dumps({"code": code, "tps": self.wall.counts(code, sees_all)}, separators=(",", ":"))
-                    for sees_all in (False, True)}
+        frames = {sees_all: _frame("kecamatan", json.dumps({"code": code, "tps": self.wall.counts(code, sees_all)}, separators=(",", ":")))
+                  for sees_all in (False, True)}
         for client in self.clients:
             if client.counts:
-                client.offer(("kecamatan", payloads[client.sees_all]))
+                client.offer(frames[client.sees_all])
 
     def publish_viewers(self, camera_id: str, count: int) -> None:
         self.publish("viewers", camera_id, {"viewers": count})
@@ -146,6 +160,14 @@ class EventHub:
                 if changed:
                     self.publish_counts(changed)
 
+    async def _sweep_gone_clients(self) -> None:
+        """An attribute check per client, no task woken but the gone ones'."""
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            for client in list(self.clients):
+                if client.protocol is not None and client.protocol.transport is None:
+                    client.offer(GONE)
+
     async def _follow_registry(self) -> None:
         """Cameras added, disabled or removed change the counts without any status message."""
         while True:
@@ -162,6 +184,36 @@ class EventHub:
                     raise
                 log.debug("wall summary refresh failed: %s", exc)
             await asyncio.sleep(REGISTRY_POLL_S)
+
+
+    def admit(self, client: _Client, limits: LimitSettings) -> None:
+        """Count a new client in, or refuse it (429: this address has enough; 503: the node)."""
+        if client.address is not None:
+            if self.public_per_address.get(client.address, 0) >= limits.events_per_address:
+                raise ApiError(429, f"Terlalu banyak aliran peristiwa terbuka dari alamat ini (paling banyak {limits.events_per_address}).",
+                               headers={"Retry-After": "30"})
+            if self.public_clients >= limits.events_per_node:
+                raise ApiError(503, "Server ini sedang melayani jumlah aliran peristiwa maksimum. Coba lagi sebentar lagi.",
+                               headers={"Retry-After": "30"})
+            self.public_per_address[client.address] = self.public_per_address.get(client.address, 0) + 1
+            self.public_clients += 1
+        self.clients.add(client)
+
+    def leave(self, client: _Client) -> None:
+        if client not in self.clients:
+            return
+        self.clients.discard(client)
+        if client.address is not None:
+            self.public_clients -= 1
+            left = self.public_per_address[client.address] - 1
+            if left:
+                self.public_per_address[client.address] = left
+            else:
+                del self.public_per_address[client.address]
+
+
+def _frame(event: str, payload: str) -> bytes:
+    return f"event: {event}\ndata: {payload}\n\n".encode()
 
 
 HUB = web.AppKey("event_hub", EventHub)
@@ -183,24 +235,27 @@ async def events(request: web.Request) -> web.StreamResponse:
     if kind is not None and kind not in KINDS:
         raise ApiError(400, "kind must be 'tps' or 'recap'", field="kind")
     counts = bool_param(request, "counts") or False
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
-    })
-    await response.prepare(request)
-    client = _Client(sees_all, camera=camera, region=region, kind=kind, counts=counts)
+    client = _Client(sees_all, camera=camera, region=region, kind=kind, counts=counts,
+                     address=None if sees_all else client_address(request), protocol=request.protocol)
     hub = request.app[HUB]
-    hub.clients.add(client)
+    hub.admit(client, request.app[SETTINGS].limits)
     try:
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+        })
+        await response.prepare(request)
         await response.write(b"retry: 2000\n\n")
         while True:
             try:
                 async with asyncio.timeout(HEARTBEAT_S):
-                    event, payload = await client.queue.get()
-                await response.write(f"event: {event}\ndata: {payload}\n\n".encode())
+                    frame = await client.queue.get()
+                if frame is GONE:
+                    break
+                await response.write(frame)
             except TimeoutError:
                 await response.write(b": ping\n\n")
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
-        hub.clients.discard(client)
+        hub.leave(client)
     return response

@@ -4,6 +4,12 @@ A session ends on DELETE, when ICE/DTLS fails or the peer stops answering (aiort
 connection `failed`/`closed`), or when it never connects within `connect_timeout_s`. Ending
 closes the peer connection and the bus subscription and forgets the session: nothing is kept
 per ended session.
+
+Capacity is shared, so it is guarded: public viewers get at most `max_viewers -
+operator_reserve` of the node (operators and admins can always watch), at most
+`max_viewers_per_camera` per camera, and one client address holds at most
+`limits.pending_offers_per_address` public sessions that have not connected yet (an offer that
+never completes ICE costs nothing to send but holds a slot until it is reaped).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections import deque
@@ -33,6 +40,10 @@ class CapReached(Exception):
     """Too many viewers; the message is shown to the viewer as it is."""
 
 
+class TooManyPending(CapReached):
+    """This client address already has too many sessions that never connected (429)."""
+
+
 class BadOffer(ValueError):
     pass
 
@@ -44,6 +55,7 @@ class ViewerSession:
     pc: RTCPeerConnection
     track: BusVideoTrack
     public: bool
+    address: str = ""
     created: float = field(default_factory=time.monotonic)
     connected: bool = False
 
@@ -57,9 +69,13 @@ def _h264_preferences() -> list:
 
 class ViewerSessions:
     def __init__(self, bus: StreamBus, settings: RelaySettings, directory: SessionDirectory,
-                 on_count: Callable[[str, int], None] | None = None):
+                 on_count: Callable[[str, int], None] | None = None, pending_per_address: int = 10):
         self.bus = bus
         self.settings = settings
+        self.pending_per_address = pending_per_address
+        # Public offers per client address that have not connected yet (being answered, or
+        # answered and waiting for ICE).
+        self._pending: dict[str, int] = {}
         self.directory = directory  # so a DELETE reaching another relay still ends our session
         self.sessions: dict[str, ViewerSession] = {}
         self.per_camera: dict[str, int] = {}
@@ -75,32 +91,39 @@ class ViewerSessions:
     def viewers(self, camera_id: str) -> int:
         return self.per_camera.get(camera_id, 0)
 
-    def check_caps(self, camera_id: str, public: bool) -> None:
+    def check_caps(self, camera_id: str, public: bool, address: str = "") -> None:
         s = self.settings
-        if len(self.sessions) + sum(self._opening.values()) >= s.max_viewers:
+        node_cap = max(0, s.max_viewers - s.operator_reserve) if public else s.max_viewers
+        if len(self.sessions) + sum(self._opening.values()) >= node_cap:
             raise CapReached(f"Server ini sedang melayani jumlah penonton maksimum ({s.max_viewers}). Coba lagi sebentar lagi.")
+        if public and self._pending.get(address, 0) >= self.pending_per_address:
+            raise TooManyPending(f"Terlalu banyak sambungan yang belum tersambung dari alamat ini. Coba lagi dalam "
+                                 f"{math.ceil(s.connect_timeout_s)} detik.")
         if public and self.viewers(camera_id) + self._opening.get(camera_id, 0) >= s.max_viewers_per_camera:
             raise CapReached(f"Kamera ini sudah ditonton jumlah maksimum ({s.max_viewers_per_camera} penonton). Coba lagi sebentar lagi.")
 
-    async def open(self, camera_id: str, offer_sdp: str, public: bool) -> tuple[ViewerSession, str]:
+    async def open(self, camera_id: str, offer_sdp: str, public: bool, address: str = "") -> tuple[ViewerSession, str]:
         """Answer a WHEP offer; returns the session and the answer SDP (all candidates in it)."""
-        self.check_caps(camera_id, public)
+        self.check_caps(camera_id, public, address)
         if "m=video" not in offer_sdp:
             raise BadOffer("the offer has no video m-line (Pantau sends video only)")
-        self._opening[camera_id] = self._opening.get(camera_id, 0) + 1
+        _count(self._opening, camera_id, +1)
+        if public:
+            _count(self._pending, address, +1)  # until it connects or ends
+        answered = False
         try:
-            return await self._answer(camera_id, offer_sdp, public)
+            result = await self._answer(camera_id, offer_sdp, public, address)
+            answered = True
+            return result
         finally:
-            left = self._opening[camera_id] - 1
-            if left:
-                self._opening[camera_id] = left
-            else:
-                del self._opening[camera_id]
+            _count(self._opening, camera_id, -1)
+            if public and not answered:
+                _count(self._pending, address, -1)
 
-    async def _answer(self, camera_id: str, offer_sdp: str, public: bool) -> tuple[ViewerSession, str]:
+    async def _answer(self, camera_id: str, offer_sdp: str, public: bool, address: str) -> tuple[ViewerSession, str]:
         pc = RTCPeerConnection(configuration=self._configuration)
         track = BusVideoTrack(self.bus.subscribe(camera_id), self.settings.catchup_rate_mbps * 1_000_000 / 8, self.latency_samples)
-        session = ViewerSession(secrets.token_urlsafe(16), camera_id, pc, track, public)
+        session = ViewerSession(secrets.token_urlsafe(16), camera_id, pc, track, public, address)
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             transceiver.setCodecPreferences(_h264_preferences())
@@ -117,8 +140,10 @@ class ViewerSessions:
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
-            if pc.connectionState == "connected":
+            if pc.connectionState == "connected" and not session.connected:
                 session.connected = True
+                if session.public:
+                    _count(self._pending, session.address, -1)
             elif pc.connectionState in ("failed", "closed"):
                 await self.close(session.id)
 
@@ -135,6 +160,8 @@ class ViewerSessions:
         session = self.sessions.pop(session_id, None)
         if session is None:
             return False
+        if session.public and not session.connected:
+            _count(self._pending, session.address, -1)
         count = self.per_camera.get(session.camera_id, 1) - 1
         if count > 0:
             self.per_camera[session.camera_id] = count
@@ -154,3 +181,12 @@ class ViewerSessions:
 
     async def close_all(self) -> None:
         await asyncio.gather(*(self.close(sid) for sid in list(self.sessions)))
+
+
+def _count(counts: dict[str, int], key: str, delta: int) -> None:
+    """Add delta to counts[key], dropping keys that reach zero (the dict stays as small as what is live)."""
+    value = counts.get(key, 0) + delta
+    if value > 0:
+        counts[key] = value
+    else:
+        counts.pop(key, None)

@@ -4,16 +4,23 @@ ICE candidates in it) and the session's `Location`; `DELETE` on it ends the sess
 
 from __future__ import annotations
 
+import math
+
 from aiohttp import web
 
 from pantau.camera import ID_PATTERN
 from pantau.http_errors import ApiError, json_error
 from pantau.sdp_http import check_offer_headers, no_trickle, preflight, read_offer, with_cors
 from relay import auth
+from relay.client_address import client_address
 from relay.context import REGISTRY, SESSIONS
-from relay.viewer_sessions import BadOffer, CapReached
+from relay.rate_limits import RATE_LIMITS, retry_message
+from relay.viewer_sessions import BadOffer, CapReached, TooManyPending
 
 routes = web.RouteTableDef()
+# A viewer's offer: video (and the audio a browser adds), a few KB.
+MAX_OFFER_BYTES = 16 * 1024
+MAX_MEDIA_SECTIONS = 4
 
 routes.options("/whep/{id}")(preflight)
 routes.options("/whep/{id}/sessions/{session}")(preflight)
@@ -27,13 +34,19 @@ async def offer(request: web.Request) -> web.Response:
     caller = await auth.caller(request, changes_state=False)  # watching changes nothing: no CSRF token needed
     if camera is None or not (camera.public or caller is not None):
         raise ApiError(404, f"no public camera with id {camera_id!r}")
-    check_offer_headers(request)
+    check_offer_headers(request, MAX_OFFER_BYTES)
     if not camera.enabled:
         raise ApiError(409, "kamera ini sedang dinonaktifkan")
-    sdp = await read_offer(request)
+    address = client_address(request)
+    if caller is None and (seconds := request.app[RATE_LIMITS].wait("offers", address)):
+        return with_cors(json_error(429, retry_message(seconds), headers={"Retry-After": str(seconds)}))
+    sdp = await read_offer(request, MAX_OFFER_BYTES, MAX_MEDIA_SECTIONS)
     sessions = request.app[SESSIONS]
     try:
-        session, answer = await sessions.open(camera.id, sdp, public=caller is None)
+        session, answer = await sessions.open(camera.id, sdp, public=caller is None, address=address)
+    except TooManyPending as exc:
+        seconds = str(math.ceil(sessions.settings.connect_timeout_s))
+        return with_cors(json_error(429, str(exc), headers={"Retry-After": seconds}))
     except CapReached as exc:
         return with_cors(json_error(503, str(exc), headers={"Retry-After": "30"}))
     except BadOffer as exc:
