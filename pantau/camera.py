@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from pantau import source_policy
+from pantau import source_policy, visibility
 from pantau.redaction import MASK, NoStoredSecret, check_same_origin, keep_masked_secrets, mask_url, url_secrets
 from pantau.regions import RegionTree
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" also accepts a trailing "\n"
 KINDS = ("tps", "recap")
 TRANSPORTS = ("tcp", "udp")
-FIELDS = ("id", "kind", "region", "tps", "name", "source", "transport", "source_token", "public", "enabled", "tags")
+FIELDS = ("id", "kind", "region", "tps", "name", "source", "transport", "source_token", "public", "enabled", "tags",
+          "public_windows")
 MAX_TPS = 999
 MAX_NAME = 200
 MAX_TAGS = 32
@@ -52,10 +53,12 @@ class Camera:
     public: bool = True
     enabled: bool = True
     tags: list[str] = field(default_factory=list)
+    # When the public may see it (pantau/visibility.py); empty: the site's default.
+    public_windows: list[str] = field(default_factory=list)
 
     def to_stored(self) -> dict[str, Any]:
         # By hand rather than dataclasses.asdict (a deep copy): 30k of these per bulk import.
-        return {f: getattr(self, f) for f in FIELDS} | {"tags": list(self.tags)}
+        return {f: getattr(self, f) for f in FIELDS} | {"tags": list(self.tags), "public_windows": list(self.public_windows)}
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> Camera:
@@ -277,12 +280,18 @@ def validate_camera(data: Any, regions: RegionTree, stored: Camera | None = None
         errors.append(FieldError("tags", f"must be a list of at most {MAX_TAGS} non-empty texts of up to {MAX_TAG} characters"))
         tags = []
 
+    try:
+        public_windows = visibility.normalize_windows(data.get("public_windows"))
+    except visibility.WindowInvalid as exc:
+        errors.append(FieldError("public_windows", str(exc)))
+        public_windows = []
+
     if errors:
         raise CameraInvalid(errors)
     return Camera(
         id=camera_id, kind=kind, region=region.code, tps=tps, name=name, source=source,
         transport=transport, source_token=token, public=flags["public"], enabled=flags["enabled"],
-        tags=list(dict.fromkeys(tags)),
+        tags=list(dict.fromkeys(tags)), public_windows=public_windows,
     )
 
 

@@ -137,7 +137,7 @@ def cameras_to_csv(cameras: list[dict]) -> str:
         row = []
         for column in FIELDS:
             value = cam.get(column)
-            if column == "tags":
+            if column in ("tags", "public_windows"):
                 value = ";".join(value or [])
             elif isinstance(value, bool):
                 value = "true" if value else "false"

@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from pantau import __version__, source_policy
+from pantau import __version__, source_policy, visibility
 from pantau.config import ConfigError, Settings, load_settings
 from pantau.redaction import redact, setup_logging
 
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from(args)
         setup_logging(settings.log_level)
         source_policy.configure(settings.source_policy, own_ports=[settings.http.port])  # validation of imports
+        visibility.configure(settings.visibility)
         if args.command in ("serve", "ingest", "relay"):
             return run_role(args, settings)
         from pantau import cli_commands

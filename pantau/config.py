@@ -146,6 +146,23 @@ class SourcePolicySettings(BaseModel):
         return cidrs
 
 
+class VisibilitySettings(BaseModel):
+    """The site's default public windows (pantau/visibility.py), for cameras without their own:
+    e.g. election day, ["2026-02-14T13:00+07:00/"] (TPS cameras public from 13:00 WIB on).
+    Empty: no restriction. Each is START/END (ISO 8601, WIB when no offset), 'daily HH:MM-HH:MM'
+    or 'always'."""
+
+    default_windows: list[str] = []  # TPS cameras
+    recap_default_windows: list[str] = []  # recap sites (no ballot is cast there)
+
+    @field_validator("default_windows", "recap_default_windows")
+    @classmethod
+    def _windows(cls, windows: list[str]) -> list[str]:
+        from pantau.visibility import normalize_windows
+
+        return normalize_windows(windows)  # WindowInvalid is a ValueError: names the option
+
+
 class RelaySettings(BaseModel):
     max_viewers_per_camera: int = Field(200, ge=1)
     max_viewers: int = Field(1000, ge=1)  # per node
@@ -186,6 +203,7 @@ class Settings(BaseSettings):
     relay: RelaySettings = RelaySettings()
     embedded_redis: EmbeddedRedisSettings = EmbeddedRedisSettings()
     source_policy: SourcePolicySettings = SourcePolicySettings()
+    visibility: VisibilitySettings = VisibilitySettings()
 
     @property
     def embedded(self) -> bool:

@@ -24,7 +24,7 @@ import signal
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from pantau import source_policy
+from pantau import clock, source_policy, visibility
 from pantau.camera_selector import camera_selector
 from pantau.config import Settings
 from pantau.demo_set import seed_demo_once
@@ -86,6 +86,8 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
 
     # Camera sources may not reach this node's HTTP port, configured or (with port 0) bound.
     policy = source_policy.configure(settings.source_policy, own_ports=[settings.http.port])
+    visibility.configure(settings.visibility)  # the site's default public windows
+    clock.warn_if_test_clock()
     handle = await open_redis(settings)
     runner: web.AppRunner | None = None
     worker = None
