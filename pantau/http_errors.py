@@ -1,7 +1,8 @@
 """One JSON error shape for every failure: {"error": code, "message": text, "errors": [...]}.
 
-Known failures map to 4xx with a reason a person can act on; anything unexpected is a 500
-whose log line (redacted) carries the detail and whose body carries none.
+Known failures map to 4xx with a reason a person can act on, an unreachable Redis to 503 with
+Retry-After; anything unexpected is a 500 whose log line (redacted) carries the detail and whose
+body carries none.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis.exceptions
 from aiohttp import web
 
 from pantau.camera import CameraInvalid
@@ -87,6 +89,10 @@ async def error_middleware(request: web.Request, handler):
         return json_error(422, f"the CSV was refused whole; nothing was stored. {exc}", exc.to_json(), error_count=exc.total)
     except RegistryError as exc:
         return json_error(exc.status, str(exc))
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        # The registry (or bus) Redis restarting or failing over: a moment's outage, not a bug.
+        log.warning("Redis unreachable on %s %s: %s", request.method, request.path, exc)
+        return json_error(503, "the site's Redis is unreachable for a moment; try again", headers={"Retry-After": "2"})
     except web.HTTPRequestEntityTooLarge as exc:
         return json_error(413, f"the body is larger than this server accepts ({exc.text or 'limit exceeded'})")
     except web.HTTPException as exc:
