@@ -63,6 +63,8 @@ class LimitSettings(BaseModel):
     # the tiles it shows: a few people at one address watching must fit.
     tiles: RateLimit = RateLimit(per_s=150, burst=600)
     offers: RateLimit = RateLimit(per_s=1, burst=10)  # WHEP offers
+    # /hls/* (own bucket: a LL-HLS player asks ~10 times a second; behind nginx most never arrive)
+    hls: RateLimit = RateLimit(per_s=40, burst=400)
     pending_offers_per_address: int = Field(10, ge=1)  # WHEP sessions not yet connected
     events_per_address: int = Field(20, ge=1)  # open SSE streams
     events_per_node: int = Field(5000, ge=1)
@@ -176,6 +178,17 @@ class RelaySettings(BaseModel):
     ice: IceSettings = IceSettings()
 
 
+class HlsSettings(BaseModel):
+    """LL-HLS for the public (relay/hls/): packaged once per camera while someone watches."""
+
+    part_target_s: float = Field(0.2, ge=0.1, le=2.0)  # partial segments (EXT-X-PART)
+    segment_target_s: float = Field(1.0, ge=0.5, le=10.0)  # segments cut at the first keyframe after this
+    segments_kept: int = Field(6, ge=3, le=60)  # complete segments in the playlist
+    linger_s: float = Field(30.0, gt=0)  # packaging stops this long after a camera's last request
+    start_timeout_s: float = Field(10.0, gt=0)  # a first playlist request waits this long for a segment
+    media_max_age_s: int = Field(3600, ge=1)  # Cache-Control of parts, segments, init (immutable)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PANTAU_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -201,6 +214,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     ingest: IngestSettings = IngestSettings()
     relay: RelaySettings = RelaySettings()
+    hls: HlsSettings = HlsSettings()
     embedded_redis: EmbeddedRedisSettings = EmbeddedRedisSettings()
     source_policy: SourcePolicySettings = SourcePolicySettings()
     visibility: VisibilitySettings = VisibilitySettings()

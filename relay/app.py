@@ -8,6 +8,7 @@ from pantau.config import Settings
 from pantau.http_errors import error_middleware
 from pantau.http_limits import body_limit_middleware
 from pantau.ice_config import apply_host_address_policy
+from pantau.redis_bus import RedisStreamBus
 from pantau.registry import Registry
 from pantau.session_directory import SessionDirectory
 from pantau.stream_bus import StreamBus
@@ -17,6 +18,9 @@ from relay.auth import ATTEMPTS_KEY, TOKENS_KEY
 from relay.client_address import PROXIES, TrustedProxies
 from relay.context import BUS, REGION_TREES, REGISTRY, SESSIONS, SETTINGS, VIEWERS, WALL
 from relay.events import HUB, EventHub
+from relay.hls import http as hls_http
+from relay.hls.hls_cameras import HlsCameras
+from relay.hls.redis_part_log import RedisPartLog
 from relay.openapi import openapi_document
 from relay.rate_limits import RATE_LIMITS, RateLimits, rate_limit_middleware
 from relay.region_counts import RegionTreeCache
@@ -62,6 +66,7 @@ async def _start_background(app: web.Application) -> None:
 
 async def _stop_background(app: web.Application) -> None:
     await app[SESSIONS].close_all()
+    await hls_http.stop(app)
     await app[VIEWERS].stop()
     await app[HUB].stop()
 
@@ -83,6 +88,9 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     app[ATTEMPTS_KEY] = FailedAttempts()
     app[REGION_TREES] = RegionTreeCache()
     app[BUS] = bus
+    # LL-HLS: on a site one elected relay packages each camera into the bus Redis (relay/hls/).
+    part_log = RedisPartLog(bus.redis, settings.node_name) if isinstance(bus, RedisStreamBus) else None
+    app[hls_http.HLS] = HlsCameras(bus, settings.hls, part_log)
     app[HUB] = hub
     app[WALL] = wall
     sessions = ViewerSessions(bus, settings.relay, SessionDirectory(registry.redis, "whep", settings.node_name),
@@ -97,7 +105,7 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/api/metrics", metrics)
-    for module in (public_api, admin_api, push_key_api, session_admin_api, auth, tiles, events, whep, pages):
+    for module in (public_api, admin_api, push_key_api, session_admin_api, auth, tiles, events, whep, hls_http, pages):
         app.add_routes(module.routes)
     app.on_startup.append(_start_background)
     app.on_shutdown.append(_stop_background)

@@ -1,7 +1,7 @@
 """Rate limits per client address for anonymous callers: token buckets, 429 + Retry-After.
 
 One anonymous client must not be able to take what the public shares: requests (`api`, every
-page and /api/ call), tiles (`tiles`), WHEP offers (`offers`, checked by the WHEP handler).
+page and /api/ call), tiles (`tiles`), HLS (`hls`), WHEP offers (`offers`, checked by the WHEP handler).
 Signed-in operators and admins are exempt. Buckets live in memory per relay (a site's load
 balancer spreads a client over relays, which only makes each relay's share smaller); the least
 recently used addresses are forgotten beyond `limits.addresses_tracked`, which bounds memory
@@ -55,7 +55,7 @@ class TokenBuckets:
 class RateLimits:
     def __init__(self, settings: LimitSettings, clock: Callable[[], float] = time.monotonic):
         self.buckets = {name: TokenBuckets(getattr(settings, name), settings.addresses_tracked, clock)
-                        for name in ("api", "tiles", "offers")}
+                        for name in ("api", "tiles", "offers", "hls")}
 
     def wait(self, name: str, address: str) -> int:
         """0 when `address` may go on (a token of its `name` bucket is spent), else the whole
@@ -89,11 +89,19 @@ async def signed_in(request: web.Request) -> bool:
     return True
 
 
+def _bucket(path: str) -> str:
+    """HLS has its own bucket: a LL-HLS player asks ~10 times a second (parts and blocking
+    playlist reloads), more than `api` allows, and nginx in front answers most of it."""
+    if path.startswith("/hls/"):
+        return "hls"
+    return "tiles" if path.endswith("/tile.jpg") else "api"
+
+
 @web.middleware
 async def rate_limit_middleware(request: web.Request, handler):
     limits = request.app.get(RATE_LIMITS)
     if limits is None or request.method == "OPTIONS" or request.path.startswith("/viewer/"):
         return await handler(request)
     if not await signed_in(request):
-        limits.check("tiles" if request.path.endswith("/tile.jpg") else "api", client_address(request))
+        limits.check(_bucket(request.path), client_address(request))
     return await handler(request)

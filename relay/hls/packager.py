@@ -1,0 +1,96 @@
+"""Packages one camera: reads it from the stream bus, cuts fMP4 parts, numbers them and hands
+each `PartRecord` to a sink (this relay's window when embedded; the site's Redis part log on a
+site, where one elected relay packages each camera).
+
+Numbers never repeat for a camera, so a URL always names the same bytes (caches keep them as
+immutable): a run continues after the last record it knows of, and never starts below the
+wall clock counted in segment targets (segments) and half part targets (parts); segments are
+never shorter than the target and parts average above half theirs, so a later run starts past
+every number an earlier one used even when nothing of it is left. A run that continues
+another (a new packager, a restart) marks its first segment as a discontinuity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from pantau.config import HlsSettings
+from pantau.stream_bus import StreamBus
+from relay.hls.fmp4_segmenter import Chunk, Fmp4Segmenter
+from relay.hls.part_record import PartRecord, init_id
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[PartRecord], Awaitable[bool]]  # False: stop (no longer this relay's to package)
+
+
+@dataclass
+class Numbering:
+    next_msn: int
+    next_part: int
+    discontinuity_sequence: int
+    continues: bool  # the first segment follows earlier ones: a discontinuity
+
+    @classmethod
+    def after(cls, last: PartRecord | None, settings: HlsSettings, now: float | None = None) -> Numbering:
+        now = time.time() if now is None else now
+        msn = int(now / settings.segment_target_s)
+        part = int(now / (settings.part_target_s / 2))
+        if last is None:
+            return cls(msn, part, 0, False)
+        return cls(max(msn, last.msn + 1), max(part, last.number + 1), last.discontinuity_sequence, True)
+
+
+class Packager:
+    def __init__(self, bus: StreamBus, camera_id: str, settings: HlsSettings, numbering: Numbering, sink: Sink):
+        self.bus = bus
+        self.camera_id = camera_id
+        self.settings = settings
+        self.numbering = numbering
+        self.sink = sink
+        self.last: PartRecord | None = None
+        self._msn = numbering.next_msn - 1
+        self._index = 0
+        self._init_id = ""
+
+    async def run(self) -> None:
+        segmenter = Fmp4Segmenter(self.settings.part_target_s, self.settings.segment_target_s)
+        with self.bus.subscribe(self.camera_id) as subscription:
+            while True:
+                timed = await subscription.get()
+                try:
+                    chunks = segmenter.feed(timed)
+                except (ValueError, OSError) as exc:  # a packet the muxer refuses: start again at a keyframe
+                    log.warning("HLS packaging of %s: %s; restarting at the next keyframe", self.camera_id, exc)
+                    segmenter = Fmp4Segmenter(self.settings.part_target_s, self.settings.segment_target_s)
+                    self.numbering.continues = True
+                    continue
+                for chunk in chunks:
+                    record = self._number(chunk)
+                    if not await self.sink(record):
+                        return
+                    self.last = record
+                await asyncio.sleep(0)  # a burst (the GOP cache) must not hold the loop
+
+    def _number(self, chunk: Chunk) -> PartRecord:
+        numbering = self.numbering
+        init = b""
+        if chunk.new_segment:
+            self._msn += 1
+            self._index = 0
+            if chunk.discontinuity or numbering.continues:
+                numbering.discontinuity_sequence += 1
+            init = chunk.init
+            self._init_id = init_id(init)
+        record = PartRecord(numbering.next_part, self._msn, self._index, round(chunk.duration, 6), chunk.independent,
+                            numbering.discontinuity_sequence, chunk.new_segment and (chunk.discontinuity or numbering.continues),
+                            round(chunk.program_date_time, 3), self._init_id, chunk.data, init)
+        if chunk.new_segment:
+            numbering.continues = False
+        numbering.next_part += 1
+        self._index += 1
+        return record
