@@ -110,9 +110,11 @@ def node_env(admin_token: str) -> dict[str, str]:
 class PantauNode:
     """`pantau serve --no-demo --port 0` (with `demo=True`: seeding the demo set, the default a
     site gets) in its own working directory; stdout/stderr go to files (a pipe nobody drains
-    would eventually block the node's logging)."""
+    would eventually block the node's logging). `role="relay"` (or `"ingest"`) starts a site's
+    `pantau relay` instead (extra_args then carry --redis-url and the rest)."""
 
-    def __init__(self, workdir: Path, admin_token: str, extra_args: list[str], demo: bool = False):
+    def __init__(self, workdir: Path, admin_token: str, extra_args: list[str], demo: bool = False, role: str = "serve"):
+        self.role = role
         self.workdir = workdir
         self.admin_token = admin_token
         self.extra_args = extra_args
@@ -128,7 +130,7 @@ class PantauNode:
 
     def start(self, timeout_s: float = 60.0) -> str:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "pantau.cli", "serve", *([] if self.demo else ["--no-demo"]),
+        command = [sys.executable, "-m", "pantau.cli", self.role, *([] if self.demo or self.role != "serve" else ["--no-demo"]),
                    "--host", "127.0.0.1", "--port", "0", "--data-dir", str(self.data_dir), *self.extra_args]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.process = subprocess.Popen(command, cwd=REPO, env=node_env(self.admin_token),
@@ -140,9 +142,9 @@ class PantauNode:
                 self.base_url = match.group(1)
                 return self.base_url
             if self.process.poll() is not None:
-                raise BenchError(f"pantau serve exited with code {self.process.returncode}:\n{self.log_tail()}")
+                raise BenchError(f"pantau {self.role} exited with code {self.process.returncode}:\n{self.log_tail()}")
             time.sleep(0.05)
-        raise BenchError(f"pantau serve printed no 'Pantau is running at' line within {timeout_s:.0f} s:\n{self.log_tail()}")
+        raise BenchError(f"pantau {self.role} printed no 'Pantau is running at' line within {timeout_s:.0f} s:\n{self.log_tail()}")
 
     def embedded_redis(self) -> tuple[int, str]:
         """(pid, unix socket) of the node's private Redis, from the state file it writes."""

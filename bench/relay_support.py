@@ -264,11 +264,12 @@ class ViewerHost:
         return {"error": f"unknown op {op!r}"}
 
 
-async def serve_viewers(decode: bool) -> None:
+async def serve_viewers(decode: bool, host_class: type = ViewerHost) -> None:
+    """Serve the commands on stdin with `host_class()` (bench/soak_viewers.py passes its own)."""
     if not decode:
         _without_decoding()
     _loopback_only_viewers()
-    host = ViewerHost()
+    host = host_class()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
