@@ -39,6 +39,7 @@ class CameraSet:
     # id -> the stored JSON the registry should write for it (the raw-write baseline's payload)
     stored: dict[str, str]
     public_by_kecamatan: Counter[str]
+    by_kecamatan: Counter[str]  # all cameras, public or not
     kecamatan_codes: list[str]
     kelurahan_count: int
 
@@ -50,6 +51,11 @@ class CameraSet:
     def public_total(self) -> int:
         return sum(self.public_by_kecamatan.values())
 
+    @property
+    def largest_kecamatan(self) -> str:
+        """The kecamatan with the most public cameras: the biggest public listing."""
+        return max(self.kecamatan_codes, key=lambda code: (self.public_by_kecamatan[code], code))
+
 
 def load_kelurahan(path: Path = REGIONS_FILE) -> tuple[list[Kelurahan], list[str]]:
     regions = json.loads(path.read_text(encoding="utf-8"))["regions"]
@@ -60,7 +66,12 @@ def load_kelurahan(path: Path = REGIONS_FILE) -> tuple[list[Kelurahan], list[str
 
 def tps_counts(kelurahan: list[Kelurahan], total: int, rng: random.Random) -> dict[str, int]:
     """How many TPS each kelurahan gets: uneven like the real map (the Kepulauan Seribu
-    islands have few), summing exactly to `total`."""
+    islands have few), summing exactly to `total`.
+
+    The weights are per kelurahan, so a kecamatan's share follows its number of kelurahan (3
+    to 11 in the region file): at 30,766 cameras the 44 kecamatan hold ~700 on average and
+    the largest, 31.73.04 with 11 kelurahan, ~1,300 (~1,180 public), the size of the biggest
+    real ones (the issue measured 920 in 31.75.03), not a uniform ~700 each."""
     if total < len(kelurahan):
         raise ValueError(f"need at least one camera per kelurahan ({len(kelurahan)})")
     weights = {k.code: rng.uniform(0.5, 1.5) * (0.3 if k.code.startswith("31.01.") else 1.0) for k in kelurahan}
@@ -104,6 +115,7 @@ def build_camera_set(total: int = PEMILU_2024_TPS, seed: int = SEED) -> CameraSe
     writer.writerow(COLUMNS)
     stored: dict[str, str] = {}
     public_by_kecamatan: Counter[str] = Counter()
+    by_kecamatan: Counter[str] = Counter()
     n = 0
     for kel in kelurahan:
         for tps in range(1, counts[kel.code] + 1):
@@ -113,4 +125,5 @@ def build_camera_set(total: int = PEMILU_2024_TPS, seed: int = SEED) -> CameraSe
             writer.writerow(["", "tps", kel.code, tps, "", source, "tcp", "", "true" if public else "false", "true", ";".join(TAGS)])
             camera_id, stored[camera_id] = _stored_json(kel, tps, source, public)
             public_by_kecamatan[kel.kecamatan] += public
-    return CameraSet(out.getvalue().encode(), stored, public_by_kecamatan, kecamatan, len(kelurahan))
+            by_kecamatan[kel.kecamatan] += 1
+    return CameraSet(out.getvalue().encode(), stored, public_by_kecamatan, by_kecamatan, kecamatan, len(kelurahan))
