@@ -24,7 +24,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
-from pantau import audit_log
+from pantau import audit_log, heap
 from pantau import registry_keys as keys
 from pantau.audit_log import Actor
 from pantau.camera import Camera, default_status
@@ -210,6 +210,8 @@ class Registry:
         self.table.revision = int(revision or 0)
         self.table.last_change_id = last[0][0] if last else "0-0"
         self.table.loaded = True
+        if len(cameras) >= heap.SETTLE_FROM_CAMERAS:
+            heap.settle()
         log.debug("registry mirror reloaded: %d cameras at revision %d", len(cameras), self.table.revision)
 
     # -- reads ----------------------------------------------------------------------
@@ -323,6 +325,8 @@ class Registry:
             table.replace_all(await _off_loop_if_large(len(writes), lambda: table.merged_with(writes)))
             table.revision = revision + 1
             table.last_change_id = change_id
+        if len(writes) >= heap.SETTLE_FROM_CAMERAS:
+            heap.settle()
 
     async def create(self, camera: Camera, actor: Actor) -> Camera:
         def plan(current: dict[str, Camera]):
