@@ -25,6 +25,28 @@ log = logging.getLogger(__name__)
 REFRESH_S = 5.0
 EXPIRY_S = 15.0
 
+# KEYS: the cameras' viewer hashes. ARGV: now (ms since the epoch). Returns position, total,
+# position, total, ... (1-based) for the cameras watched now, over the relays whose entry has
+# not expired. One script call with a short answer instead of one HGETALL per camera: a
+# listing of 1000 cameras spent ~10 ms of the event loop's CPU packing and parsing 1000
+# pipelined replies.
+TOTALS = """
+local now = tonumber(ARGV[1])
+local watched = {}
+for i, key in ipairs(KEYS) do
+  local total = 0
+  for _, value in ipairs(redis.call('HVALS', key)) do
+    local count, expires = string.match(value, '^(%d+):(%d+)$')
+    if count and tonumber(expires) > now then total = total + tonumber(count) end
+  end
+  if total > 0 then
+    watched[#watched + 1] = i
+    watched[#watched + 1] = total
+  end
+end
+return watched
+"""
+
 
 def viewers_key(camera_id: str) -> str:
     return f"{keys.PREFIX}:viewers:{camera_id}"
@@ -58,6 +80,7 @@ class SiteViewerCounts:
         self._counting: set[str] = set()  # cameras with a non-zero count here
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._totals = redis.register_script(TOTALS)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="viewer-counts")
@@ -115,19 +138,10 @@ class SiteViewerCounts:
         ids = list(camera_ids)
         if not ids:
             return {}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for camera_id in ids:
-                pipe.hgetall(viewers_key(camera_id))
-            replies = await pipe.execute()
-        now = time.time() * 1000
-        totals = {}
-        for camera_id, fields in zip(ids, replies):
-            total = 0
-            for value in fields.values():
-                count, _, expires = str(value).partition(":")
-                if expires and int(expires) > now:
-                    total += int(count)
-            totals[camera_id] = total
+        watched = await self._totals(keys=[viewers_key(camera_id) for camera_id in ids], args=[int(time.time() * 1000)])
+        totals = dict.fromkeys(ids, 0)
+        for position, total in zip(watched[::2], watched[1::2]):
+            totals[ids[int(position) - 1]] = int(total)
         return totals
 
     async def announced(self, camera_id: str) -> int | None:
