@@ -16,11 +16,12 @@ from pantau.tokens import TokenStore
 from relay import admin_api, auth, events, pages, public_api, push_key_api, session_admin_api, tiles, whep
 from relay.auth import ATTEMPTS_KEY, TOKENS_KEY
 from relay.client_address import PROXIES, TrustedProxies
-from relay.context import BUS, REGION_TREES, REGISTRY, SESSIONS, SETTINGS, VIEWERS, WALL
+from relay.context import BUS, LISTING_JSON, REGION_TREES, REGISTRY, SESSIONS, SETTINGS, VIEWERS, WALL
 from relay.events import HUB, EventHub
 from relay.hls import http as hls_http
 from relay.hls.hls_cameras import HlsCameras
 from relay.hls.redis_part_log import RedisPartLog
+from relay.listing_json import ListingJson
 from relay.openapi import openapi_document
 from relay.rate_limits import RATE_LIMITS, RateLimits, rate_limit_middleware
 from relay.region_counts import RegionTreeCache
@@ -87,6 +88,7 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     app[TOKENS_KEY] = tokens
     app[ATTEMPTS_KEY] = FailedAttempts()
     app[REGION_TREES] = RegionTreeCache()
+    app[LISTING_JSON] = ListingJson(registry.regions)
     app[BUS] = bus
     # LL-HLS: on a site one elected relay packages each camera into the bus Redis (relay/hls/).
     part_log = RedisPartLog(bus.redis, settings.node_name) if isinstance(bus, RedisStreamBus) else None

@@ -10,7 +10,7 @@ from aiohttp import web
 from pantau.camera import ID_PATTERN, public_view
 from pantau.http_errors import ApiError
 from relay import auth
-from relay.context import REGION_TREES, REGISTRY, SETTINGS, VIEWERS, WALL
+from relay.context import LISTING_JSON, REGION_TREES, REGISTRY, SETTINGS, VIEWERS, WALL
 from relay.query_params import encode_cursor, list_query
 
 routes = web.RouteTableDef()
@@ -70,10 +70,7 @@ async def list_cameras(request: web.Request) -> web.Response:
     page, total, next_id = await registry.list(query)
     statuses = await registry.statuses(page)
     viewers = await request.app[VIEWERS].totals(c.id for c in page)
-    return web.json_response({
-        "cameras": [public_view(c, registry.regions, statuses[c.id]) | {"viewers": viewers[c.id]} for c in page],
-        "total": total, "next_cursor": encode_cursor(next_id),
-    })
+    return web.json_response(text=request.app[LISTING_JSON].body(page, statuses, viewers, total, encode_cursor(next_id)))
 
 
 @routes.get("/api/cameras/{id}")

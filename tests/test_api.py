@@ -122,6 +122,18 @@ async def test_listing_filters_and_pages(api):
         assert error["errors"][0]["field"] and error["message"]
 
 
+async def test_a_listing_shows_an_edit_at_once(api):
+    """The listing reuses each camera's encoded text (relay/listing_json.py): never a stale one."""
+    await api.call("POST", "/api/admin/cameras", 201, json=camera(1), headers=ADMIN)
+    await api.call("POST", "/api/admin/cameras", 201, json=camera(2), headers=ADMIN)
+    _, before = await api.call("GET", "/api/cameras?kelurahan=31.71.01.1001", 200)
+    await api.call("PATCH", "/api/admin/cameras/3171011001001", 200, json={"name": "Aula RW 03", "tags": ["baru"]}, headers=ADMIN)
+    await api.call("DELETE", "/api/admin/cameras/3171011001002", 204, headers=ADMIN)
+    _, after = await api.call("GET", "/api/cameras?kelurahan=31.71.01.1001", 200)
+    assert [c["name"] for c in before["cameras"]] == ["TPS 001 Gambir", "TPS 002 Gambir"]
+    assert [(c["name"], c["tags"]) for c in after["cameras"]] == [("Aula RW 03", ["baru"])] and after["total"] == 1
+
+
 async def test_admin_needs_the_admin_token(api):
     for headers, status in (({}, 401), ({"Authorization": "Bearer wrong"}, 401), ({"Authorization": "Basic abc"}, 401), (OPERATOR, 403)):
         for method, path in (("GET", "/api/admin/cameras"), ("POST", "/api/admin/cameras"), ("GET", "/api/admin/audit"),
