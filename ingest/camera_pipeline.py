@@ -112,10 +112,21 @@ class CameraPipeline:
         self._waiting_for_keyframe = True
         self._switch_to_transcode = False
         self._last_stats_report = 0.0
+        self.sessions = 0  # connections that delivered a stream (ingest/metrics.py: reconnects)
+
+    @property
+    def packets_in(self) -> int:
+        """Packets fed so far (all sessions): the rate meter's own counter."""
+        return self._meter.frames
+
+    @property
+    def bytes_in(self) -> int:
+        return self._meter.bytes
 
     # -- session -------------------------------------------------------------------------
     def start_session(self, info: StreamInfo) -> None:
         """A new connection: new epoch, choose the path from what the stream says."""
+        self.sessions += 1
         self.epoch = new_epoch()
         self._last_dts = None
         self._waiting_for_keyframe = True

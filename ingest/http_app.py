@@ -1,5 +1,6 @@
 """The HTTP side of a `pantau ingest` process (only with --port): `/healthz`, `/api/metrics`
-(operator or admin) and, added by the node, `/whip/` for the WHIP cameras it ingests."""
+(operator or admin), `/metrics` (Prometheus; the metrics token, operator or admin) and, added by
+the node, `/whip/` for the WHIP cameras it ingests."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from collections import Counter
 
 from aiohttp import web
 
+from ingest.metrics import IngestCollector
 from ingest.worker import IngestWorker
+from pantau.bus_metrics import BusCollector
 from pantau.config import Settings
 from pantau.http_errors import ApiError, error_middleware
 from pantau.http_limits import body_limit_middleware
+from pantau.metrics import METRICS, NodeMetrics, is_metrics_token, metrics_middleware, metrics_response
 from pantau.redis_bus import RedisStreamBus
 from pantau.registry import Registry
 from pantau.stream_bus import StreamBus
@@ -20,6 +24,7 @@ REGISTRY = web.AppKey("ingest_registry", Registry)
 WORKER = web.AppKey("ingest_worker_metrics", IngestWorker)
 BUS = web.AppKey("ingest_bus", StreamBus)
 TOKENS = web.AppKey("ingest_tokens", TokenStore)
+SETTINGS = web.AppKey("ingest_settings", Settings)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -31,12 +36,19 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "registry": "ok", "sources": len(request.app[WORKER].sources)})
 
 
-async def metrics(request: web.Request) -> web.Response:
+def _bearer(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
-    info = await request.app[TOKENS].verify(header[7:].strip()) if header[:7].lower() == "bearer " else None
-    if info is None:
-        raise ApiError(401, "this needs an operator or admin token: 'Authorization: Bearer <token>'",
-                       headers={"WWW-Authenticate": 'Bearer realm="pantau"'})
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
+
+
+async def _require_operator(request: web.Request, what: str = "an operator or admin token") -> None:
+    token = _bearer(request)
+    if (await request.app[TOKENS].verify(token) if token else None) is None:
+        raise ApiError(401, f"this needs {what}: 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": 'Bearer realm="pantau"'})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    await _require_operator(request)
     worker = request.app[WORKER]
     states = Counter(worker.status.current(camera_id).get("state") or "connecting" for camera_id in worker.sources)
     body = {"sources": len(worker.sources), "states": dict(states)}
@@ -47,12 +59,24 @@ async def metrics(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def prometheus_metrics(request: web.Request) -> web.Response:
+    if not is_metrics_token(request.app[SETTINGS].metrics, _bearer(request)):
+        await _require_operator(request, "the metrics token, or an operator or admin token")
+    return await metrics_response(request)
+
+
 def create_ingest_app(settings: Settings, registry: Registry, tokens: TokenStore, worker: IngestWorker, bus: StreamBus) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, body_limit_middleware(settings.http)])
+    node_metrics = NodeMetrics(settings.metrics, settings.node_name, "ingest")
+    node_metrics.add(IngestCollector(worker, settings.metrics.per_camera))
+    node_metrics.add(BusCollector(bus, settings.metrics.per_camera))
+    app = web.Application(middlewares=[metrics_middleware(node_metrics), error_middleware, body_limit_middleware(settings.http)])
+    app[METRICS] = node_metrics
+    app[SETTINGS] = settings
     app[REGISTRY] = registry
     app[WORKER] = worker
     app[BUS] = bus
     app[TOKENS] = tokens
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/metrics", metrics)
+    app.router.add_get("/metrics", prometheus_metrics)
     return app

@@ -18,6 +18,7 @@ import cv2
 from ingest.backoff import Backoff
 from ingest.camera_pipeline import CameraPipeline
 from ingest.keyframe_tiles import KeyframeAnalyzer
+from ingest.metrics import PipelineTotals, TimedExecutor
 from ingest.pipeline_feeder import PipelineFeeder
 from ingest.rtsp_source import RtspSettings, RtspSource
 from ingest.status_reporter import StatusReporter
@@ -60,8 +61,12 @@ class IngestWorker:
         self.webrtc = webrtc  # None: this worker takes no WebRTC sources (WHIP, WHEP)
         self.ownership = ownership
         self.sources: dict[str, tuple[tuple, Source]] = {}
+        self.pipelines: dict[str, CameraPipeline] = {}  # of the running sources, for /metrics
+        self.retired = PipelineTotals()  # what stopped sources' pipelines had counted
         self.status: StatusReporter | None = None
-        self._keyframes = ThreadPoolExecutor(settings.keyframe_threads, thread_name_prefix="keyframes")
+        # Timed per keyframe (ingest/metrics.py): the analysis cost per camera shows in /metrics.
+        self.keyframe_executor = TimedExecutor(
+            ThreadPoolExecutor(settings.keyframe_threads, thread_name_prefix="keyframes"))
         # OpenCV's own thread pool would add a thread per core to every small resize/encode;
         # work here is already spread over cameras.
         cv2.setNumThreads(1)
@@ -98,7 +103,7 @@ class IngestWorker:
         if self.ownership:
             await self.ownership.stop()  # after the sources: hand the leases over, nothing publishes
         self._feeder.stop()
-        self._keyframes.shutdown(wait=False, cancel_futures=True)
+        self.keyframe_executor.shutdown(wait=False, cancel_futures=True)
         if self.status:
             with contextlib.suppress(Exception):
                 await self.status.flush()
@@ -147,6 +152,7 @@ class IngestWorker:
             if camera is None or source_key(camera) != key:
                 source.stop()
                 del self.sources[camera_id]
+                self.retired.add(self.pipelines.pop(camera_id, None))
                 self.bus.end_stream(camera_id)
                 if camera_id not in table.cameras:
                     self.bus.forget(camera_id)
@@ -160,11 +166,13 @@ class IngestWorker:
 
     def _pipeline(self, camera: Camera) -> CameraPipeline:
         s = self.settings
-        analyzer = KeyframeAnalyzer(camera.id, self.bus, self._keyframes,
+        analyzer = KeyframeAnalyzer(camera.id, self.bus, self.keyframe_executor,
                                     on_picture=lambda picture, width, height, cid=camera.id: self.status.report(
                                         cid, picture=picture, width=width, height=height))
-        return CameraPipeline(camera.id, self.bus, self.status, analyzer, TranscodeSettings(**s.transcode.model_dump()),
-                              force_transcode="force_transcode" in camera.tags)
+        pipeline = CameraPipeline(camera.id, self.bus, self.status, analyzer, TranscodeSettings(**s.transcode.model_dump()),
+                                  force_transcode="force_transcode" in camera.tags)
+        self.pipelines[camera.id] = pipeline
+        return pipeline
 
     def _make_source(self, camera: Camera) -> Source:
         s = self.settings

@@ -31,6 +31,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis-url", help="the site's registry Redis (default: a private embedded Redis)")
     parser.add_argument("--config", help="YAML config file (or PANTAU_CONFIG)")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--log-format", choices=("text", "json"), help="text (default) or json: one JSON object a line, for log shippers")
 
 
 def _remote(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         role.add_argument("--node-id", help="this process's name on the site (default: host name and pid)")
         role.add_argument("--host", help="listen address (default 127.0.0.1)")
         role.add_argument("--port", type=int, help="listen port (default 8080; 0 picks a free one)"
-                          if role is not ingest else "serve /healthz, /api/metrics and /whip/ on this port (default: no HTTP)")
+                          if role is not ingest else "serve /healthz, /api/metrics, /metrics and /whip/ on this port (default: no HTTP)")
     for role in (serve, ingest):
         role.add_argument("--cameras", help="ingest only these cameras: region code prefixes and/or id globs, comma-separated "
                                             "(e.g. 31.71,31.72 or 'rekap-*'); default all")
@@ -93,7 +94,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     http = {k: v for k, v in (("host", getattr(args, "host", None)), ("port", getattr(args, "port", None))) if v is not None}
     cameras = getattr(args, "cameras", None)
     return load_settings(
-        args.config, data_dir=args.data_dir, redis_url=args.redis_url, log_level=args.log_level,
+        args.config, data_dir=args.data_dir, redis_url=args.redis_url, log_level=args.log_level, log_format=args.log_format,
         demo=getattr(args, "demo", None), http=http or None, bus_redis_url=getattr(args, "bus_redis_url", None),
         node_id=getattr(args, "node_id", None), ingest={"cameras": cameras} if cameras is not None else None,
     )
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from(args)
-        setup_logging(settings.log_level)
+        setup_logging(settings.log_level, settings.log_format)
         source_policy.configure(settings.source_policy, own_ports=[settings.http.port])  # validation of imports
         visibility.configure(settings.visibility)
         if args.command in ("serve", "ingest", "relay"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
@@ -178,6 +178,22 @@ class RelaySettings(BaseModel):
     ice: IceSettings = IceSettings()
 
 
+class MetricsSettings(BaseModel):
+    """`GET /metrics` (Prometheus text format) on every process with HTTP."""
+
+    # A scrape-only token (Authorization: Bearer <token>), besides operator and admin tokens:
+    # Prometheus then holds no token that can watch cameras. Empty: none.
+    token: SecretStr | None = None
+    # Series per camera (packets, bytes, reconnects, up, fps, bitrate, viewers). Off: with ~31k
+    # cameras that is a Prometheus sizing decision; the aggregates are always there.
+    per_camera: bool = False
+
+    @field_validator("token")
+    @classmethod
+    def _empty_is_none(cls, token: SecretStr | None) -> SecretStr | None:
+        return token if token is not None and token.get_secret_value().strip() else None
+
+
 class HlsSettings(BaseModel):
     """LL-HLS for the public (relay/hls/): packaged once per camera while someone watches."""
 
@@ -210,6 +226,10 @@ class Settings(BaseSettings):
     # Read-only access to every camera (control-room wall); none unless set or created.
     operator_token: SecretStr | None = None
     log_level: str = "INFO"
+    # "json": one JSON object per line (time, level, logger, message, exception) for log
+    # shippers; redacted like the text format.
+    log_format: Literal["text", "json"] = "text"
+    metrics: MetricsSettings = MetricsSettings()
     http: HttpSettings = HttpSettings()
     limits: LimitSettings = LimitSettings()
     ingest: IngestSettings = IngestSettings()

@@ -3,7 +3,7 @@
 * `serve`  — ingest and relay in one process (the embedded default: a private Redis and the
   in-process bus; with --redis-url, a member of a site);
 * `ingest` — sources only, publishing to the site's stream bus; HTTP (/healthz, /api/metrics,
-  /whip/) only with --port. On a site, cameras are spread over the live workers by leases
+  /metrics, /whip/) only with --port. On a site, cameras are spread over the live workers by leases
   (ingest/ownership.py) unless --cameras splits them statically;
 * `relay`  — every HTTP endpoint `serve` has except /whip/ (WHIP is taken by the node that
   ingests the camera), no sources.
@@ -32,7 +32,9 @@ from pantau.http_limits import runner_options
 from pantau.ice_config import announce, apply_host_address_policy, rtc_configuration
 from pantau.leases import LeaseStore
 from pantau.memory_bus import InProcessBus
+from pantau.metrics import METRICS
 from pantau.push_keys import PushKeys
+from pantau.redaction import known_secrets
 from pantau.redis_bus import RedisStreamBus
 from pantau.redis_client import open_redis
 from pantau.regions import dki_regions
@@ -72,6 +74,7 @@ async def open_bus(settings: Settings) -> tuple[StreamBus, aioredis.Redis | None
 
 async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event | None = None, serve_http: bool = True) -> None:
     from ingest.http_app import create_ingest_app
+    from ingest.metrics import IngestCollector
     from ingest.ownership import Ownership
     from ingest.whip_http import add_whip_routes
     from ingest.worker import IngestWorker
@@ -86,6 +89,8 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
 
     # Camera sources may not reach this node's HTTP port, configured or (with port 0) bound.
     policy = source_policy.configure(settings.source_policy, own_ports=[settings.http.port])
+    if settings.metrics.token is not None:
+        known_secrets.add(settings.metrics.token.get_secret_value())
     visibility.configure(settings.visibility)  # the site's default public windows
     clock.warn_if_test_clock()
     handle = await open_redis(settings)
@@ -119,6 +124,9 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
         app = None
         if role != "ingest":
             app = create_app(settings, registry, tokens, bus)
+            app[METRICS].role = role
+            if worker is not None:  # serve: this process's /metrics tells of its ingest too
+                app[METRICS].add(IngestCollector(worker, settings.metrics.per_camera))
         elif serve_http:
             app = create_ingest_app(settings, registry, tokens, worker, bus)
         if app is not None and worker is not None:

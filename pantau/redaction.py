@@ -151,25 +151,37 @@ def keep_masked_secrets(url: str, stored_url: str | None) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's final message (args and exception text included) through `redact`."""
+    """Rewrites each record's final message (args and exception text included) through `redact`.
+
+    The redacted parts stay on the record too (`redacted_message`, `redacted_exception`), for
+    formatters that keep them apart (the JSON lines of pantau/json_log.py)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        if hasattr(record, "redacted_message"):
+            return True  # already done (a record passes several handlers)
+        message = redact(record.getMessage())
+        extra = []
         if record.exc_info:
-            message += "\n" + logging.Formatter().formatException(record.exc_info)
+            extra.append(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
             record.exc_text = None
         if record.stack_info:
-            message += "\n" + record.stack_info
+            extra.append(record.stack_info)
             record.stack_info = None
-        record.msg = redact(message)
+        exception = redact("\n".join(extra)) if extra else None
+        record.redacted_message = message
+        record.redacted_exception = exception
+        record.msg = message + "\n" + exception if exception else message
         record.args = None
         return True
 
 
-def setup_logging(level: str = "INFO") -> None:
+def setup_logging(level: str = "INFO", log_format: str = "text") -> None:
+    """One handler on stderr, redacting every record: plain lines, or `json` (one object a line)."""
+    from pantau.json_log import JsonFormatter
+
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

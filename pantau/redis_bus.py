@@ -101,7 +101,7 @@ def entry_ms(entry_id: bytes) -> int:
 
 @dataclass
 class BusCounters:
-    """For benchmarks and /api/metrics: what went through Redis."""
+    """For benchmarks, /api/metrics and /metrics: what went through Redis."""
 
     published_packets: int = 0
     published_bytes: int = 0
@@ -114,6 +114,9 @@ class _Reader:
     subscribed_at_ms: int  # on the bus Redis clock, like the stream entry ids
     task: asyncio.Task | None = None
     idle_since: float | None = None  # monotonic time the last local subscriber left
+    # Ingest receive -> delivered here, of the last packet of the last XREAD batch (for /metrics;
+    # taken once per batch, not per packet). Clocks of ingest and relay hosts must agree (NTP).
+    lag_s: float | None = None
 
 
 class _RelayedSubscription(Subscription):
@@ -409,10 +412,13 @@ class RedisStreamBus(StreamBus):
                         await self._announce_demand(camera_id)  # say so now, not at the next refresh
                     continue
                 reply = await self.redis.xread({key: last_id}, count=200, block=READ_BLOCK_MS)
+                delivered = None
                 for _, entries in reply or []:
                     for entry_id, fields in entries:
                         last_id = entry_id
-                        self._deliver(camera_id, fields)
+                        delivered = self._deliver(camera_id, fields) or delivered
+                if delivered is not None and delivered.received_at:
+                    reader.lag_s = time.time() - delivered.received_at
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the bus Redis restarts: start again at the latest keyframe
@@ -440,13 +446,14 @@ class RedisStreamBus(StreamBus):
             self._deliver(reader.camera_id, fields)
         return entries[-1][0] if entries else b"0-0"
 
-    def _deliver(self, camera_id: str, fields: dict[bytes, bytes]) -> None:
+    def _deliver(self, camera_id: str, fields: dict[bytes, bytes]) -> MediaPacket | None:
         packet = decode_entry(fields)
         if packet is None:
             self._relayed.end_stream(camera_id)
-            return
+            return None
         self.counters.read_packets += 1
         self._relayed.publish(camera_id, packet)
+        return packet
 
     def _ask_keyframe(self, camera_id: str) -> None:
         self._loop.create_task(self._set_keyframe_request(camera_id))
@@ -469,6 +476,18 @@ class RedisStreamBus(StreamBus):
 
     def pending_writes(self) -> int:
         return len(self._outbox.items)
+
+    def write_lag_s(self) -> float:
+        """How long the oldest media packet waiting for the writer has waited since ingest
+        received it (0 when nothing waits): the publishing side's bus lag."""
+        with self._outbox.lock:
+            oldest = next((item for kind, _, item in self._outbox.items if kind == "media"), None)
+        return max(0.0, time.time() - oldest.received_at) if oldest is not None and oldest.received_at else 0.0
+
+    def read_lags(self) -> dict[str, float]:
+        """Per camera read for local viewers: ingest receive -> delivered here, at the last batch."""
+        return {camera_id: reader.lag_s for camera_id, reader in list(self._readers.items())
+                if reader.idle_since is None and reader.lag_s is not None}
 
     def subscriber_count(self, camera_id: str) -> int:
         return self._relayed.subscriber_count(camera_id)

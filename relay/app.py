@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from pantau.bus_metrics import BusCollector
 from pantau.config import Settings
 from pantau.http_errors import error_middleware
 from pantau.http_limits import body_limit_middleware
 from pantau.ice_config import apply_host_address_policy
+from pantau.metrics import METRICS, NodeMetrics, metrics_middleware
 from pantau.redis_bus import RedisStreamBus
 from pantau.registry import Registry
 from pantau.session_directory import SessionDirectory
@@ -22,6 +24,7 @@ from relay.hls import http as hls_http
 from relay.hls.hls_cameras import HlsCameras
 from relay.hls.redis_part_log import RedisPartLog
 from relay.listing_json import ListingJson
+from relay.metrics import OpenAlerts, RelayCollector, prometheus_metrics
 from relay.openapi import openapi_document
 from relay.rate_limits import RATE_LIMITS, RateLimits, rate_limit_middleware
 from relay.region_counts import RegionTreeCache
@@ -41,7 +44,7 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "registry": "ok", "cameras": len(table.cameras), "revision": table.revision})
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def metrics_json(request: web.Request) -> web.Response:
     """Operator view of this node's relay: sessions and relay-added latency (bus -> RTP sender)."""
     await auth.require(request, "operator")
     sessions = request.app[SESSIONS]
@@ -73,10 +76,11 @@ async def _stop_background(app: web.Application) -> None:
 
 
 def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: StreamBus) -> web.Application:
-    # Outermost first: errors become JSON; bodies are read within their limits before anyone
-    # (the rate limit too) spends time on a request.
-    app = web.Application(middlewares=[error_middleware, body_limit_middleware(settings.http, admin_api.LARGE_BODY_PATHS),
-                                       rate_limit_middleware],
+    # Outermost first: requests are counted as answered (/metrics); errors become JSON; bodies
+    # are read within their limits before anyone (the rate limit too) spends time on a request.
+    metrics = NodeMetrics(settings.metrics, settings.node_name, "relay")
+    app = web.Application(middlewares=[metrics_middleware(metrics), error_middleware,
+                                       body_limit_middleware(settings.http, admin_api.LARGE_BODY_PATHS), rate_limit_middleware],
                           client_max_size=settings.http.max_body_mb * 1024 * 1024)
     apply_host_address_policy(settings.relay.ice)
     wall = WallSummary(registry)
@@ -104,9 +108,16 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     app[VIEWERS] = (SiteViewerCounts(registry.redis, settings.node_name, sessions.viewers) if settings.uses_redis_bus
                     else LocalViewerCounts(sessions.viewers, hub.publish_viewers))
     hub.viewer_counts = app[VIEWERS]
+    app[METRICS] = metrics
+    metrics.add(RelayCollector(sessions, hub, registry, settings.metrics.per_camera, app[hls_http.HLS]))
+    metrics.add(BusCollector(bus, settings.metrics.per_camera))
+    alerts = OpenAlerts()  # hook: OpenAlerts(<async () -> {kind: count}>), the alerts store's open counts (pantau/alerts.py)
+    metrics.add(alerts)
+    metrics.before_scrape(alerts.refresh)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
-    app.router.add_get("/api/metrics", metrics)
+    app.router.add_get("/api/metrics", metrics_json)
+    app.router.add_get("/metrics", prometheus_metrics)
     for module in (public_api, admin_api, push_key_api, session_admin_api, auth, tiles, events, whep, hls_http, pages):
         app.add_routes(module.routes)
     app.on_startup.append(_start_background)

@@ -21,6 +21,7 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from pantau.stream_bus import CLOCK_RATE, Subscription
+from relay.relay_latency import RelayLatency
 
 CLOCK = Fraction(1, CLOCK_RATE)
 CATCHUP_STEP = CLOCK_RATE // 1000  # 1 ms between retimed backlog frames
@@ -29,7 +30,7 @@ CATCHUP_STEP = CLOCK_RATE // 1000  # 1 ms between retimed backlog frames
 class BusVideoTrack(MediaStreamTrack):
     kind = "video"
 
-    def __init__(self, subscription: Subscription, catchup_bytes_per_s: float, latency_samples: deque | None = None):
+    def __init__(self, subscription: Subscription, catchup_bytes_per_s: float, latency_samples: RelayLatency | deque | None = None):
         super().__init__()
         self.latency_samples = latency_samples  # seconds from ingest to hand-over, live frames only
         self.subscription = subscription

@@ -59,6 +59,12 @@ def _document() -> dict[str, Any]:
             "/healthz": {"get": {"summary": "Liveness and registry reachability", "responses": {"200": {"description": "healthy"}, "503": {"description": "registry unreachable"}}}},
             "/api/metrics": {"get": {"summary": "This node's viewers and relay-added latency (ms from bus to RTP sender, live frames); operator or admin",
                                      "security": _ADMIN, "responses": {"200": {"description": "metrics"}, "401": _ERROR, "403": _ERROR}}},
+            "/metrics": {"get": {"summary": "Prometheus text format (0.0.4): this process's ingest cameras by state and reason, packets, bytes, "
+                                            "reconnects, keyframe analysis time, bus lag, HTTP requests by route and status, viewers, relay-added "
+                                            "latency histogram, open alerts by kind (see the README, 'Metrics and logs'). Bearer: the metrics token "
+                                            "(metrics.token) or an operator or admin token",
+                                 "security": _ADMIN, "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                                                   "401": _ERROR}}},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}},
             "/api/regions": {"get": {"summary": "DKI region tree (6 kota, 44 kecamatan, 267 kelurahan) with camera counts per node (public cameras, or all with a token)",
                                      "responses": {"200": _json("RegionTree"), "401": _ERROR}}},

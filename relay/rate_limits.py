@@ -20,8 +20,10 @@ from aiohttp import web
 
 from pantau.config import LimitSettings, RateLimit
 from pantau.http_errors import ApiError
+from pantau.metrics import is_metrics_token
 from relay import auth
 from relay.client_address import client_address
+from relay.context import SETTINGS
 
 
 class TokenBuckets:
@@ -84,6 +86,8 @@ async def signed_in(request: web.Request) -> bool:
     has_credentials = bool(request.headers.get("Authorization") or request.cookies.get(auth.COOKIE))
     if not has_credentials:
         return False
+    if request.path == "/metrics" and SETTINGS in request.app and is_metrics_token(request.app[SETTINGS].metrics, auth.bearer_token(request)):
+        return True  # Prometheus with the scrape-only token (not a token auth.caller knows)
     if request.method in ("GET", "HEAD"):
         return await auth.caller(request, changes_state=False) is not None
     return True

@@ -20,7 +20,6 @@ import logging
 import math
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +31,7 @@ from pantau.session_directory import SessionDirectory
 from pantau.stream_bus import StreamBus
 from relay.bus_track import BusVideoTrack
 from relay.picture_loss import KeyframeAsker, forward_picture_loss
+from relay.relay_latency import RelayLatency
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,8 @@ class ViewerSessions:
         self._ask_keyframe = KeyframeAsker(bus.request_keyframe)
         self._on_count = on_count or (lambda camera_id, count: None)
         self._configuration = rtc_configuration(settings.ice)
-        # Bus -> hand-over to the RTP sender, per live frame of every viewer (for /api/metrics).
-        self.latency_samples: deque[float] = deque(maxlen=20_000)
+        # Bus -> hand-over to the RTP sender, per live frame of every viewer (/api/metrics, /metrics).
+        self.latency_samples = RelayLatency()
 
     def viewers(self, camera_id: str) -> int:
         return self.per_camera.get(camera_id, 0)
