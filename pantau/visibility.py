@@ -257,10 +257,33 @@ def _ts(at: datetime | float | None) -> float:
 
 
 def schedule_of(camera: Camera) -> Schedule:
-    own = compile_windows(tuple(getattr(camera, "public_windows", None) or ()))
+    own = compile_windows(tuple(camera.public_windows)) if camera.public_windows else None
     if own is not None:
         return own
     return _site.recap if camera.kind == "recap" else _site.tps
+
+
+class Judge:
+    """`publicly_visible` for many cameras at one moment (a listing, the wall, a sweep): the
+    clock is read once and the site's defaults judged once."""
+
+    def __init__(self, at: datetime | float | None = None):
+        self.t = _ts(at)
+        self._default = {"tps": _site.tps.contains(self.t), "recap": _site.recap.contains(self.t)}
+
+    def __call__(self, camera: Camera) -> bool:
+        if not camera.public:
+            return False
+        if not camera.public_windows:
+            return self._default[camera.kind]
+        return schedule_of(camera).contains(self.t)
+
+    def default_for(self, kind: str) -> bool:
+        """Whether a public camera of this kind without windows of its own is visible."""
+        return self._default[kind]
+
+    def public_from(self, camera: Camera) -> datetime | None:
+        return public_from(camera, self.t)
 
 
 def publicly_visible(camera: Camera, at: datetime | float | None = None) -> bool:
@@ -291,9 +314,26 @@ def next_change(camera: Camera, at: datetime | float | None = None) -> datetime 
     return None if change is None else datetime.fromtimestamp(change, WIB)
 
 
-def public_state(camera: Camera, at: datetime | float | None = None) -> dict[str, Any]:
-    """What public JSON says about a camera's window: `visible` and, when hidden, `public_from`
-    (ISO, WIB; null if no window opens again)."""
+def scheduled_status(camera: Camera, at: datetime | float | None = None) -> dict[str, Any]:
+    """The status the public gets for a public camera outside its windows, in place of its
+    real one (nothing of the picture, not even whether the camera is online): state
+    `scheduled` and `public_from` (ISO, WIB; null if no window opens again)."""
     opens = public_from(camera, at)
-    visible = publicly_visible(camera, at)
-    return {"visible": visible, "public_from": None if visible or opens is None else opens.isoformat()}
+    return {"state": "scheduled", "reason": None, "since": None, "picture": None, "codec": None, "width": None,
+            "height": None, "fps": None, "bitrate_kbps": None, "mode": None, "last_keyframe_at": None,
+            "public_from": None if opens is None else opens.isoformat()}
+
+
+def label(opens: datetime | None) -> str:
+    """'Tayang publik mulai 13.00 WIB' (with the date when not today, WIB)."""
+    if opens is None:
+        return "Tidak tayang untuk publik saat ini"
+    opens = opens.astimezone(WIB)
+    when = f"{opens.hour:02d}.{opens.minute:02d} WIB"
+    if opens.date() != now().date():
+        when = f"{opens.day} {MONTHS[opens.month - 1]} {opens.year}, {when}"
+    return f"Tayang publik mulai {when}"
+
+
+MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
+          "November", "Desember")

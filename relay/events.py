@@ -30,10 +30,13 @@ from pantau.camera import KINDS, Camera
 from pantau.config import LimitSettings
 from pantau.http_errors import ApiError
 from pantau.registry import Registry, effective_status
+from pantau.visibility import publicly_visible
 from relay import auth
 from relay.client_address import client_address
 from relay.context import REGISTRY, SETTINGS
+from relay.public_windows import refuse_if_hidden
 from relay.query_params import bool_param
+from relay.visibility_watch import VisibilityWatch
 from relay.wall_summary import WallSummary
 
 log = logging.getLogger(__name__)
@@ -59,8 +62,9 @@ class _Client:
     protocol: Any = None  # the connection's aiohttp protocol: its transport is None once it is gone
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
 
-    def wants(self, camera: Camera) -> bool:
-        return ((self.sees_all or camera.public)
+    def wants(self, camera: Camera, visible: bool) -> bool:
+        """`visible`: publicly_visible(camera), judged once per event for every client."""
+        return ((self.sees_all or visible)
                 and (self.camera is None or self.camera == camera.id)
                 and (self.kind is None or self.kind == camera.kind)
                 and (self.region is None or camera.region == self.region or camera.region.startswith(self.region + ".")))
@@ -86,7 +90,8 @@ class EventHub:
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._listen(), name="events-listener"),
                        asyncio.create_task(self._follow_registry(), name="events-registry"),
-                       asyncio.create_task(self._sweep_gone_clients(), name="events-sweeper")]
+                       asyncio.create_task(self._sweep_gone_clients(), name="events-sweeper"),
+                       asyncio.create_task(VisibilityWatch(self.registry, self).run(), name="visibility-watch")]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -99,8 +104,9 @@ class EventHub:
         if camera is None:
             return
         frame = _frame(event, json.dumps({"id": camera_id, **data}, separators=(",", ":")))
+        visible = publicly_visible(camera)
         for client in self.clients:
-            if client.wants(camera):
+            if client.wants(camera, visible):
                 client.offer(frame)
 
     def publish_registry_change(self) -> None:
@@ -228,6 +234,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         found = await registry.get(camera)
         if found is None or not (found.public or sees_all):
             raise ApiError(404, f"no public camera with id {camera!r}")
+        if not sees_all:
+            refuse_if_hidden(found)
     region = request.query.get("region") or None
     if region is not None and registry.regions.get(region) is None:
         raise ApiError(400, f"{region!r} is not a region code (use the dotted Kemendagri form, e.g. 31.71 or 31.71.01.1001)", field="region")

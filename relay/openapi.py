@@ -70,9 +70,10 @@ def _document() -> dict[str, Any]:
                                      "responses": {"200": _json("RegionTree"), "401": _ERROR}}},
             "/api/regions/search": {"get": {"summary": "Find regions by name (variants accepted) or code", "parameters": _params("q", "level"),
                                             "responses": {"200": {"description": "matches"}, "400": _ERROR}}},
-            "/api/cameras": {"get": {"summary": "Public cameras (all cameras with an operator/admin token); never a source",
+            "/api/cameras": {"get": {"summary": "Public cameras (all cameras with an operator/admin token); never a source. Outside its public "
+                                                "windows a public camera is listed with status {state: scheduled, public_from} and no viewers",
                                      "parameters": _params(*_LIST), "responses": {"200": _json("CameraPage"), "400": _ERROR, "401": _ERROR}}},
-            "/api/cameras/{id}": {"get": {"summary": "One public camera (404 for a non-public one)", "parameters": _params("id"),
+            "/api/cameras/{id}": {"get": {"summary": "One public camera (404 for a non-public one; status scheduled outside its public windows)", "parameters": _params("id"),
                                           "responses": {"200": _json("PublicCamera"), "404": _ERROR}}},
             "/api/admin/cameras": {
                 "get": {"summary": "All cameras, secrets masked", "security": _ADMIN,
@@ -122,16 +123,17 @@ def _document() -> dict[str, Any]:
                     "created": {"type": "integer"}, "updated": {"type": "integer"}, "total": {"type": "integer"}}}}}}, **errors}}},
             "/api/cameras/{id}/tile.jpg": {"get": {
                 "summary": "Latest keyframe as JPEG (or a placeholder showing the camera's state); ETag + Cache-Control: no-cache, so revalidate each second",
-                "parameters": _params("id"), "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, "304": {"description": "unchanged"}, "404": _ERROR}}},
+                "parameters": _params("id"), "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, "304": {"description": "unchanged"}, "403": _ERROR, "404": _ERROR}}},
             "/api/events": {"get": {
                 "summary": "Server-Sent Events: `event: status` (data: {id, ...status}), `event: viewers` (data: {id, viewers}) and with counts=1 "
                            "`event: kecamatan` (data: {code, tps: {online, total}}) and `event: registry` (data: {revision}: cameras added, changed or removed); "
-                           "public callers hear of public cameras only",
+                           "public callers hear of public cameras only, inside their public windows (403 for camera= outside them; when "
+                           "a window opens or closes the camera's status event says so: scheduled, or its real status)",
                 "parameters": [{"name": "camera", "in": "query", "description": "only this camera", "schema": {"type": "string"}},
                                {"name": "region", "in": "query", "description": "only cameras in this kota, kecamatan or kelurahan", "schema": {"type": "string"}},
                                {**_params("kind")[0], "description": "only cameras of this kind"},
                                {"name": "counts", "in": "query", "description": "also send kecamatan TPS counts", "schema": {"type": "boolean"}}],
-                "responses": {"200": {"description": "text/event-stream", "content": {"text/event-stream": {}}}, "400": _ERROR, "404": _ERROR}}},
+                "responses": {"200": {"description": "text/event-stream", "content": {"text/event-stream": {}}}, "400": _ERROR, "403": _ERROR, "404": _ERROR}}},
             "/api/ice-servers": {"get": {
                 "summary": "STUN/TURN servers for browsers (relay.ice.browser_servers; empty by default), as RTCPeerConnection's iceServers",
                 "responses": {"200": {"description": "{iceServers: [{urls, username?, credential?}]}"}}}},
@@ -149,7 +151,7 @@ def _document() -> dict[str, Any]:
             "/whep/{id}": {
                 "post": {"summary": "WHEP: SDP offer in, SDP answer out (201, Location = the session). Video only, H.264. 503 + Retry-After past the viewer cap",
                          "parameters": _params("id"), "requestBody": {"required": True, "content": {"application/sdp": {"schema": {"type": "string"}}}},
-                         "responses": {"201": {"description": "answer", "content": {"application/sdp": {}}}, "400": _ERROR, "404": _ERROR, "409": _ERROR, "415": _ERROR, "503": _ERROR}},
+                         "responses": {"201": {"description": "answer", "content": {"application/sdp": {}}}, "400": _ERROR, "403": _ERROR, "404": _ERROR, "409": _ERROR, "415": _ERROR, "503": _ERROR}},
                 "options": {"summary": "CORS preflight; Accept-Post: application/sdp", "parameters": _params("id"), "responses": {"204": {"description": "allowed"}}},
             },
             "/whep/{id}/sessions/{session}": {
@@ -191,7 +193,11 @@ def _document() -> dict[str, Any]:
                     "errors": {"type": "array", "items": {"type": "object", "properties": {
                         "field": {"type": "string"}, "line": {"type": "integer"}, "reason": {"type": "string"}}}}}},
                 "Status": {"type": "object", "properties": {
-                    "state": {"enum": ["connecting", "online", "offline", "disabled", "waiting"]},
+                    "state": {"enum": ["connecting", "online", "offline", "disabled", "waiting", "scheduled"],
+                              "description": "scheduled (public callers only): a public camera outside its public windows; its real status "
+                                             "is withheld, public_from says when it opens"},
+                    "public_from": {"type": ["string", "null"], "format": "date-time",
+                                    "description": "with state scheduled: when the camera's next public window opens (WIB); null if none will"},
                     "reason": {"enum": ["unreachable", "auth_failed", "no_data", "unsupported_codec", None]},
                     "since": {"type": ["string", "null"], "format": "date-time"},
                     "picture": {"enum": ["ok", "frozen", "black", None]},
@@ -207,7 +213,12 @@ def _document() -> dict[str, Any]:
                                                                  "unspecified address, this node's HTTP port, or a range the site's source_policy denies"},
                     "transport": {"enum": ["tcp", "udp"], "default": "tcp"}, "source_token": {"type": ["string", "null"], "description": "bearer token of a whep+ source; read back as *** when one is stored"},
                     "public": {"type": "boolean", "default": True}, "enabled": {"type": "boolean", "default": True},
-                    "tags": {"type": "array", "items": {"type": "string"}}}},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "public_windows": {"type": "array", "maxItems": 16, "items": {"type": "string", "maxLength": 80}, "description":
+                                       "when the public may see the camera (ballot secrecy), in WIB: 'START/END' (ISO 8601, e.g. "
+                                       "2026-02-14T13:00+07:00/2026-02-14T23:59+07:00; WIB when no offset; either end may be open), "
+                                       "'daily HH:MM-HH:MM' or 'always'. Empty: the site's default (visibility.default_windows for "
+                                       "TPS, visibility.recap_default_windows for recap). 422 naming public_windows if one is wrong"}}},
                 "AdminCamera": {"allOf": [{"$ref": "#/components/schemas/CameraInput"}, {"type": "object", "properties": {
                     "status": {"$ref": "#/components/schemas/Status"}}}], "description": "source password and source_token come back as ***"},
                 "PublicCamera": {"type": "object", "properties": {

@@ -11,6 +11,7 @@ from pantau.camera import ID_PATTERN, public_view
 from pantau.http_errors import ApiError
 from relay import auth
 from relay.context import LISTING_JSON, REGION_TREES, REGISTRY, SETTINGS, VIEWERS, WALL
+from relay.public_windows import hide_scheduled
 from relay.query_params import encode_cursor, list_query
 
 routes = web.RouteTableDef()
@@ -66,10 +67,13 @@ async def search_regions(request: web.Request) -> web.Response:
 @routes.get("/api/cameras")
 async def list_cameras(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
-    query = list_query(request, registry.regions, public_only=not await _sees_all(request))
+    public_only = not await _sees_all(request)
+    query = list_query(request, registry.regions, public_only=public_only)
     page, total, next_id = await registry.list(query)
     statuses = await registry.statuses(page)
     viewers = await request.app[VIEWERS].totals(c.id for c in page)
+    if public_only:  # outside their windows: listed as "scheduled", nothing of the picture
+        statuses, viewers = hide_scheduled(page, statuses, viewers)
     return web.json_response(text=request.app[LISTING_JSON].body(page, statuses, viewers, total, encode_cursor(next_id)))
 
 
@@ -78,8 +82,11 @@ async def get_camera(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     camera_id = request.match_info["id"]
     camera = await registry.get(camera_id) if ID_PATTERN.fullmatch(camera_id) else None
-    if camera is None or not (camera.public or await _sees_all(request)):
+    sees_all = await _sees_all(request)
+    if camera is None or not (camera.public or sees_all):
         raise ApiError(404, f"no public camera with id {camera_id!r}")
     statuses = await registry.statuses([camera])
-    viewers = (await request.app[VIEWERS].totals([camera.id]))[camera.id]
-    return web.json_response(public_view(camera, registry.regions, statuses[camera.id]) | {"viewers": viewers})
+    viewers = await request.app[VIEWERS].totals([camera.id])
+    if not sees_all:
+        statuses, viewers = hide_scheduled([camera], statuses, viewers)
+    return web.json_response(public_view(camera, registry.regions, statuses[camera.id]) | {"viewers": viewers[camera.id]})

@@ -15,6 +15,7 @@ from pantau.camera import ID_PATTERN
 from pantau.http_errors import ApiError
 from relay import auth
 from relay.context import BUS, REGISTRY
+from relay.public_windows import refuse_if_hidden
 
 routes = web.RouteTableDef()
 
@@ -52,8 +53,11 @@ async def tile(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     camera_id = request.match_info["id"]
     camera = await registry.get(camera_id) if ID_PATTERN.fullmatch(camera_id) else None
-    if camera is None or not (camera.public or await auth.caller(request) is not None):
+    sees_all = await auth.caller(request) is not None
+    if camera is None or not (camera.public or sees_all):
         raise ApiError(404, f"no public camera with id {camera_id!r}")
+    if not sees_all:
+        refuse_if_hidden(camera)
     status = (await registry.statuses([camera]))[camera.id]
     latest = await request.app[BUS].tile(camera.id)
     if status["state"] == "online" and latest is not None:

@@ -14,6 +14,7 @@ from pantau.sdp_http import check_offer_headers, no_trickle, preflight, read_off
 from relay import auth
 from relay.client_address import client_address
 from relay.context import REGISTRY, SESSIONS
+from relay.public_windows import refuse_if_hidden
 from relay.rate_limits import RATE_LIMITS, retry_message
 from relay.viewer_sessions import BadOffer, CapReached, TooManyPending
 
@@ -34,6 +35,8 @@ async def offer(request: web.Request) -> web.Response:
     caller = await auth.caller(request, changes_state=False)  # watching changes nothing: no CSRF token needed
     if camera is None or not (camera.public or caller is not None):
         raise ApiError(404, f"no public camera with id {camera_id!r}")
+    if caller is None:
+        refuse_if_hidden(camera)
     check_offer_headers(request, MAX_OFFER_BYTES)
     if not camera.enabled:
         raise ApiError(409, "kamera ini sedang dinonaktifkan")

@@ -226,7 +226,7 @@ async def test_import_and_export(api):
     assert result == {"created": 399, "updated": 0, "total": 399}
     _, csv_text = await api.call("GET", "/api/admin/cameras.csv?kelurahan=31.71.01.1002", 200, headers=ADMIN)
     lines = csv_text.strip().split("\n")
-    assert lines[0] == header and len(lines) == 400 and "u:***@" in lines[1]
+    assert lines[0] == header + ",public_windows" and len(lines) == 400 and "u:***@" in lines[1]
     # The export re-imports with upsert and keeps the stored passwords.
     _, result = await api.call("POST", "/api/admin/cameras/import?mode=upsert", 200, data=csv_text, headers={**ADMIN, "Content-Type": "text/csv"})
     assert result["updated"] == 399
