@@ -56,6 +56,7 @@ async def metrics_json(request: web.Request) -> web.Response:
     return web.json_response({
         "viewers": len(sessions.sessions), "viewers_per_camera": dict(sessions.per_camera),
         "relay_latency_ms": {"p50": percentile(0.5), "p99": percentile(0.99), "samples": len(samples)},
+        "hls": request.app[hls_http.HLS].summary(),
     })
 
 

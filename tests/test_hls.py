@@ -127,3 +127,28 @@ def test_camera_restart_continues_the_playlist_with_a_discontinuity(hls_node, ca
     init = get(f"{hls_node.base}/{seen.maps[-1]}")[2]
     with av.open(io.BytesIO(init + get(f"{hls_node.base}/{segment}")[2])) as media:
         assert next(media.decode(video=0)).key_frame
+
+
+def hls_summary(node) -> dict:
+    status, metrics = node.request("GET", "/api/metrics", token=node.admin_token)
+    assert status == 200
+    return metrics["hls"]
+
+
+def test_packaging_stops_after_the_last_request_and_a_new_run_never_reuses_a_name(hls_node):
+    _, _, first = playlist(hls_node.base)
+    assert hls_summary(hls_node)["packaging"] == ["cam"]
+    old_part = first.parts[-1][0]
+    old_bytes = get(f"{hls_node.base}/{old_part}")[2]
+    deadline = time.monotonic() + 20  # hls.linger_s is 5 s here
+    while hls_summary(hls_node)["packaging"] and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert hls_summary(hls_node) == {"serving": [], "packaging": []}
+
+    _, _, again = playlist(hls_node.base)  # a new run
+    assert again.media_sequence > first.last_msn
+    numbers = [int(uri.split("-")[1].split(".")[0]) for uri, _ in again.parts]
+    assert min(numbers) > int(old_part.split("-")[1].split(".")[0])
+    assert again.discontinuity_sequence == first.discontinuity_sequence + 1
+    status, _, data = get(f"{hls_node.base}/{old_part}")
+    assert status == 404 or data == old_bytes  # a cached URL never names other bytes

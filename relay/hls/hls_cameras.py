@@ -137,7 +137,12 @@ class HlsCameras:
         return camera
 
     def packaging(self) -> list[str]:
-        return [c for c, hls in self.cameras.items() if hls.packaging]
+        """Cameras this relay packages now (on a site: those it was elected for)."""
+        return sorted(c for c, hls in self.cameras.items() if hls.packaging)
+
+    def summary(self) -> dict:
+        """For /api/metrics: cameras served over HLS here, and those this relay packages."""
+        return {"serving": sorted(self.cameras), "packaging": self.packaging()}
 
     async def stop(self) -> None:
         tasks = [c.task for c in self.cameras.values() if c.task is not None]
