@@ -162,6 +162,19 @@ def _document() -> dict[str, Any]:
                 "options": {"summary": "CORS preflight", "parameters": [*_params("id"), {"name": "session", "in": "path", "required": True, "schema": {"type": "string"}}],
                             "responses": {"204": {"description": "allowed"}}},
             },
+            "/hls/{id}/index.m3u8": {"get": {
+                "summary": "LL-HLS media playlist (RFC 8216bis; also plain HLS). Public cameras inside their window; staff see all. "
+                           "Blocking reload: _HLS_msn (and _HLS_part) wait for that segment/part; 400 past two segments ahead; "
+                           "503 + Retry-After after three target durations. Cache-Control: public, max-age=1 (plain) or by query (blocking)",
+                "parameters": [*_params("id"), {"name": "_HLS_msn", "in": "query", "schema": {"type": "integer"}},
+                               {"name": "_HLS_part", "in": "query", "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "playlist", "content": {"application/vnd.apple.mpegurl": {}}}, "400": _ERROR, "404": _ERROR,
+                              "409": _ERROR, "503": _ERROR}}},
+            "/hls/{id}/{media}": {"get": {
+                "summary": "HLS media: init-{hash}.mp4, seg-{msn}.m4s, part-{n}.m4s (fMP4). Immutable (Cache-Control: public, max-age, immutable); "
+                           "a part named before it exists (the preload hint) is held until it does",
+                "parameters": [*_params("id"), {"name": "media", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "bytes", "content": {"video/mp4": {}}}, "404": _ERROR, "503": _ERROR}}},
             "/api/admin/audit": {"get": {"summary": "Audit log, newest first: when, token label, client address, what changed (never a secret); "
                                                     "connection tests are entries too ('probe': camera, masked URL, transport, result)",
                                          "security": _ADMIN, "parameters": _params("limit", "before"), "responses": {"200": {"description": "entries"}, **errors}}},
