@@ -152,3 +152,19 @@ def test_packaging_stops_after_the_last_request_and_a_new_run_never_reuses_a_nam
     assert again.discontinuity_sequence == first.discontinuity_sequence + 1
     status, _, data = get(f"{hls_node.base}/{old_part}")
     assert status == 404 or data == old_bytes  # a cached URL never names other bytes
+
+
+def test_public_sees_only_cameras_inside_their_window_and_staff_see_all(hls_node, camera):
+    hls_node.add_camera("tertutup", camera.url("/cam"), public=False)
+    hls_node.add_camera("nanti", camera.url("/cam"), public=True, public_windows=["2099-01-01T13:00/"])
+    staff = {"Authorization": f"Bearer {hls_node.admin_token}"}
+    for camera_id, public_status in (("tertutup", 404), ("nanti", 403)):
+        hls_node.wait_state(camera_id, "online")
+        url = f"{hls_node.url}/hls/{camera_id}/index.m3u8"
+        status, headers, body = get(url)
+        assert status == public_status and headers["Cache-Control"] == "no-store", (camera_id, status)
+        if public_status == 403:
+            assert "jam tayang publik" in body.decode()
+        status, _, body = get(url, headers=staff)
+        assert status == 200 and b"#EXT-X-PART:" in body
+        assert get(f"{hls_node.url}/hls/{camera_id}/{Playlist.parse(body.decode()).parts[-1][0]}")[0] == public_status

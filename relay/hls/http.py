@@ -11,8 +11,9 @@ and time-outs are `no-store`. A blocking request waits for the part it names and
 (RFC 8216bis 6.2.5.2) after three target durations; a part named before it exists (the
 preload hint) is held the same way. So is a first request, until the camera's first segment.
 
-Public access follows the camera's public visibility (pantau.visibility) on every request;
-operators and admins see every camera.
+Public access follows the camera's public visibility (pantau.visibility) on every request: a
+public camera outside its windows is a 403 saying from when (new media stop at once; what a
+cache already holds is old), a non-public one a 404; operators and admins see every camera.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from aiohttp import web
 
 from pantau import visibility
 from pantau.camera import ID_PATTERN, Camera
+from pantau.http_errors import ApiError
 from relay import auth
 from relay.context import REGISTRY, SETTINGS
 from relay.hls.hls_cameras import HlsCameras
 from relay.hls.playlist import LiveWindow
+from relay.public_windows import refuse_if_hidden
 
 HLS = web.AppKey("hls_cameras", HlsCameras)
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
@@ -54,6 +57,11 @@ async def _window(request: web.Request) -> LiveWindow:
     camera_id = request.match_info["camera"]
     camera = await request.app[REGISTRY].get(camera_id) if ID_PATTERN.fullmatch(camera_id) else None
     if camera is not None and not public_can_watch(camera) and await auth.caller(request, changes_state=False) is None:
+        if camera.public:  # outside its public window: 403 saying from when, like tiles and WHEP
+            try:
+                refuse_if_hidden(camera)
+            except ApiError as refused:
+                raise _Refused(_plain(refused.status, str(refused))) from None
         camera = None
     if camera is None:
         raise _Refused(_plain(404, f"no public camera with id {camera_id!r}"))
