@@ -9,15 +9,12 @@ import contextlib
 import csv
 import io
 import json
-import os
 import time
-from datetime import datetime
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-from pantau.visibility import WIB
+from tests.support.node_clock import set_clock
 from tests.support.rtsp_camera import Mount, RtspCameraServer
 from tests.support.sse import sse_messages
 from tests.support.whep_client import WhepError, WhepViewer
@@ -25,14 +22,6 @@ from tests.support.whep_client import WhepError, WhepViewer
 pytestmark = pytest.mark.timeout(150)
 OPERATOR = "op-windows-token-0123456789"
 KELURAHAN = "31.71.01.1001"
-
-
-def set_clock(path: Path, wib: str) -> None:
-    """Make the node's 'now' the given WIB time (it keeps running from there)."""
-    offset = datetime.fromisoformat(wib).replace(tzinfo=WIB).timestamp() - time.time()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(repr(offset))
-    os.replace(tmp, path)  # a new file: the node reads it whole, never half-written
 
 
 @pytest.fixture

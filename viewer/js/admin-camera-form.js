@@ -13,7 +13,8 @@ import {pushPanel} from './admin-push.js';
 import {regionPicker} from './admin-regions.js';
 
 const PICK = {kota: 'Pilih kota', kecamatan: 'Pilih kecamatan', kelurahan: 'Pilih kelurahan'};
-const FORM_FIELDS = ['id', 'kind', 'region', 'tps', 'name', 'source', 'transport', 'source_token', 'public', 'enabled', 'tags'];
+const FORM_FIELDS = ['id', 'kind', 'region', 'tps', 'name', 'source', 'transport', 'source_token', 'public', 'enabled', 'tags',
+  'public_windows'];
 
 export function cameraForm(regions, {onSaved}) {
   const dialog = byTestId('camera-dialog');
@@ -83,6 +84,26 @@ export function cameraForm(regions, {onSaved}) {
     byTestId('source-mask-hint').hidden = !/:\*\*\*@/.test(f.source.value);
   }
 
+  // Public windows (pantau/visibility.py): the site's default, 'always', or this camera's own daily
+  // and dated windows, sent as the API's texts ('daily 13:00-24:00', 'START/END').
+  function syncWindows() {
+    for (const label of form.querySelectorAll('.window-custom')) label.hidden = f.window_mode.value !== 'custom';
+  }
+
+  function fillWindows(windows) {
+    f.window_mode.value = !windows.length ? 'default' : windows[0] === 'always' ? 'always' : 'custom';
+    f.window_daily.value = windows.filter((w) => w.startsWith('daily ')).map((w) => w.slice(6)).join('; ');
+    f.window_dated.value = windows.filter((w) => !w.startsWith('daily ') && w !== 'always').join('\n');
+    syncWindows();
+  }
+
+  function windowsBody() {
+    if (f.window_mode.value === 'default') return [];
+    if (f.window_mode.value === 'always') return ['always'];
+    const daily = f.window_daily.value.split(';').map((w) => w.trim()).filter(Boolean).map((w) => `daily ${w}`);
+    return [...daily, ...f.window_dated.value.split('\n').map((w) => w.trim()).filter(Boolean)];
+  }
+
   function sourceEdited() {
     syncSource();
     probeOutput.hidden = true; // a result for another URL would mislead
@@ -102,6 +123,7 @@ export function cameraForm(regions, {onSaved}) {
     f.public.checked = camera.public ?? true;
     f.enabled.checked = camera.enabled ?? true;
     f.tags.value = (camera.tags || []).join('; ');
+    fillWindows(camera.public_windows || []);
     syncKind();
     sourceEdited();
     // The push key belongs to a stored WHIP camera: offered when editing one.
@@ -124,10 +146,12 @@ export function cameraForm(regions, {onSaved}) {
       public: f.public.checked,
       enabled: f.enabled.checked,
       tags: f.tags.value.split(/[;,]/).map((tag) => tag.trim()).filter(Boolean),
+      public_windows: windowsBody(),
     };
   }
 
   f.kind.addEventListener('change', syncKind);
+  f.window_mode.addEventListener('change', syncWindows);
   f.source.addEventListener('input', sourceEdited);
   f.transport.addEventListener('change', sourceEdited);
   byTestId('camera-cancel').addEventListener('click', () => dialog.close());

@@ -10,7 +10,7 @@ export const FIELD_LABELS = {
   id: 'ID', kind: 'Jenis', region: 'Wilayah', tps: 'Nomor TPS', name: 'Nama', source: 'Sumber video',
   transport: 'Transport', source_token: 'Token sumber', public: 'Publik', enabled: 'Aktif', tags: 'Tag',
   body: 'Isi permintaan', file: 'Berkas', camera_id: 'Kamera', mode: 'Mode', kota: 'Kota', kecamatan: 'Kecamatan',
-  kelurahan: 'Kelurahan', cursor: 'Halaman', q: 'Pencarian',
+  kelurahan: 'Kelurahan', cursor: 'Halaman', q: 'Pencarian', public_windows: 'Jam tayang publik',
 };
 
 export const fieldLabel = (field) => FIELD_LABELS[field] || field;
@@ -43,6 +43,13 @@ const REASONS = [
   [/^the address (.+?) is refused by the source policy \(rule: (.+)\)$/, (m) => `alamat ${m[1]} ditolak oleh kebijakan sumber (aturan: ${m[2]})`],
   [/^must be true or false/, () => 'harus true atau false (CSV: true/false/1/0)'],
   [/^must be a list of at most (\d+) non-empty texts/, (m) => `paling banyak ${m[1]} tag, masing-masing tidak kosong`],
+  [/^('.+'): the start must come before the end \(a window past midnight/, (m) => `${m[1]}: mulai harus sebelum selesai (jadwal melewati tengah malam ditulis dua, mis. 'daily 22:00-24:00' dan 'daily 00:00-02:00')`],
+  [/^('.+'): the start must come before the end$/, (m) => `${m[1]}: mulai harus sebelum selesai`],
+  [/^('.+'): the (start|end) is not a date and time/, (m) => `${m[1]}: ${m[2] === 'start' ? 'mulai' : 'selesai'} bukan tanggal dan jam (tulis mis. 2026-02-14T13:00+07:00)`],
+  [/^('.+'): (\S+) is not a time of day/, (m) => `${m[1]}: ${m[2]} bukan jam yang sah (00:00 sampai 24:00)`],
+  [/^('.+'): write START\/END/, (m) => `${m[1]}: tulis MULAI/SELESAI (mis. 2026-02-14T13:00/2026-02-14T23:59), 'daily JJ:MM-JJ:MM' atau 'always'`],
+  [/^at most (\d+) windows$/, (m) => `paling banyak ${m[1]} jadwal`],
+  [/^'always' stands alone/, () => "'always' harus berdiri sendiri (sudah mencakup jadwal lain)"],
   [/^unknown field; known fields: (.+)$/, (m) => `kolom tidak dikenal; kolom yang dikenal: ${m[1]}`],
   [/^a camera must be a JSON object$/, () => 'kamera harus berupa objek JSON'],
   [/^a camera with id (.+) already exists \(use mode=upsert to update\)$/, (m) => `kamera dengan ID ${m[1]} sudah ada (pilih mode "tambah & perbarui" untuk memperbaruinya)`],

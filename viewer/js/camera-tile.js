@@ -7,7 +7,7 @@
 
 import {stationUrl} from './api.js';
 import {el} from './dom.js';
-import {paintBadge} from './status-labels.js';
+import {paintBadge, publicFromLabel} from './status-labels.js';
 
 export function tileTitle(camera) {
   return camera.kind === 'tps' && camera.tps != null ? `TPS ${String(camera.tps).padStart(3, '0')}` : camera.name;
@@ -44,8 +44,7 @@ export class CameraTiles {
       el('span', {class: 'tile-caption'}, el('span', {class: 'tile-name'}, tileTitle(camera)), badge),
       el('span', {class: 'tile-where'}, where || camera.name));
     element.title = camera.name;
-    this.entries.set(camera.id, {camera, element, badge, img});
-    this.images.attach(img, camera.id);
+    this.entries.set(camera.id, {camera, element, badge, img, scheduled: null});
     this.update(camera.id, camera.status || {state: 'connecting'});
     return element;
   }
@@ -56,9 +55,26 @@ export class CameraTiles {
     entry.camera.status = {...entry.camera.status, ...status};
     paintBadge(entry.badge, entry.camera.status);
     entry.element.dataset.state = entry.camera.status.state;
-    this.images.setLive(id, entry.camera.status.state === 'online');
+    this.showSchedule(entry);
+    if (!entry.scheduled) this.images.setLive(id, entry.camera.status.state === 'online');
   }
 
+  // Outside its public window a camera shows when it opens, never a picture (the tile is 403).
+  showSchedule(entry) {
+    const scheduled = entry.camera.status.state === 'scheduled';
+    if (entry.note) entry.note.remove();
+    entry.note = scheduled ? el('span', {class: 'tile-schedule', dataset: {testid: 'tile-schedule'}},
+      publicFromLabel(entry.camera.status.public_from)) : null;
+    if (entry.note) entry.element.querySelector('.tile-picture').append(entry.note);
+    if (scheduled === entry.scheduled) return;
+    entry.scheduled = scheduled;
+    if (scheduled) {
+      this.images.detach(entry.img);
+      entry.img.removeAttribute('src');
+    } else {
+      this.images.attach(entry.img, entry.camera.id);
+    }
+  }
   clear() {
     for (const entry of this.entries.values()) this.images.detach(entry.img);
     this.entries.clear();

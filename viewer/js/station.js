@@ -5,7 +5,7 @@
 
 import {ApiError, getCamera, tileUrl, whepUrl} from './api.js';
 import {subscribeCamera} from './status-events.js';
-import {REASON_LABELS, badgeTone, statusText} from './status-labels.js';
+import {REASON_LABELS, badgeTone, publicFromLabel, statusText} from './status-labels.js';
 import {playWhep} from './whep-client.js';
 
 const NO_PICTURE_AFTER_MS = 3000; // no new frame for this long: the picture has stalled
@@ -30,6 +30,8 @@ let session = null;
 let starting = false; // a first playWhep() is under way
 let retryTimer = null;
 let startFailures = 0;
+let events = null; // the SSE subscription
+let openCheck = null; // outside the public window: when to look again
 
 // For tests and for curious people with devtools: the live peer connection and timings.
 window.__pantau = {
@@ -74,6 +76,10 @@ function overlayText() {
   const hasPicture = performance.now() - view.lastFrameAt < NO_PICTURE_AFTER_MS;
   view.stalled = !hasPicture;
   if (view.notFound) return [`Tidak ada kamera publik dengan kode ${cameraId || 'ini'}.`, 'Periksa kembali tautannya.'];
+  if (status.state === 'scheduled') {
+    return [publicFromLabel(status.public_from),
+      'Di luar jam tayang publik kamera ini (kerahasiaan pemungutan suara). Video tampil sendiri begitu jam tayang dimulai.'];
+  }
   if (status.state === 'offline') {
     return ['Terputus', `${REASON_LABELS[status.reason] ? capitalize(REASON_LABELS[status.reason]) + '. ' : ''}`
       + 'Video akan berlanjut sendiri saat kamera tersambung lagi.'];
@@ -133,7 +139,7 @@ function render() {
     overlay.querySelector('.overlay-title').textContent = text[0];
     overlay.querySelector('.overlay-detail').textContent = text[1];
   }
-  overlay.dataset.kind = status.state === 'offline' ? 'offline' : 'info';
+  overlay.dataset.kind = {offline: 'offline', scheduled: 'scheduled'}[status.state] || 'info';
 
   const message = $('message');
   message.hidden = !view.message;
@@ -146,7 +152,7 @@ const capitalize = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 
 async function startPlayer() {
   clearTimeout(retryTimer);
-  if (session || starting || view.notFound) return;
+  if (session || starting || view.notFound || view.status.state === 'scheduled') return;
   starting = true;
   view.player = 'connecting';
   render();
@@ -159,6 +165,8 @@ async function startPlayer() {
     onPlayerError(error);
     if (error.status === 404) {
       view.notFound = true;
+    } else if (error.status === 403) {
+      loadCamera(); // its public window closed meanwhile: the camera says until when
     } else if (!error.permanent) {
       const delayMs = error.retryAfterS ? error.retryAfterS * 1000 : Math.min(30000, 1000 * 2 ** startFailures);
       retryTimer = setTimeout(startPlayer, delayMs);
@@ -223,10 +231,44 @@ function watchFrames() {
 
 function onStatus(status) {
   const wasDisabled = view.status.state === 'disabled';
+  const wasScheduled = view.status.state === 'scheduled';
   view.status = {...view.status, ...status};
-  if (view.status.state !== 'online' && !(window.__pantau.firstFrameAt)) refreshPoster();
-  if (wasDisabled && view.status.state !== 'disabled') restartPlayer();
+  if (view.status.state === 'scheduled') {
+    waitForWindow();
+  } else if (wasScheduled) {
+    clearTimeout(openCheck);
+    subscribe(); // the stream was refused (403) while the camera was outside its window
+    if (view.status.state !== 'disabled') startPlayer();
+  } else {
+    if (view.status.state !== 'online' && !(window.__pantau.firstFrameAt)) refreshPoster();
+    if (wasDisabled && view.status.state !== 'disabled') restartPlayer();
+  }
   render();
+}
+
+// Outside the camera's public window: no picture at all (the server has ended the session and
+// refuses the tile), and a look at the camera again around when the window opens (the SSE stream
+// also says so when it was open before), with jitter so 13:00 is not one burst.
+function waitForWindow() {
+  clearTimeout(retryTimer);
+  if (session) session.stop();
+  session = null;
+  view.player = 'idle';
+  view.message = null;
+  video.removeAttribute('poster');
+  clearTimeout(openCheck);
+  const opens = Date.parse(view.status.public_from || '');
+  const waitMs = Number.isNaN(opens) ? 300000 : Math.min(60000, Math.max(5000, opens - Date.now()));
+  openCheck = setTimeout(loadCamera, waitMs + Math.random() * 5000);
+}
+
+function subscribe() {
+  if (events) events.close();
+  events = subscribeCamera(cameraId, {
+    onStatus,
+    onViewers: (count) => { view.viewers = count; render(); },
+    onReconnect: loadCamera,
+  });
 }
 
 async function loadCamera() {
@@ -234,7 +276,7 @@ async function loadCamera() {
     const camera = await getCamera(cameraId);
     view.camera = camera;
     view.viewers = camera.viewers ?? view.viewers;
-    if (!video.getAttribute('poster')) refreshPoster(); // the latest keyframe until the video plays
+    if (!video.getAttribute('poster') && camera.status?.state !== 'scheduled') refreshPoster(); // the latest keyframe until the video plays
     onStatus(camera.status || {});
     return true;
   } catch (error) {
@@ -328,11 +370,7 @@ async function main() {
   }
   render();
   // Subscribe before reading the camera, so no change between the two is missed.
-  const events = subscribeCamera(cameraId, {
-    onStatus,
-    onViewers: (count) => { view.viewers = count; render(); },
-    onReconnect: loadCamera,
-  });
+  subscribe();
   if (!(await loadCamera()) && view.notFound) {
     events.close();
     return;
