@@ -327,9 +327,13 @@ async def test_filters_paging_disable_delete_and_audit_log(node, browser):
     await audit_rows.first.wait_for()
     actions = await page.eval_on_selector_all('[data-testid="audit-row"]', "rows => rows.map(r => [r.dataset.action, r.dataset.camera])")
     # (the admin's sign-in is audited too: issue 15, finding 12)
-    assert actions == [["delete", "cam-053"], ["update", "cam-052"], ["update", "cam-052"], ["sign_in", ""], ["import", ""]], actions
+    # Before the admin signed in, the import wrote its summary and one entry per camera it created
+    # (issue 15, finding 7); the first page (50 entries) ends with 45 of those 57.
+    assert actions[:5] == [["delete", "cam-053"], ["update", "cam-052"], ["update", "cam-052"], ["sign_in", ""], ["import", ""]], actions
+    assert len(actions) == 50 and all(action == "create" for action, _ in actions[5:]), actions
     assert "Hapus" in await audit_rows.first.inner_text()
     assert "Masuk" in await audit_rows.nth(3).inner_text() and "57 baris" in await audit_rows.nth(4).inner_text()
+    assert "impor CSV" in await audit_rows.nth(5).inner_text()
     assert "Aktif: true → false" in await audit_rows.nth(2).inner_text()
     assert unexpected(errors) == []
 
