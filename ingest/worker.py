@@ -15,18 +15,21 @@ from typing import Protocol
 
 import cv2
 
+from ingest.alert_watcher import AlertWatcher
 from ingest.backoff import Backoff
 from ingest.camera_pipeline import CameraPipeline
 from ingest.keyframe_tiles import KeyframeAnalyzer
 from ingest.metrics import PipelineTotals, TimedExecutor
+from ingest.ownership import rendezvous
 from ingest.pipeline_feeder import PipelineFeeder
 from ingest.rtsp_source import RtspSettings, RtspSource
 from ingest.status_reporter import StatusReporter
 from ingest.transcoder import TranscodeSettings
 from ingest.whep_source import WhepPullSettings, WhepPullSource
 from ingest.whip_source import WebRtcSettings, WhipSource
+from pantau.alerts import AlertLimits, AlertStore
 from pantau.camera import Camera
-from pantau.config import IngestSettings
+from pantau.config import AlertSettings, IngestSettings
 from pantau.registry import Registry
 from pantau.stream_bus import StreamBus
 
@@ -51,15 +54,18 @@ def source_key(camera: Camera) -> tuple:
 class IngestWorker:
     def __init__(self, registry: Registry, bus: StreamBus, settings: IngestSettings,
                  selects: Callable[[Camera], bool] = lambda camera: True, webrtc: WebRtcSettings | None = None,
-                 ownership=None):
+                 ownership=None, alerts: AlertSettings | None = None):
         """`ownership` (ingest/ownership.py, on a site without a static --cameras split): the
-        cameras this worker holds the lease of (or warms up to take over), and WHIP claims."""
+        cameras this worker holds the lease of (or warms up to take over), and WHIP claims.
+        `alerts`: raise alert records for the cameras this worker answers for (None: no alerts)."""
         self.registry = registry
         self.bus = bus
         self.settings = settings
         self.selects = selects
         self.webrtc = webrtc  # None: this worker takes no WebRTC sources (WHIP, WHEP)
         self.ownership = ownership
+        self.alert_settings = alerts
+        self.alerts: AlertWatcher | None = None
         self.sources: dict[str, tuple[tuple, Source]] = {}
         self.pipelines: dict[str, CameraPipeline] = {}  # of the running sources, for /metrics
         self.retired = PipelineTotals()  # what stopped sources' pipelines had counted
@@ -81,6 +87,10 @@ class IngestWorker:
         self._tasks = [asyncio.create_task(self.status.run(), name="status-writer"),
                        asyncio.create_task(self._follow_registry(), name="follow-registry"),
                        asyncio.create_task(self._watch_stalls(), name="stall-watch")]
+        if self.alert_settings is not None and self.alert_settings.enabled:
+            store = AlertStore(self.registry.redis, AlertLimits.of(self.alert_settings))
+            self.alerts = AlertWatcher(self.registry, store, self.bus, self.alert_settings, self.alert_duty)
+            self._tasks.append(asyncio.create_task(self.alerts.run(), name="alert-watch"))
         if self.ownership:
             with contextlib.suppress(Exception):  # Redis away at start: the loop retries
                 await self.ownership.step()
@@ -124,6 +134,28 @@ class IngestWorker:
             for _, source in list(self.sources.values()):
                 if isinstance(source, RtspSource):
                     source.check_stall(now)
+
+    async def alert_duty(self) -> dict[str, tuple[Camera, dict]]:
+        """The cameras whose alerts this worker raises, with the status to judge each by: those
+        it ingests (on a site: holds the lease of), from its own reports; and on a site the WHIP
+        cameras nobody takes a push of whose rendezvous owner it is, from the site's status
+        (a push taken by another worker shows there as online)."""
+        cameras = self.registry.table.cameras
+        duty: dict[str, tuple[Camera, dict]] = {}
+        waiting: list[Camera] = []
+        workers = sorted(self.ownership.live) if self.ownership else []
+        for camera_id in list(self.sources):
+            camera = cameras.get(camera_id)
+            if camera is None:
+                continue
+            if self.ownership is None or camera_id in self.ownership.held:
+                duty[camera_id] = (camera, self.status.current(camera_id))
+            elif camera.source_type == "whip" and rendezvous(camera_id, workers) == self.ownership.worker:
+                waiting.append(camera)
+        if waiting:
+            statuses = await self.registry.statuses(waiting)
+            duty.update({camera.id: (camera, statuses[camera.id]) for camera in waiting})
+        return duty
 
     # -- reconciling ---------------------------------------------------------------------------
     def eligible(self, camera: Camera) -> bool:

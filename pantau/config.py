@@ -205,6 +205,37 @@ class HlsSettings(BaseModel):
     media_max_age_s: int = Field(3600, ge=1)  # Cache-Control of parts, segments, init (immutable)
 
 
+class AlertSettings(BaseModel):
+    """Alerts (pantau/alerts.py): made by the ingest worker that owns a camera, from the status it
+    reports (ingest/alert_watcher.py); read and acknowledged on every relay."""
+
+    enabled: bool = True
+    # A picture signal (black, frozen, moved, blurred, obstructed, ...) must last this long on top
+    # of the keyframes its detector already needs.
+    tamper_after_s: float = Field(1.0, ge=0)
+    # Offline (or waiting for a WHIP push) this long since it was last online.
+    offline_after_s: float = Field(30.0, ge=0)
+    # A picture alert ends once the picture was fine this long (a flapping signal stays one alert).
+    clear_after_s: float = Field(10.0, ge=0)
+    # Only cameras the public may see now raise alerts (public, inside their visibility windows:
+    # pantau/visibility.py), and only time inside the window counts. False: every enabled camera.
+    public_only: bool = True
+    history_max: int = Field(20_000, ge=10)  # alerts kept in the history (records ~0.5 KB each)
+    evidence_mb: float = Field(32.0, ge=0)  # JPEG tiles kept as evidence, newest first (15-60 KB each)
+    check_s: float = Field(0.5, gt=0)  # how often the owner looks at its cameras' statuses
+
+
+class HlsSettings(BaseModel):
+    """LL-HLS for the public (relay/hls/): packaged once per camera while someone watches."""
+
+    part_target_s: float = Field(0.2, ge=0.1, le=2.0)  # partial segments (EXT-X-PART)
+    segment_target_s: float = Field(1.0, ge=0.5, le=10.0)  # segments cut at the first keyframe after this
+    segments_kept: int = Field(6, ge=3, le=60)  # complete segments in the playlist
+    linger_s: float = Field(30.0, gt=0)  # packaging stops this long after a camera's last request
+    start_timeout_s: float = Field(10.0, gt=0)  # a first playlist request waits this long for a segment
+    media_max_age_s: int = Field(3600, ge=1)  # Cache-Control of parts, segments, init (immutable)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PANTAU_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -230,6 +261,7 @@ class Settings(BaseSettings):
     # shippers; redacted like the text format.
     log_format: Literal["text", "json"] = "text"
     metrics: MetricsSettings = MetricsSettings()
+    alerts: AlertSettings = AlertSettings()
     http: HttpSettings = HttpSettings()
     limits: LimitSettings = LimitSettings()
     ingest: IngestSettings = IngestSettings()

@@ -115,7 +115,7 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
         apply_host_address_policy(settings.relay.ice)
         if role != "relay" and settings.ingest.enabled:
             worker = IngestWorker(registry, bus, settings.ingest, selects=camera_selector(settings.ingest.cameras),
-                                  webrtc=webrtc_settings(settings))
+                                  webrtc=webrtc_settings(settings), alerts=settings.alerts)
             if isinstance(bus, RedisStreamBus) and settings.ingest.cameras is None:
                 # A site without a static split: cameras are spread over the live workers by leases.
                 worker.ownership = Ownership(LeaseStore(bus_client, settings.node_name), registry, bus,

@@ -15,7 +15,7 @@ from pantau.registry import Registry
 from pantau.session_directory import SessionDirectory
 from pantau.stream_bus import StreamBus
 from pantau.tokens import TokenStore
-from relay import admin_api, auth, events, pages, public_api, push_key_api, session_admin_api, tiles, whep
+from relay import admin_api, alerts_api, auth, events, pages, public_api, push_key_api, session_admin_api, tiles, whep
 from relay.auth import ATTEMPTS_KEY, TOKENS_KEY
 from relay.client_address import PROXIES, TrustedProxies
 from relay.context import BUS, LISTING_JSON, REGION_TREES, REGISTRY, SESSIONS, SETTINGS, VIEWERS, WALL
@@ -112,14 +112,14 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     app[METRICS] = metrics
     metrics.add(RelayCollector(sessions, hub, registry, settings.metrics.per_camera, app[hls_http.HLS]))
     metrics.add(BusCollector(bus, settings.metrics.per_camera))
-    alerts = OpenAlerts()  # hook: OpenAlerts(<async () -> {kind: count}>), the alerts store's open counts (pantau/alerts.py)
+    alerts = OpenAlerts(alerts_api.store_of(registry).open_counts)  # open alerts by kind (pantau/alerts.py)
     metrics.add(alerts)
     metrics.before_scrape(alerts.refresh)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/api/metrics", metrics_json)
     app.router.add_get("/metrics", prometheus_metrics)
-    for module in (public_api, admin_api, push_key_api, session_admin_api, auth, tiles, events, whep, hls_http, pages):
+    for module in (public_api, admin_api, alerts_api, push_key_api, session_admin_api, auth, tiles, events, whep, hls_http, pages):
         app.add_routes(module.routes)
     app.on_startup.append(_start_background)
     app.on_shutdown.append(_stop_background)

@@ -3,7 +3,9 @@
 (cameras were added, changed or removed: read the wall again).
 
 Filters: `camera=ID` (one camera), `region=CODE` (cameras in a kota/kecamatan/kelurahan),
-`kind=tps|recap`, `counts=1` (also send kecamatan counts).
+`kind=tps|recap`, `counts=1` (also send kecamatan counts), `alerts=1` (operators and admins
+only, ignored for the public: also `event: alert` when an alert of a camera within the camera
+and region filters, whatever its kind, opens, reopens, ends or is acknowledged; pantau/alerts.py).
 
 One Redis pub/sub listener per relay receives status changes from every ingest worker; viewer
 counts come from this relay's sessions. Each SSE client has a small bounded queue: a client
@@ -26,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from pantau import registry_keys as keys
+from pantau.alerts import alert_view, in_region
 from pantau.camera import KINDS, Camera
 from pantau.config import LimitSettings
 from pantau.http_errors import ApiError
@@ -58,6 +61,7 @@ class _Client:
     region: str | None = None
     kind: str | None = None
     counts: bool = False
+    alerts: bool = False  # signed-in clients only
     address: str | None = None  # anonymous clients only: what the per-address limit counts
     protocol: Any = None  # the connection's aiohttp protocol: its transport is None once it is gone
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
@@ -126,6 +130,19 @@ class EventHub:
     def publish_viewers(self, camera_id: str, count: int) -> None:
         self.publish("viewers", camera_id, {"viewers": count})
 
+    def publish_alert(self, message: dict[str, Any]) -> None:
+        """An alert changed (pantau/alerts.py announces it once, from Redis): `event: alert` to
+        the signed-in clients that asked for alerts, with {change, ...the alert}."""
+        alert = message["alert"]
+        frame = None
+        for client in self.clients:
+            if (client.alerts and client.sees_all and client.camera in (None, alert["camera"])
+                    and in_region(alert, client.region)):
+                if frame is None:
+                    view = {**alert_view(alert, self.registry.regions), "change": message.get("change")}
+                    frame = _frame("alert", json.dumps(view, ensure_ascii=False, separators=(",", ":")))
+                client.offer(frame)
+
     async def _listen(self) -> None:
         while True:
             try:
@@ -153,6 +170,9 @@ class EventHub:
             total = await self.viewer_counts.announced(message["id"])  # another relay's viewers changed
             if total is not None:
                 self.publish_viewers(message["id"], total)
+            return
+        if message.get("type") == "alert":
+            self.publish_alert(message)
             return
         if message.get("type") != "status":
             return
@@ -243,7 +263,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     if kind is not None and kind not in KINDS:
         raise ApiError(400, "kind must be 'tps' or 'recap'", field="kind")
     counts = bool_param(request, "counts") or False
-    client = _Client(sees_all, camera=camera, region=region, kind=kind, counts=counts,
+    alerts = sees_all and (bool_param(request, "alerts") or False)
+    client = _Client(sees_all, camera=camera, region=region, kind=kind, counts=counts, alerts=alerts,
                      address=None if sees_all else client_address(request), protocol=request.protocol)
     hub = request.app[HUB]
     hub.admit(client, request.app[SETTINGS].limits)

@@ -30,6 +30,7 @@ def _params(*names: str) -> list[dict[str, Any]]:
     return [catalogue[n] for n in names]
 
 
+_ALERT_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{1,20}-[0-9]{1,20}$"}}
 _LIST = ("kota", "kecamatan", "kelurahan", "kind", "q", "limit", "cursor")
 _ADMIN = [{"bearer": []}]
 
@@ -127,13 +128,46 @@ def _document() -> dict[str, Any]:
             "/api/events": {"get": {
                 "summary": "Server-Sent Events: `event: status` (data: {id, ...status}), `event: viewers` (data: {id, viewers}) and with counts=1 "
                            "`event: kecamatan` (data: {code, tps: {online, total}}) and `event: registry` (data: {revision}: cameras added, changed or removed); "
+                           "with alerts=1 (operators and admins; ignored for the public) `event: alert` (data: {change: opened|reopened|ended|acknowledged, ...Alert}); "
                            "public callers hear of public cameras only, inside their public windows (403 for camera= outside them; when "
                            "a window opens or closes the camera's status event says so: scheduled, or its real status)",
                 "parameters": [{"name": "camera", "in": "query", "description": "only this camera", "schema": {"type": "string"}},
                                {"name": "region", "in": "query", "description": "only cameras in this kota, kecamatan or kelurahan", "schema": {"type": "string"}},
                                {**_params("kind")[0], "description": "only cameras of this kind"},
-                               {"name": "counts", "in": "query", "description": "also send kecamatan TPS counts", "schema": {"type": "boolean"}}],
+                               {"name": "counts", "in": "query", "description": "also send kecamatan TPS counts", "schema": {"type": "boolean"}},
+                               {"name": "alerts", "in": "query", "description": "also send alerts of cameras within the camera and region filters, "
+                                                                               "whatever their kind (operators and admins only)", "schema": {"type": "boolean"}}],
                 "responses": {"200": {"description": "text/event-stream", "content": {"text/event-stream": {}}}, "400": _ERROR, "403": _ERROR, "404": _ERROR}}},
+            "/api/alerts": {"get": {
+                "summary": "Alerts, newest first (operator or admin): a picture signal that lasted (black, frozen, moved, blurred, obstructed, ...: "
+                           "the camera's status `picture`) or a camera offline past alerts.offline_after_s inside its public window; `ended` is set "
+                           "when it stopped (for `offline`: the camera came back). open=true: not yet acknowledged; a camera has at most one "
+                           "current alert per kind (a flapping signal reopens it, `repeats`)",
+                "security": _ADMIN,
+                "parameters": [{"name": "open", "in": "query", "description": "true: unacknowledged only; false: acknowledged only", "schema": {"type": "boolean"}},
+                               {"name": "region", "in": "query", "description": "cameras in this kota, kecamatan or kelurahan", "schema": {"type": "string", "example": "31.71.01"}},
+                               {"name": "kind", "in": "query", "description": "offline, black, frozen, moved, blurred, obstructed, ...",
+                                "schema": {"type": "string", "pattern": "^[a-z][a-z_]{0,31}$"}},
+                               {"name": "camera", "in": "query", "description": "one camera", "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}},
+                               {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
+                               _params("cursor")[0]],
+                "responses": {"200": _json("AlertPage"), "400": _ERROR, "401": _ERROR, "403": _ERROR}}},
+            "/api/alerts/{id}": {"get": {
+                "summary": "One alert (operator or admin)", "security": _ADMIN, "parameters": [_ALERT_ID],
+                "responses": {"200": _json("Alert"), "401": _ERROR, "403": _ERROR, "404": _ERROR}}},
+            "/api/alerts/{id}/tile.jpg": {"get": {
+                "summary": "The evidence: the camera's keyframe tile when the alert started (for offline: its last picture before), kept for the "
+                           "newest alerts within alerts.evidence_mb; 404 once dropped (operator or admin)",
+                "security": _ADMIN, "parameters": [_ALERT_ID],
+                "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, "401": _ERROR, "403": _ERROR, "404": _ERROR}}},
+            "/api/alerts/{id}/ack": {"post": {
+                "summary": "Acknowledge ('Tindak lanjuti') with a note (required, up to 1000 characters): acknowledged_by is the token's label; "
+                           "audited ('alert_ack'). 409 if already acknowledged. A signed-in caller sends X-CSRF-Token",
+                "security": _ADMIN, "parameters": [_ALERT_ID],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["note"], "properties": {
+                    "note": {"type": "string", "minLength": 1, "maxLength": 1000}}}}}},
+                "responses": {"200": _json("Alert"), "400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR, "409": _ERROR,
+                              "413": _ERROR, "415": _ERROR}}},
             "/api/ice-servers": {"get": {
                 "summary": "STUN/TURN servers for browsers (relay.ice.browser_servers; empty by default), as RTCPeerConnection's iceServers",
                 "responses": {"200": {"description": "{iceServers: [{urls, username?, credential?}]}"}}}},
@@ -244,6 +278,20 @@ def _document() -> dict[str, Any]:
                 "AdminCameraPage": {"type": "object", "properties": {"cameras": {"type": "array", "items": {"$ref": "#/components/schemas/AdminCamera"}},
                                                                      "total": {"type": "integer"}, "next_cursor": {"type": ["string", "null"]}}},
                 "RegionTree": {"type": "object", "description": "provinsi node with totals and kota[].kecamatan[].kelurahan[]; every node has code, name, level, cameras, tps, recap"},
+                "Alert": {"type": "object", "required": ["id", "camera", "kind", "started", "ended", "open", "active"], "properties": {
+                    "id": {"type": "string", "description": "time-ordered (a Redis stream id)"}, "camera": {"type": "string"},
+                    "kind": {"type": "string", "description": "offline, or the picture signal: black, frozen, moved, blurred, obstructed, ..."},
+                    "started": {"type": "string", "format": "date-time"}, "ended": {"type": ["string", "null"], "format": "date-time"},
+                    "open": {"type": "boolean", "description": "not yet acknowledged"}, "active": {"type": "boolean", "description": "not yet ended"},
+                    "acknowledged_by": {"type": ["string", "null"], "description": "the token's label"},
+                    "acknowledged_at": {"type": ["string", "null"], "format": "date-time"}, "note": {"type": ["string", "null"]},
+                    "repeats": {"type": "integer", "description": "times the signal came back while this alert was current"},
+                    "camera_kind": {"type": ["string", "null"]}, "tps": {"type": ["integer", "null"]}, "name": {"type": ["string", "null"]},
+                    "region": {"type": ["string", "null"]}, "location": {"type": "object"},
+                    "evidence": {"type": "boolean"}, "evidence_at": {"type": ["string", "null"], "format": "date-time"},
+                    "tile_url": {"type": ["string", "null"]}}},
+                "AlertPage": {"type": "object", "properties": {"alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}},
+                                                               "next_cursor": {"type": ["string", "null"]}}},
             },
         },
     }

@@ -3,6 +3,7 @@
 //
 //   const audit = auditLog();  audit.reload();
 
+import {alertKindLabel} from './alerts.js';
 import {byTestId, el, formatCount} from './dom.js';
 import {adminJson} from './admin-api.js';
 import {describeError, fieldLabel} from './admin-errors.js';
@@ -11,7 +12,7 @@ export const AUDIT_PAGE = 50;
 const ACTIONS = {
   create: 'Tambah', update: 'Ubah', delete: 'Hapus', import: 'Impor CSV', rotate_push_key: 'Kunci kirim baru',
   sign_in: 'Masuk', end_session: 'Sesi diakhiri', token_refused: 'Token ditolak', revoke_token: 'Token dicabut',
-  probe: 'Tes koneksi',
+  probe: 'Tes koneksi', alert_ack: 'Peringatan ditindaklanjuti',
 };
 const SESSION_ENDS = {signed_out: 'keluar', ended_by_admin: 'diakhiri admin', token_revoked: 'token dicabut', replaced: 'masuk lagi'};
 
@@ -48,6 +49,7 @@ function summary(entry) {
   if (entry.action === 'token_refused') {
     return `${details.via === 'sign_in' ? 'saat masuk' : 'di header Authorization'}${details.blocked_s ? `; alamat diblokir ${details.blocked_s} detik` : ''}`;
   }
+  if (entry.action === 'alert_ack') return `${alertKindLabel(details.kind)} sejak ${formatTime(details.started)}: ${show(details.note)}`;
   if (entry.action === 'probe') return `${show(details.source)} (${show(details.transport)}): ${show(details.result)}`;
   if (details.changes && typeof details.changes === 'object') {
     // A CSV import also writes one entry per camera it created or changed, marked "via".

@@ -4,6 +4,7 @@
 //   const grid = new CameraTiles(container, tileImages);
 //   grid.show(cameras, {groupBy: (camera) => camera.location.kelurahan?.name});
 //   grid.update(id, status);   // from SSE
+//   grid.setAlert(id, 'Gambar gelap/tertutup');   // an open alert (signed-in pages); null clears it
 
 import {stationUrl} from './api.js';
 import {el} from './dom.js';
@@ -75,6 +76,18 @@ export class CameraTiles {
       this.images.attach(entry.img, entry.camera.id);
     }
   }
+
+  setAlert(id, text) {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    if (entry.alert) entry.alert.remove();
+    entry.alert = text ? el('span', {class: 'tile-alert', dataset: {testid: 'tile-alert'}, title: `Peringatan terbuka: ${text}`},
+      `⚠ ${text}`) : null;
+    if (entry.alert) entry.element.querySelector('.tile-picture').append(entry.alert);
+    if (text) entry.element.dataset.alert = text;
+    else delete entry.element.dataset.alert;
+  }
+
   clear() {
     for (const entry of this.entries.values()) this.images.detach(entry.img);
     this.entries.clear();

@@ -1,11 +1,15 @@
 // The kecamatan page (/kecamatan/{code}): its recap site live, then its TPS cameras as tiles,
 // by kelurahan, a page at a time, badges kept current over SSE.
 // Shareable state in the URL: ?kelurahan=<code> and ?mulai=<cursor> (the page's start).
+// Signed in (the operator's session cookie), cameras with an open alert are marked, kept
+// current by `event: alert`.
 
+import {alertKindLabel, openAlerts} from './alerts.js';
 import {ApiError, getRegions, listCameras, stationUrl} from './api.js';
 import {CameraTiles} from './camera-tile.js';
 import {byTestId as $, el, formatCount, shortKota} from './dom.js';
 import {LivePlayer} from './live-player.js';
+import {currentSession} from './session.js';
 import {subscribeEvents} from './status-events.js';
 import {paintBadge, statusText} from './status-labels.js';
 import {TileImages} from './tile-images.js';
@@ -24,6 +28,8 @@ const view = {
   cursor: null,        // this page's cursor
   next: null,          // next page's cursor
   total: 0,
+  session: null,       // signed in: open alerts are marked
+  alerts: new Map(),   // alert id -> open alert of a camera in this kecamatan
 };
 window.__pantau = {player, tiles: tileImages, grid};
 
@@ -62,6 +68,9 @@ function renderRecap() {
     else if (player.state === 'connecting') text = 'Memuat video…';
     else if (player.state === 'unavailable' || player.state === 'failed') text = player.message;
   }
+  const alert = recap && alertTextOf(recap.id);
+  $('recap-alert').hidden = !alert;
+  $('recap-alert').textContent = alert ? `⚠ Peringatan: ${alert}` : '';
   $('overlay').hidden = !text;
   $('overlay').querySelector('.overlay-title').textContent = text || '';
 }
@@ -94,6 +103,7 @@ async function loadTps() {
     view.next = page.next_cursor;
     view.total = page.total;
     grid.show(page.cameras, {groupBy: (camera) => camera.location?.kelurahan ? `Kelurahan ${camera.location.kelurahan.name}` : null});
+    markAlerts();
     const first = view.cursors.length * PAGE_SIZE;
     $('page-info').textContent = page.total
       ? `Menampilkan ${formatCount(first + 1)}–${formatCount(first + page.cameras.length)} dari ${formatCount(page.total)} kamera TPS`
@@ -112,6 +122,34 @@ function updateUrl() {
   if (view.cursor) params.set('mulai', view.cursor);
   const search = params.toString();
   history.replaceState(null, '', location.pathname + (search ? `?${search}` : ''));
+}
+
+// ---- open alerts (operators) --------------------------------------------------------------
+
+function alertTextOf(cameraId) {
+  const kinds = [...view.alerts.values()].filter((alert) => alert.camera === cameraId).map((alert) => alertKindLabel(alert.kind));
+  return kinds.length ? [...new Set(kinds)].join(', ') : null;
+}
+
+function markAlerts() {
+  for (const id of grid.entries.keys()) grid.setAlert(id, alertTextOf(id));
+  renderRecap();
+}
+
+async function loadAlerts() {
+  if (!view.session) return;
+  try {
+    view.alerts = new Map((await openAlerts({region: code})).map((alert) => [alert.id, alert]));
+  } catch {
+    return; // a session that ended: the page works on without marks
+  }
+  markAlerts();
+}
+
+function applyAlert(alert) {
+  if (alert.open) view.alerts.set(alert.id, alert);
+  else view.alerts.delete(alert.id);
+  markAlerts();
 }
 
 // ---- start ------------------------------------------------------------------------------
@@ -158,7 +196,8 @@ async function main() {
   if (kelurahan && view.kecamatan.kelurahan.some((k) => k.code === kelurahan)) view.kelurahan = kelurahan;
   view.cursor = params.get('mulai') || null;
   renderKelurahan();
-  subscribeEvents({region: code}, {
+  view.session = await currentSession().catch(() => null);
+  subscribeEvents({region: code, alerts: Boolean(view.session)}, {
     onStatus(id, status) {
       grid.update(id, status);
       if (view.recap && view.recap.id === id) {
@@ -168,9 +207,13 @@ async function main() {
         renderRecap();
       }
     },
-    onReconnect: loadAll,
+    onAlert: applyAlert,
+    onReconnect: () => {
+      loadAll();
+      loadAlerts();
+    },
   });
-  await loadAll();
+  await Promise.all([loadAll(), loadAlerts()]);
   addEventListener('pagehide', () => player.stop());
 }
 

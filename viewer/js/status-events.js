@@ -8,11 +8,14 @@
 // counts (true: also `kecamatan` events with {code, tps: {online, total}}, and `registry` events
 // when cameras were added, changed or removed: onRegistry({revision})).
 // onStatus(id, status) gets the status fields ({state, reason, picture, ...}); onViewers(id, n).
+// alerts (true, signed-in operators only): onAlert(alert) for every alert of a camera within the
+// camera/region filters (whatever its kind) that opens, reopens, ends or is acknowledged
+// (alert.change); the server ignores it for the public.
 // EventSource reconnects by itself; events sent while it was away are lost, so onReconnect() is
 // called on every reconnection for the caller to re-read what it shows.
 
 export function subscribeEvents(filters = {}, {onStatus = () => {}, onViewers = () => {}, onCounts = () => {},
-  onRegistry = () => {}, onReconnect = () => {}} = {}) {
+  onRegistry = () => {}, onAlert = () => {}, onReconnect = () => {}} = {}) {
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(filters)) {
     if (value != null && value !== false) query.set(key, value === true ? '1' : String(value));
@@ -35,6 +38,7 @@ export function subscribeEvents(filters = {}, {onStatus = () => {}, onViewers = 
   source.addEventListener('viewers', parse((data) => onViewers(data.id, data.viewers)));
   source.addEventListener('kecamatan', parse((data) => onCounts(data)));
   source.addEventListener('registry', parse((data) => onRegistry(data)));
+  source.addEventListener('alert', parse((data) => onAlert(data)));
   source.addEventListener('open', () => {
     if (opened) onReconnect();
     opened = true;

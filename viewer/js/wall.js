@@ -5,12 +5,16 @@
 // large view plays live (browsers cap live players per page). Status changes arrive over one
 // SSE stream (recap cameras' status + kecamatan counts), never by polling every camera.
 // Shareable state in the URL: ?buka=<kecamatan code> opens one, ?tur=<seconds> runs the tour.
+// Signed-in operators also get the alert bar (alert-bar.js): a click on an alert opens its
+// camera, a TPS camera too, in the same large view.
 
-import {ApiError, getWall, kecamatanPageUrl, stationUrl} from './api.js';
+import {AlertBar} from './alert-bar.js';
+import {alertKindLabel, alertWhere} from './alerts.js';
+import {ApiError, getCamera, getWall, kecamatanPageUrl, stationUrl} from './api.js';
 import {byTestId as $, el, formatCount, shortKota} from './dom.js';
 import {LivePlayer} from './live-player.js';
 import {currentSession, signIn, signOut} from './session.js';
-import {subscribeEvents} from './status-events.js';
+import {subscribeCamera, subscribeEvents} from './status-events.js';
 import {paintBadge, statusText} from './status-labels.js';
 import {TileImages} from './tile-images.js';
 
@@ -22,16 +26,20 @@ const view = {
   order: [],            // kecamatan codes in wall order
   byRecap: new Map(),   // recap camera id -> kecamatan code
   open: null,           // code shown in the large view
+  camera: null,         // or an alert's camera shown there: {id, kind, alert, status}
   session: null,        // {label, role, csrf_token} when signed in
   tourTimer: null,
   tourSeconds: null,
 };
 let events = null;
 const player = new LivePlayer($('focus-video'), {onChange: renderFocus});
+const alertBar = new AlertBar({onOpen: openAlertCamera});
+let cameraEvents = null; // status of the alert's camera in the large view
 
 window.__pantau = {
-  tiles, player,
+  tiles, player, alertBar,
   get open() { return view.open; },
+  get camera() { return view.camera && view.camera.id; },
   get touring() { return view.tourTimer != null; },
 };
 
@@ -120,7 +128,7 @@ async function loadWall() {
 
 function listen() {
   if (events) events.close();
-  events = subscribeEvents({kind: 'recap', counts: true}, {
+  events = subscribeEvents({kind: 'recap', counts: true, alerts: Boolean(view.session)}, {
     onStatus(id, status) {
       const entry = view.kecamatan.get(view.byRecap.get(id));
       if (!entry || !entry.recap || entry.recap.id !== id) return;
@@ -142,7 +150,11 @@ function listen() {
       clearTimeout(reloadTimer);
       reloadTimer = setTimeout(loadWall, 300);
     },
-    onReconnect: loadWall,
+    onAlert: (alert) => alertBar.apply(alert),
+    onReconnect: () => {
+      loadWall();
+      alertBar.reload();
+    },
   });
 }
 let reloadTimer = null;
@@ -157,6 +169,7 @@ function showMessage(text) {
 function openKecamatan(code) {
   const entry = view.kecamatan.get(code);
   if (!entry) return;
+  stopCameraEvents();
   view.open = code;
   $('focus').hidden = false;
   if (entry.recap) player.play(entry.recap.id);
@@ -165,8 +178,38 @@ function openKecamatan(code) {
   renderFocus();
 }
 
+// An alert's camera (any kind) in the large view; its status over its own SSE stream.
+function openAlertCamera(alert) {
+  stopTour();
+  stopCameraEvents();
+  view.open = null;
+  view.camera = {id: alert.camera, kind: alert.camera_kind, alert, status: null};
+  $('focus').hidden = false;
+  player.play(alert.camera);
+  updateUrl();
+  renderFocus();
+  const shown = view.camera;
+  cameraEvents = subscribeCamera(alert.camera, {
+    onStatus: (status) => {
+      shown.status = {...shown.status, ...status};
+      if (view.camera === shown) renderFocus();
+    },
+  });
+  getCamera(alert.camera).then((camera) => {
+    shown.status = {...camera.status, ...shown.status};
+    if (view.camera === shown) renderFocus();
+  }).catch(() => {});
+}
+
+function stopCameraEvents() {
+  if (cameraEvents) cameraEvents.close();
+  cameraEvents = null;
+  view.camera = null;
+}
+
 function closeFocus() {
   stopTour();
+  stopCameraEvents();
   view.open = null;
   player.stop();
   $('focus').hidden = true;
@@ -175,7 +218,32 @@ function closeFocus() {
   if (entry) entry.element.focus();
 }
 
+function renderAlertCamera() {
+  const {alert, status} = view.camera;
+  $('focus-title').textContent = alertWhere(alert);
+  $('focus').dataset.code = (alert.location.kecamatan || {}).code || '';
+  $('focus').dataset.camera = alert.camera;
+  const badge = $('focus-badge');
+  badge.hidden = !status;
+  if (status) paintBadge(badge, status);
+  $('focus-counts').textContent = `Peringatan: ${alertKindLabel(alert.kind)}`;
+  $('focus-kecamatan').href = kecamatanPageUrl($('focus').dataset.code);
+  $('focus-station').hidden = false;
+  $('focus-station').href = stationUrl({kind: alert.camera_kind, id: alert.camera});
+  let text = null;
+  if (status && status.state !== 'online') text = statusText(status);
+  else if (player.state === 'connecting') text = 'Memuat video…';
+  else if (player.state === 'unavailable' || player.state === 'failed') text = player.message || 'Video tidak dapat diputar.';
+  $('focus-overlay').hidden = !text;
+  $('focus-overlay').textContent = text || '';
+}
+
 function renderFocus() {
+  if (view.camera) {
+    renderAlertCamera();
+    return;
+  }
+  delete $('focus').dataset.camera;
   const entry = view.kecamatan.get(view.open);
   if (!entry) return;
   $('focus-title').textContent = `Kecamatan ${entry.name} · ${entry.kota}`;
@@ -243,11 +311,13 @@ function updateUrl() {
 function renderSession() {
   $('sign-in').textContent = view.session ? 'Keluar' : 'Masuk operator';
   renderSummary();
+  alertBar.setSession(view.session); // the public never sees alerts
 }
 
 async function afterSessionChange() {
+  listen(); // a new stream: the cookie decides which cameras (and alerts) it tells us about
+  if (view.camera && !view.session) closeFocus(); // an alert's camera may not be public
   renderSession();
-  listen(); // a new stream: the cookie decides which cameras it tells us about
   await loadWall();
 }
 
@@ -301,7 +371,8 @@ function setUpControls() {
   });
   document.addEventListener('keydown', (event) => {
     if ($('sign-in-dialog').open) return;
-    if (event.key === 'Escape' && view.open) closeFocus();
+    if ($('ack-dialog').open) return;
+    if (event.key === 'Escape' && (view.open || view.camera)) closeFocus();
     else if (event.key === 'ArrowRight' && view.open) step(1);
     else if (event.key === 'ArrowLeft' && view.open) step(-1);
   });
@@ -318,6 +389,7 @@ async function main() {
   setUpSignIn();
   listen(); // subscribe before the first read, so no change in between is missed
   view.session = await currentSession().catch(() => null);
+  if (view.session) listen(); // again, now asking for alerts
   renderSession();
   await loadWall();
   const params = new URLSearchParams(location.search);
