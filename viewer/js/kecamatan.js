@@ -47,10 +47,13 @@ function showMessage(text) {
 
 // ---- recap site -------------------------------------------------------------------------
 
+// Not played: disabled, or outside its public window (status 'scheduled': the tile says from when).
+const OFF_AIR = ['disabled', 'scheduled'];
+
 async function loadRecap() {
   const page = await listCameras({kecamatan: code, kind: 'recap', limit: 1});
   view.recap = page.cameras[0] || null;
-  if (view.recap && view.recap.status.state !== 'disabled') player.play(view.recap.id);
+  if (view.recap && !OFF_AIR.includes(view.recap.status.state)) player.play(view.recap.id);
   else player.stop();
   renderRecap();
 }
@@ -201,9 +204,10 @@ async function main() {
     onStatus(id, status) {
       grid.update(id, status);
       if (view.recap && view.recap.id === id) {
-        const wasDisabled = view.recap.status.state === 'disabled';
+        const wasOff = OFF_AIR.includes(view.recap.status.state);
         view.recap.status = {...view.recap.status, ...status};
-        if (wasDisabled && status.state !== 'disabled') player.play(id);
+        if (status.state === 'scheduled') player.stop(); // its public window closed
+        else if (wasOff && status.state !== 'disabled') player.play(id);
         renderRecap();
       }
     },
