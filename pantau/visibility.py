@@ -43,6 +43,7 @@ WIB = timezone(timedelta(hours=7), "WIB")
 ALWAYS = "always"
 MAX_WINDOWS = 16
 MAX_WINDOW_TEXT = 80
+MIN_YEAR, MAX_YEAR = 2000, 2100
 DAY_S = 86_400
 _DAILY = re.compile(r"daily\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", re.IGNORECASE)
 
@@ -128,6 +129,8 @@ def _parse_moment(text: str, which: str, window: str) -> datetime:
         moment = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
     except ValueError:
         raise WindowInvalid(f"{window!r}: the {which} is not a date and time (write e.g. 2026-02-14T13:00+07:00)") from None
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:  # (and far from datetime's limits when moved to WIB)
+        raise WindowInvalid(f"{window!r}: the {which} must lie in the years {MIN_YEAR} to {MAX_YEAR}")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=WIB)  # written in WIB, as the windows are
     return moment.astimezone(WIB).replace(microsecond=0)

@@ -8,11 +8,14 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pantau import clock, visibility
 from pantau.camera import Camera
 from pantau.config import ConfigError, load_settings
 from pantau.visibility import WIB, WindowInvalid, normalize_windows, public_from, publicly_visible
+from tests.support.fuzz import fuzz
 
 ELECTION_DAY = "2026-02-14"
 
@@ -62,6 +65,8 @@ def test_the_csv_form_separates_windows_with_semicolons_and_repeats_collapse():
     (["daily 13:60-14:00"], "not a time of day"),
     (["2026-02-30T13:00/"], "start is not a date"),
     (["2026-02-14T13:00/tomorrow"], "end is not a date"),
+    (["9999-12-31T23:00-05:00/"], "years 2000 to 2100"),  # was an OverflowError (a 500) moving it to WIB
+    (["/0001-01-01T00:00"], "the end must lie in the years"),
     (["/"], "give a start, an end or both"),
     (["13:00-23:59"], "write START/END"),
     (["always", "daily 13:00-24:00"], "'always' stands alone"),
@@ -150,3 +155,23 @@ def test_the_test_clock_file_shifts_now_and_is_read_again_when_rewritten(tmp_pat
     monkeypatch.delenv(clock.TEST_CLOCK_ENV)
     monkeypatch.setattr(clock, "_checked_env", False)
     assert abs(clock.now() - clock.time.time()) < 5
+
+
+_WINDOW_PARTS = st.sampled_from(["daily ", "always", "/", "-", ":", "T", "+07:00", "Z", " ", ";", "24:00", "00:00",
+                                 "2026-02-14", "9999-12-31", "0001-01-01", "13:00", "25:61", "-05:00"])
+
+
+@fuzz(400)
+@given(st.one_of(st.text(max_size=90), st.lists(_WINDOW_PARTS, max_size=8).map("".join),
+                 st.lists(st.lists(_WINDOW_PARTS, max_size=8).map("".join), max_size=4)))
+def test_any_window_text_is_stored_normalized_or_refused_by_name(text):
+    """Anything a person or a CSV can write is a WindowInvalid or a stored form that reads back
+    the same and compiles; never another exception (a 500)."""
+    try:
+        stored = normalize_windows(text)
+    except WindowInvalid:
+        return
+    assert normalize_windows(stored) == stored
+    schedule = visibility.compile_windows(tuple(stored))
+    if schedule is not None:
+        schedule.next_change(wib("2026-02-14T10:00").timestamp())
