@@ -194,17 +194,6 @@ class MetricsSettings(BaseModel):
         return token if token is not None and token.get_secret_value().strip() else None
 
 
-class HlsSettings(BaseModel):
-    """LL-HLS for the public (relay/hls/): packaged once per camera while someone watches."""
-
-    part_target_s: float = Field(0.2, ge=0.1, le=2.0)  # partial segments (EXT-X-PART)
-    segment_target_s: float = Field(1.0, ge=0.5, le=10.0)  # segments cut at the first keyframe after this
-    segments_kept: int = Field(6, ge=3, le=60)  # complete segments in the playlist
-    linger_s: float = Field(30.0, gt=0)  # packaging stops this long after a camera's last request
-    start_timeout_s: float = Field(10.0, gt=0)  # a first playlist request waits this long for a segment
-    media_max_age_s: int = Field(3600, ge=1)  # Cache-Control of parts, segments, init (immutable)
-
-
 class AlertSettings(BaseModel):
     """Alerts (pantau/alerts.py): made by the ingest worker that owns a camera, from the status it
     reports (ingest/alert_watcher.py); read and acknowledged on every relay."""
