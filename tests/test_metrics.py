@@ -243,6 +243,44 @@ async def test_site_processes_serve_metrics_and_the_dashboard_names_exist(start_
         registry.stop()
 
 
+async def test_open_alerts_by_kind(registry, tmp_path, tokens):
+    """pantau_alerts_open counts the site's unacknowledged alerts by kind (pantau/alerts.py), on
+    both registry backends; an acknowledged one leaves the count."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from pantau.alerts import AlertStore
+    from pantau.audit_log import Actor
+    from pantau.camera import validate_camera
+    from pantau.config import load_settings
+    from pantau.memory_bus import InProcessBus
+    from pantau.tokens import TokenStore
+    from relay.app import create_app
+
+    settings = load_settings(data_dir=tmp_path, metrics={"token": tokens["metrics"]})
+    client = TestClient(TestServer(create_app(settings, registry, TokenStore(registry.redis, {}), InProcessBus())))
+    await client.start_server()
+    try:
+        async def open_alerts() -> dict[str, float]:
+            response = await client.get("/metrics", headers={"Authorization": f"Bearer {tokens['metrics']}"})
+            assert response.status == 200
+            scrape = Scrape(await response.text())
+            assert "pantau_alerts_open" in scrape.families
+            return {s.labels["kind"]: s.value for s in scrape.samples if s.name == "pantau_alerts_open"}
+
+        assert await open_alerts() == {}
+        store = AlertStore(registry.redis)
+        now = "2024-02-14T09:00:00.000Z"
+        cameras = [validate_camera({"id": f"cam{n}", "kind": "tps", "region": "31.71.01.1001", "tps": n, "source": "demo"},
+                                   registry.regions) for n in (1, 2, 3)]
+        black = [(await store.raise_alert(camera, "black", now, now))[1] for camera in cameras[:2]]
+        await store.raise_alert(cameras[2], "offline", now, now)
+        assert await open_alerts() == {"black": 2, "offline": 1}
+        await store.acknowledge(black[0]["id"], Actor("ops-jakpus"), "sudah ditangani")
+        assert await open_alerts() == {"black": 1, "offline": 1}
+    finally:
+        await client.close()
+
+
 def test_json_log_lines_are_redacted():
     """A camera password in a log record (its arguments, an exception, a registered secret)
     never reaches the JSON line."""
