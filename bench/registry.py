@@ -1,7 +1,7 @@
 """Benchmark of the camera registry at election scale (30,766 TPS cameras, Pemilu 2024 DKI).
 
-    python bench/registry.py            # full size, both backends
-    python bench/registry.py --quick    # 2,000 cameras, a smoke test of the benchmark itself
+    .venv/bin/python bench/registry.py            # full size, both backends
+    .venv/bin/python bench/registry.py --quick    # 2,000 cameras, a smoke test of the benchmark itself
 
 For each backend (the embedded private Redis, and a Debian redis-server as a site runs it) a
 fresh `pantau serve` node (ingest off) gets the whole CSV through the admin import, then
