@@ -82,9 +82,7 @@ class VisibilityWatch:
         if flipped:
             log.info("visibility windows: %d camera(s) now %s", len(flipped),
                      ", ".join(sorted({"public" if judge(c) else "hidden" for c in flipped})))
-            wall = getattr(self.hub, "wall", None)
-            if wall is not None and hasattr(wall, "invalidate"):
-                wall.invalidate()  # public counts and recap tiles follow within a second
+            self.hub.wall.invalidate()  # public counts and recap cameras follow within a second
             await self._announce(flipped, judge)
         await self._tell_camera_clients(table.cameras, judge)
 

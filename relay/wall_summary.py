@@ -9,9 +9,11 @@ Two audiences: the public sees public cameras only; operators and admins see all
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from pantau import visibility
 from pantau.camera import Camera
 from pantau.registry import Registry
 
@@ -25,6 +27,20 @@ class TpsCount:
 
     def as_json(self) -> dict[str, int]:
         return {"online": self.online, "total": self.total}
+
+
+def _outside_windows(cameras: list[Camera]) -> str:
+    """Part of the public wall's revision: which public recap cameras are outside their windows
+    (the public wall shows them as scheduled), so it moves when a window opens or closes."""
+    judge = visibility.Judge()
+    hidden = sorted(c.id for c in cameras if c.kind == "recap" and c.public and not judge(c))
+    return "-w" + hashlib.blake2b(repr(hidden).encode(), digest_size=6).hexdigest() if hidden else ""
+
+
+def _scheduled(camera: Camera) -> dict[str, Any]:
+    """A recap camera outside its public window, as the public wall shows it: when it opens."""
+    status = visibility.scheduled_status(camera)
+    return {"state": status["state"], "reason": None, "picture": None, "public_from": status["public_from"]}
 
 
 def _kecamatan_of(camera: Camera) -> str:
@@ -64,6 +80,11 @@ class WallSummary:
             return sorted(code for code in codes if any(
                 before[a].get(code) != self._counts[a].get(code) for a in AUDIENCES))
 
+    def invalidate(self) -> None:
+        """Visibility windows opened or closed (relay/visibility_watch.py): the public counts and
+        recap cameras change without a registry edit, so the next refresh reloads."""
+        self._revision = None
+
     @property
     def revision(self) -> int | None:
         """The registry revision the summary was last built from."""
@@ -72,8 +93,9 @@ class WallSummary:
     def _count(self, cameras: dict[str, Camera], sees_all: bool) -> dict[str, TpsCount]:
         online: dict[str, int] = {}
         total: dict[str, int] = {}
+        visible = visibility.Judge()  # the public counts cameras inside their public windows only
         for camera in cameras.values():
-            if camera.kind != "tps" or not (sees_all or camera.public):
+            if camera.kind != "tps" or not (sees_all or visible(camera)):
                 continue
             code = _kecamatan_of(camera)
             total[code] = total.get(code, 0) + 1
@@ -93,7 +115,7 @@ class WallSummary:
         code = _kecamatan_of(camera)
         step = 1 if now_online else -1
         for audience in AUDIENCES:
-            if audience or camera.public:
+            if audience or visibility.publicly_visible(camera):
                 count = self._counts[audience].get(code, TpsCount())
                 self._counts[audience][code] = TpsCount(max(0, count.online + step), count.total)
         return code
@@ -119,7 +141,8 @@ class WallSummary:
                     "code": kecamatan.code, "name": kecamatan.name,
                     "recap": None if recap is None else {
                         "id": recap.id, "name": recap.name,
-                        "status": self._recap_status.get(recap.id, {"state": "connecting", "reason": None, "picture": None}),
+                        "status": self._recap_status.get(recap.id, {"state": "connecting", "reason": None, "picture": None})
+                        if sees_all or visibility.publicly_visible(recap) else _scheduled(recap),
                     },
                     "tps": self.counts(kecamatan.code, sees_all),
                 })

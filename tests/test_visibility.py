@@ -22,6 +22,7 @@ from tests.support.whep_client import WhepError, WhepViewer
 pytestmark = pytest.mark.timeout(150)
 OPERATOR = "op-windows-token-0123456789"
 KELURAHAN = "31.71.01.1001"
+KECAMATAN = "31.71.01"
 
 
 @pytest.fixture
@@ -44,7 +45,9 @@ def node(make_relay_node, camera_server, tmp_path):
     for camera_id, windows, tps in (("tps-rahasia", [], 1), ("tps-selalu", ["always"], 2),
                                     ("tps-sejam", ["2026-02-14T13:00/2026-02-14T14:00"], 3)):
         node.add_camera(camera_id, camera_server.url("/cam"), tps=tps, public_windows=windows)
-    for camera_id in ("tps-rahasia", "tps-selalu", "tps-sejam"):
+    node.add_camera("rekap-gambir", camera_server.url("/cam"), kind="recap", region=KECAMATAN, tps=None,
+                    public_windows=["daily 13:00-24:00"])
+    for camera_id in ("tps-rahasia", "tps-selalu", "tps-sejam", "rekap-gambir"):
         node.wait_state(camera_id, "online")
     return node
 
@@ -207,3 +210,35 @@ async def test_windows_through_the_admin_api_csv_and_audit_log(node):
     assert listed(node)["tps-selalu"]["status"]["state"] == "online"
     status, document = node.request("GET", "/api/openapi.json")
     assert "public_windows" in json.dumps(document["components"]["schemas"]["CameraInput"])
+
+
+def gambir(node, token=None) -> dict:
+    status, wall = node.request("GET", "/api/wall", token=token)
+    assert status == 200, wall
+    return next(k for kota in wall["kota"] for k in kota["kecamatan"] if k["code"] == KECAMATAN) | {"revision": wall["revision"]}
+
+
+async def test_the_public_wall_counts_and_shows_only_what_is_inside_a_window(node):
+    voting = gambir(node)
+    assert voting["tps"] == {"online": 1, "total": 1}  # only 'tps-selalu' may be seen at 10:00
+    assert voting["recap"]["status"] == {"state": "scheduled", "reason": None, "picture": None,
+                                         "public_from": "2026-02-14T13:00:00+07:00"}
+    staff = gambir(node, OPERATOR)
+    assert staff["tps"] == {"online": 3, "total": 3} and staff["recap"]["status"]["state"] == "online"
+
+    # The public wall's stream (recap statuses and counts) hears of 13:00 without a reload.
+    async with aiohttp.ClientSession() as http, http.get(f"{node.url}/api/events?counts=1&kind=recap") as stream:
+        messages = sse_messages(stream)
+        set_clock(node.clock_file, "2026-02-14T13:00:01")
+        seen = set()
+        async with asyncio.timeout(10):
+            while seen != {"kecamatan", "status"}:
+                event, data = await anext(messages)
+                if event == "kecamatan" and data["code"] == KECAMATAN:
+                    assert data["tps"] == {"online": 3, "total": 3}, data
+                    seen.add(event)
+                elif event == "status" and data["id"] == "rekap-gambir":
+                    assert data["state"] == "online", data
+                    seen.add(event)
+    counting = gambir(node)
+    assert counting["tps"] == {"online": 3, "total": 3} and counting["recap"]["status"]["state"] == "online"

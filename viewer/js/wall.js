@@ -172,8 +172,8 @@ function openKecamatan(code) {
   stopCameraEvents();
   view.open = code;
   $('focus').hidden = false;
-  if (entry.recap) player.play(entry.recap.id);
-  else player.stop();
+  if (entry.recap && entry.recap.status.state !== 'scheduled') player.play(entry.recap.id);
+  else player.stop(); // no recap camera, or outside its public window (the focus text says from when)
   updateUrl();
   renderFocus();
 }
