@@ -838,14 +838,14 @@ def resource_rows(sampler: Sampler, plan: Plan, soak_s: float) -> list[dict]:
     return rows
 
 
-def disturbances(events: list[Event]) -> dict[str, list[tuple[float, float]]]:
+def disturbances(events: list[Event]) -> dict[str, list[tuple[float, float, str]]]:
     """When each camera's picture was expected to stop: its camera process down (and its
     backoff after), or its ingest worker killed (until the takeover and the move back)."""
-    out: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    out: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
     for e in events:
         if e.kind in ("camera_kill", "worker_kill"):
             for camera in e.cameras:
-                out[camera].append(e.window(events))
+                out[camera].append((*e.window(events), e.id))
     return out
 
 
@@ -864,8 +864,8 @@ def gap_rows(events: list[Event], gaps: dict) -> list[dict]:
                 continue
             gap, gap_at, first_after_up = values
             hit = viewer["camera"] in e.cameras and e.kind in ("camera_kill", "worker_kill")
-            if not hit and any(a < end and b > start for a, b in disturbed.get(viewer["camera"], [])):
-                continue  # another fault's camera: neither direct nor bystander here
+            if any(a < end and b > start and other != e.id for a, b, other in disturbed.get(viewer["camera"], [])):
+                continue  # another fault hit this camera meanwhile: neither direct nor bystander here
             if gap is None:
                 silent += not hit
                 continue
@@ -933,7 +933,7 @@ def summarise(soak: Soak) -> dict:
 
     def undisturbed_s(viewer: dict) -> float:
         stay = (viewer["joined"], viewer["left"] if viewer["left"] is not None else soak_s)
-        overlap = sum(max(0.0, min(b, stay[1]) - max(a, stay[0])) for a, b in disturbed.get(viewer["camera"], []))
+        overlap = sum(max(0.0, min(b, stay[1]) - max(a, stay[0])) for a, b, _ in disturbed.get(viewer["camera"], []))
         return stay[1] - stay[0] - overlap
 
     never_framed = sorted(k for k, v in r.get("gaps", {}).items() if v["frames"] == 0 and undisturbed_s(v) > 10)
