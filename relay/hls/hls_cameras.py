@@ -35,11 +35,20 @@ class CameraHls:
         settings = owner.settings
         self.window = LiveWindow(settings.segments_kept, settings.part_target_s, settings.segment_target_s)
         self.last_request = time.monotonic()
+        self.requests = 0  # being answered now (a blocking one is held for seconds)
         self.packaging = False  # this relay packages the camera now
         self.task: asyncio.Task | None = None
 
     def idle(self) -> bool:
-        return time.monotonic() - self.last_request > self.owner.settings.linger_s
+        return not self.requests and time.monotonic() - self.last_request > self.owner.settings.linger_s
+
+    def begin_request(self) -> None:
+        """A request starts: the camera stays while it is answered, and `linger_s` after."""
+        self.requests += 1
+
+    def end_request(self) -> None:
+        self.requests -= 1
+        self.last_request = time.monotonic()
 
     async def run(self) -> None:
         try:

@@ -34,6 +34,7 @@ from relay.public_windows import refuse_if_hidden
 
 HLS = web.AppKey("hls_cameras", HlsCameras)
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+_ANSWERING = web.RequestKey("hls_camera", object)  # the CameraHls a request keeps alive
 ADVANCE_PARTS = 3  # a part may be asked for this far ahead of the newest (it is then waited for)
 routes = web.RouteTableDef()
 
@@ -67,7 +68,10 @@ async def _window(request: web.Request) -> LiveWindow:
         raise _Refused(_plain(404, f"no public camera with id {camera_id!r}"))
     if not camera.enabled:
         raise _Refused(_plain(409, "kamera ini sedang dinonaktifkan"))
-    return request.app[HLS].touch(camera.id).window
+    camera_hls = request.app[HLS].touch(camera.id)
+    camera_hls.begin_request()
+    request[_ANSWERING] = camera_hls
+    return camera_hls.window
 
 
 async def _wait(window: LiveWindow, ready, timeout: float) -> bool:
@@ -105,6 +109,9 @@ def _handler(inner):
             return await inner(request)
         except _Refused as refused:
             return refused.response
+        finally:
+            if (camera_hls := request.get(_ANSWERING)) is not None:
+                camera_hls.end_request()
     return handle
 
 

@@ -6,8 +6,9 @@ Numbers never repeat for a camera, so a URL always names the same bytes (caches 
 immutable): a run continues after the last record it knows of, and never starts below the
 wall clock counted in segment targets (segments) and half part targets (parts); segments are
 never shorter than the target and parts average above half theirs, so a later run starts past
-every number an earlier one used even when nothing of it is left. A run that continues
-another (a new packager, a restart) marks its first segment as a discontinuity.
+every number an earlier one used even when nothing of it is left. Every run marks its
+first segment as a discontinuity (shown only after earlier segments); the discontinuity
+sequence continues the last record's, or starts at the wall clock in seconds.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ class Numbering:
         msn = int(now / settings.segment_target_s)
         part = int(now / (settings.part_target_s / 2))
         if last is None:
-            return cls(msn, part, 0, False)
+            # Nothing left to continue (a first run, or the log expired or its Redis restarted while
+            # a relay may still show older segments): a discontinuity, counted from the clock too.
+            return cls(msn, part, int(now), True)
         return cls(max(msn, last.msn + 1), max(part, last.number + 1), last.discontinuity_sequence, True)
 
 

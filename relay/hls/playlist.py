@@ -121,7 +121,8 @@ class LiveWindow:
     # ---- the playlist -------------------------------------------------------------------------
     def target_duration(self) -> int:
         longest = max((s.duration for s in self.segments if s.complete), default=0.0)
-        return max(1, math.ceil(self.segment_target_s), round(longest + 0.499))
+        # RFC 8216bis 4.4.3.1: every EXTINF, rounded to the nearest integer, <= the target duration.
+        return max(1, math.ceil(self.segment_target_s), int(longest + 0.5))
 
     def render(self) -> str:
         segments = [s for s in self.segments if s.parts]
