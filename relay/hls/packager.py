@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pantau.config import HlsSettings
@@ -25,6 +26,10 @@ from relay.hls.fmp4_segmenter import Chunk, Fmp4Segmenter
 from relay.hls.part_record import PartRecord, init_id
 
 log = logging.getLogger(__name__)
+
+# Threads of their own: a busy default executor (an import, a probe) must not stall live parts.
+# Four are plenty: 100 packaged 720p25 cameras need about half of one.
+MUXERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hls-mux")
 
 Sink = Callable[[PartRecord], Awaitable[bool]]  # False: stop (no longer this relay's to package)
 
@@ -67,7 +72,7 @@ class Packager:
                 timed = await subscription.get()
                 try:
                     # Muxing is blocking C (~0.1-0.3 ms a packet at 720p): in a thread, one packet at a time.
-                    chunks = await asyncio.to_thread(segmenter.feed, timed)
+                    chunks = await asyncio.get_running_loop().run_in_executor(MUXERS, segmenter.feed, timed)
                 except (ValueError, OSError) as exc:  # a packet the muxer refuses: start again at a keyframe
                     log.warning("HLS packaging of %s: %s; restarting at the next keyframe", self.camera_id, exc)
                     segmenter = Fmp4Segmenter(self.settings.part_target_s, self.settings.segment_target_s)
