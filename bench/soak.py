@@ -891,7 +891,10 @@ def online_checks(events: list[Event], status_log: dict[str, list[dict]], regist
     for e in (e for e in events if e.kind == "camera_kill"):
         for camera in e.cameras:
             log = status_log.get(camera, [])
-            before = [s for s in log if s["state"] == "offline" and s["since"] is not None and e.start - 1 <= s["since"] <= e.end]
+            # The camera's last report before its source came back (an outage just before this one
+            # may have announced the retry that is still pending).
+            reports = [s for s in log if s["since"] is not None and s["since"] <= e.end]
+            before = reports[-1:] if reports and reports[-1]["state"] == "offline" else []
             went_down = [s for s in log if s["t"] >= e.start and s["state"] != "online"]
             online = next((s for s in log if s["t"] > e.end and s["state"] == "online"
                            and any(d["t"] <= s["t"] for d in went_down)), None) if went_down else \
