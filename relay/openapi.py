@@ -171,6 +171,9 @@ def _document() -> dict[str, Any]:
             "/api/ice-servers": {"get": {
                 "summary": "STUN/TURN servers for browsers (relay.ice.browser_servers; empty by default), as RTCPeerConnection's iceServers",
                 "responses": {"200": {"description": "{iceServers: [{urls, username?, credential?}]}"}}}},
+            "/api/player": {"get": {
+                "summary": "How the public station page plays: relay.public_player (hls|webrtc) and the hls.js the node serves (null when not installed)",
+                "responses": {"200": {"description": "{public_player, hls_js: {version, url} | null, hls_js_missing: reason | null}"}}}},
             "/api/wall": {"get": {
                 "summary": "The wall: every kota and kecamatan with its recap camera (id, name, status) and online/total TPS cameras (public cameras, or all with a token)",
                 "responses": {"200": {"description": "kota -> kecamatan -> {code, name, recap|null, tps: {online, total}}"}}}},

@@ -11,6 +11,8 @@ from pantau.camera import ID_PATTERN, public_view
 from pantau.http_errors import ApiError
 from relay import auth
 from relay.context import LISTING_JSON, REGION_TREES, REGISTRY, SETTINGS, VIEWERS, WALL
+from relay.hls_js import MISSING as HLS_JS_MISSING
+from relay.hls_js import installed as installed_hls_js
 from relay.public_windows import hide_scheduled
 from relay.query_params import encode_cursor, list_query
 
@@ -45,6 +47,15 @@ async def get_ice_servers(request: web.Request) -> web.Response:
         for s in request.app[SETTINGS].relay.ice.browser_servers
     ]
     return web.json_response({"iceServers": servers}, headers={"Cache-Control": "no-cache"})
+
+
+@routes.get("/api/player")
+async def get_player(request: web.Request) -> web.Response:
+    """How the public station page plays (relay.public_player) and the hls.js this node serves."""
+    hls_js = installed_hls_js()
+    return web.json_response({"public_player": request.app[SETTINGS].relay.public_player, "hls_js": hls_js,
+                              "hls_js_missing": None if hls_js else HLS_JS_MISSING},
+                             headers={"Cache-Control": "no-cache"})
 
 
 @routes.get("/api/regions/search")

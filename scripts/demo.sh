@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 ensure_venv
+ensure_viewer_vendor
 exec .venv/bin/pantau serve "$@"

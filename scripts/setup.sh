@@ -36,3 +36,10 @@ ensure_venv() {
   fi
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras:+[$extras]}"
 }
+
+# ensure_viewer_vendor: the browser code the node serves itself (hls.js for the public station
+# page), pinned in viewer/vendor/package-lock.json; npm from Debian if missing.
+ensure_viewer_vendor() {
+  command -v npm >/dev/null 2>&1 || ensure_apt_packages npm || return 1
+  npm ci --prefix viewer/vendor --no-audit --no-fund --loglevel=error
+}

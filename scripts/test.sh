@@ -15,5 +15,6 @@ ensure_venv test
 # Browser-side clients that are not ours (the npm whip-whep WHIP client), for the WHIP tests.
 command -v npm >/dev/null 2>&1 || ensure_apt_packages npm
 npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+ensure_viewer_vendor  # hls.js for the station page
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

@@ -1,9 +1,14 @@
 // The station page (/kamera/{id}, /tps/{id}; ?embed=1 for an iframe): one camera, live.
+// The public plays LL-HLS or WHEP first as the site says (GET /api/player, relay.public_player);
+// "Langsung" switches to WHEP, and a WHEP 503 or failed connection falls back to HLS by itself.
+// Signed-in operators always play WHEP.
 //
 // Everything on screen is drawn by render() from `view`; the camera JSON, the SSE events, the
 // WHEP client and the video element only update `view` and call render().
 
-import {ApiError, getCamera, tileUrl, whepUrl} from './api.js';
+import {ApiError, getCamera, getJson, tileUrl, whepUrl} from './api.js';
+import {hlsUnavailableReason, hlsUrl, playHls} from './hls-player.js';
+import {currentSession} from './session.js';
 import {subscribeCamera} from './status-events.js';
 import {REASON_LABELS, badgeTone, publicFromLabel, statusText} from './status-labels.js';
 import {playWhep} from './whep-client.js';
@@ -26,7 +31,12 @@ const view = {
   lastFrameAt: 0,
   stalled: true, // the last render() saw no recent frame
 };
-let session = null;
+let session = null; // the WHEP session, or the HLS one (mode says which)
+let mode = 'webrtc'; // 'hls' | 'webrtc': what plays now
+let hlsBlocked = null; // why HLS cannot play in this browser/node, or null
+let player = {public_player: 'hls', hls_js: null, hls_js_missing: null}; // GET /api/player
+let operator = false; // signed in: WHEP only
+let webrtcConnected = false; // this WHEP attempt reached 'connected'
 let starting = false; // a first playWhep() is under way
 let retryTimer = null;
 let startFailures = 0;
@@ -37,7 +47,10 @@ let openCheck = null; // outside the public window: when to look again
 window.__pantau = {
   cameraId,
   get session() { return session; },
-  get pc() { return session ? session.pc : null; },
+  get mode() { return mode; },
+  get pc() { return (session && session.pc) || null; },
+  get hls() { return mode === 'hls' && session ? session.hls : null; },
+  latencyS: () => (mode === 'hls' && session ? session.latencyS() : null),
   trackAt: null,      // performance.now() of the first track
   firstFrameAt: null, // performance.now() of the first frame shown
 };
@@ -144,6 +157,26 @@ function render() {
   const message = $('message');
   message.hidden = !view.message;
   message.textContent = view.message || '';
+  renderMode();
+}
+
+// Which mode plays and how far behind live; the "Langsung" button while HLS plays.
+function renderMode() {
+  const line = $('mode');
+  const playing = view.player === 'connected' && !view.notFound && view.status.state !== 'scheduled';
+  let text = '';
+  if (playing && mode === 'hls') {
+    const behind = session ? session.latencyS() : null;
+    text = behind == null ? 'Siaran HLS'
+      : `Siaran HLS · ${behind.toLocaleString('id-ID', {minimumFractionDigits: 1, maximumFractionDigits: 1})} detik di belakang siaran langsung`;
+  } else if (playing) {
+    text = 'Langsung (WebRTC)';
+    if (hlsBlocked && !operator) text += ` · HLS tidak tersedia: ${hlsBlocked}`;
+  }
+  line.hidden = !text;
+  line.textContent = text;
+  line.dataset.mode = playing ? mode : '';
+  $('go-live').hidden = !(mode === 'hls' && !operator && !view.notFound && view.status.state !== 'scheduled');
 }
 
 const capitalize = (text) => text.charAt(0).toUpperCase() + text.slice(1);
@@ -153,9 +186,15 @@ const capitalize = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 async function startPlayer() {
   clearTimeout(retryTimer);
   if (session || starting || view.notFound || view.status.state === 'scheduled') return;
+  if (mode === 'hls') {
+    startHls();
+    return;
+  }
   starting = true;
+  webrtcConnected = false;
   view.player = 'connecting';
   render();
+  let fallBack = false;
   try {
     session = await playWhep(whepUrl(cameraId), video, {onState: onPlayerState});
     startFailures = 0;
@@ -163,7 +202,10 @@ async function startPlayer() {
   } catch (error) {
     startFailures += 1;
     onPlayerError(error);
-    if (error.status === 404) {
+    fallBack = canFallBack() && (error.status === 503 || !(error.status >= 400 && error.status < 500));
+    if (fallBack) {
+      view.message = `${error.status === 503 ? error.message : 'Koneksi WebRTC gagal.'} Beralih ke siaran HLS.`;
+    } else if (error.status === 404) {
       view.notFound = true;
     } else if (error.status === 403) {
       loadCamera(); // its public window closed meanwhile: the camera says until when
@@ -175,7 +217,62 @@ async function startPlayer() {
   } finally {
     starting = false;
   }
+  if (fallBack) fallBackToHls();
   render();
+}
+
+// A public viewer is never left without a picture because of WHEP capacity or blocked UDP.
+const canFallBack = () => !operator && !hlsBlocked;
+
+function fallBackToHls() {
+  stopPlayer();
+  mode = 'hls';
+  startHls();
+}
+
+async function startHls() {
+  if (session || starting) return;
+  starting = true;
+  view.player = 'connecting';
+  render();
+  try {
+    session = await playHls(hlsUrl(cameraId), video, {hlsJs: player.hls_js, onState: onHlsState});
+  } catch (error) { // hls.js did not load: WHEP instead, saying why
+    hlsBlocked = error.message;
+    mode = 'webrtc';
+  } finally {
+    starting = false;
+  }
+  if (mode === 'webrtc') startPlayer();
+  render();
+}
+
+function onHlsState(state) {
+  if (state === 'connected') {
+    view.player = 'connected';
+  } else if (state === 'reconnecting') {
+    if (view.player === 'connected') view.player = 'reconnecting';
+  } else if (state === 'forbidden') {
+    stopPlayer();
+    loadCamera(); // its public window closed meanwhile: the camera says until when
+  }
+  render();
+}
+
+function stopPlayer() {
+  clearTimeout(retryTimer);
+  if (session) session.stop();
+  session = null;
+  view.player = 'idle';
+}
+
+// "Langsung": WebRTC's sub-second delay while the relay has room (a 503 comes back to HLS).
+function goLive() {
+  if (mode !== 'hls') return;
+  stopPlayer();
+  mode = 'webrtc';
+  view.message = null;
+  startPlayer();
 }
 
 function onPlayerError(error) {
@@ -193,20 +290,32 @@ function onPlayerState(state, detail) {
     if (window.__pantau.trackAt == null) window.__pantau.trackAt = performance.now();
     return;
   }
+  if (mode !== 'webrtc') return; // a late event of a session we left
   if (state === 'connected') {
+    webrtcConnected = true;
     view.player = 'connected';
     view.message = null;
   } else if (state === 'reconnecting') {
+    if (!webrtcConnected && canFallBack()) { // never connected: UDP blocked, say; HLS instead
+      view.message = 'Koneksi WebRTC gagal; beralih ke siaran HLS.';
+      fallBackToHls();
+      return;
+    }
     if (view.player !== 'unavailable') view.player = 'reconnecting';
   } else if (state === 'unavailable' || state === 'failed') {
     onPlayerError(detail);
+    if (canFallBack()) {
+      view.message = `${detail?.message || 'Koneksi WebRTC gagal.'} Beralih ke siaran HLS.`;
+      fallBackToHls();
+      return;
+    }
   }
   render();
 }
 
 function restartPlayer() {
   if (!session) startPlayer();
-  else if (view.player === 'failed') session.restart();
+  else if (view.player === 'failed' && session.restart) session.restart();
 }
 
 function watchFrames() {
@@ -250,10 +359,7 @@ function onStatus(status) {
 // refuses the tile), and a look at the camera again around when the window opens (the SSE stream
 // also says so when it was open before), with jitter so 13:00 is not one burst.
 function waitForWindow() {
-  clearTimeout(retryTimer);
-  if (session) session.stop();
-  session = null;
-  view.player = 'idle';
+  stopPlayer();
   view.message = null;
   video.removeAttribute('poster');
   clearTimeout(openCheck);
@@ -352,9 +458,37 @@ function setUpControls() {
     share.textContent = 'Tautan disalin';
     setTimeout(() => { share.textContent = 'Salin tautan'; }, 2000);
   });
+
+  const hlsLink = $('hls-url');
+  const copyHls = $('copy-hls');
+  hlsLink.addEventListener('focus', () => hlsLink.select());
+  copyHls.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(hlsLink.value);
+    } catch {
+      hlsLink.select();
+      if (!document.execCommand || !document.execCommand('copy')) return;
+    }
+    copyHls.textContent = 'Tautan disalin';
+    setTimeout(() => { copyHls.textContent = 'Salin'; }, 2000);
+  });
 }
 
 // ---- start ------------------------------------------------------------------------------
+
+// The site's choice (HLS or WebRTC first) and hls.js; an operator plays WHEP.
+async function choosePlayer() {
+  const [site, who] = await Promise.all([
+    getJson('/api/player').catch(() => null),
+    currentSession().catch(() => null),
+  ]);
+  if (site) player = site;
+  operator = !!who;
+  hlsBlocked = hlsUnavailableReason(video, player.hls_js, player.hls_js_missing);
+  const wanted = new URLSearchParams(location.search).get('player'); // ?player=webrtc|hls
+  const first = wanted === 'webrtc' || wanted === 'hls' ? wanted : player.public_player;
+  mode = operator || hlsBlocked || first === 'webrtc' ? 'webrtc' : 'hls';
+}
 
 async function main() {
   document.documentElement.classList.toggle('embed', embed);
@@ -368,6 +502,10 @@ async function main() {
     render();
     return;
   }
+  const hlsLink = $('hls-url');
+  hlsLink.value = new URL(hlsUrl(cameraId), location.origin).href;
+  $('go-live').addEventListener('click', goLive);
+  await choosePlayer();
   render();
   // Subscribe before reading the camera, so no change between the two is missed.
   subscribe();
@@ -376,10 +514,7 @@ async function main() {
     return;
   }
   if (view.status.state !== 'disabled') startPlayer();
-  addEventListener('pagehide', () => {
-    if (session) session.stop();
-    session = null;
-  });
+  addEventListener('pagehide', stopPlayer);
   addEventListener('pageshow', (event) => { if (event.persisted) startPlayer(); }); // back from the bfcache
 }
 
