@@ -15,7 +15,10 @@ cache hit ratio seen by the players (X-Cache-Status), whether the players kept u
 part's last frame to the part reaching a player (p50/p99; client and node share the clock).
 A window with the camera ingested and nobody watching comes first: packaging costs nothing
 until someone asks. The machine has 2 shared cores, so the players' own CPU limits the top
-levels; the report says how many kept up. Exit code non-zero only when something broke.
+levels; the report says how many kept up. Then, with no other player, how far behind live
+hls.js plays in Debian's Chromium on the station page (the hls.js the node serves, `now −
+playingDate` every 0.5 s), straight from the node and through nginx (`--no-browser` skips it).
+Exit code non-zero only when something broke.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from processes import BenchError, PantauNode, stop_process
 from runner import run_bench
 
 sys.path.insert(0, str(REPO))
+from tests.browser import chromium  # noqa: E402
 from tests.support.nginx_front import NginxFront  # noqa: E402
 from tests.support.rtsp_camera import Mount, RtspCameraServer  # noqa: E402
 
@@ -145,7 +149,34 @@ async def measure_level(http: aiohttp.ClientSession, node: PantauNode, base: str
     return level
 
 
-def report(levels: list[Level], idle: Level | None, error: str | None) -> str:
+async def behind_live(url: str, seconds: float, warmup_s: float) -> list[float]:
+    """Seconds behind live of the station page's hls.js player (window.__pantau.latencyS()), every 0.5 s."""
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(url)
+        await page.wait_for_function("window.__pantau && window.__pantau.mode === 'hls' && window.__pantau.latencyS() != null",
+                                     timeout=30000)
+        await asyncio.sleep(warmup_s)
+        samples = []
+        for _ in range(int(seconds / 0.5)):
+            value = await page.evaluate("window.__pantau.latencyS()")
+            if value is not None:
+                samples.append(value)
+            await asyncio.sleep(0.5)
+        return samples
+
+
+def behind_live_lines(behind: dict[str, list[float]]) -> list[str]:
+    lines = ["", "hls.js in Chromium on the station page, alone (goal p50 <= 2.0 s with 200 ms parts):", "",
+             "| from | samples | behind live p50 / p90 / max (s) |", "|---|---|---|"]
+    for where, samples in behind.items():
+        values = sorted(samples)
+        lines.append(f"| {where} | {len(values)} | " + (f"{percentile(values, 50):.2f} / {percentile(values, 90):.2f} / {values[-1]:.2f} |"
+                                                        if values else "– |"))
+    return lines
+
+
+def report(levels: list[Level], idle: Level | None, error: str | None, behind: dict[str, list[float]] | None = None) -> str:
     lines = [f"# bench/hls.py — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "",
              "One 720p25 2 Mbit/s camera (GOP 1 s) on a Pantau node; Debian nginx with configs/nginx-site.conf in front; "
              "LL-HLS players (blocking reload + preload-hint part, like hls.js). Shared 2-core machine: players, nginx, node and "
@@ -175,6 +206,8 @@ def report(levels: list[Level], idle: Level | None, error: str | None) -> str:
               f"Beside it, WebRTC: {WEBRTC_REFERENCE}, one aiortc peer connection per viewer at the relay.",
               "Part latency: from ingest receiving a part's last frame (PROGRAM-DATE-TIME + part durations) to the part's bytes at "
               "the player; nginx's cache lock adds up to 0.5 s for players that waited on it (it looks every 0.5 s)."]
+    if behind:
+        lines += behind_live_lines(behind)
     errors = Counter()
     for lv in levels:
         errors.update(lv.errors)
@@ -190,6 +223,7 @@ async def run(args: argparse.Namespace) -> tuple[list[Level], str | None]:
     levels: list[Level] = []
     idle = None
     error = None
+    behind: dict[str, list[float]] = {}
     try:
         camera = RtspCameraServer([MOUNT], log_dir=workdir / "camera").start()
         node = PantauNode(workdir / "node", "adm-" + secrets.token_urlsafe(12), [])
@@ -219,6 +253,10 @@ async def run(args: argparse.Namespace) -> tuple[list[Level], str | None]:
                 async with http.get(f"{base}/index.m3u8") as response:
                     return response.status == 200
             await wait_until(playing, 30, "no HLS playlist")
+            if args.browser:
+                for where, url in (("the node", node.base_url), ("nginx", front.url)):
+                    print(f"Chromium on the station page, from {where}", flush=True)
+                    behind[where] = await behind_live(f"{url}/kamera/{CAMERA}", args.window, args.warmup)
             for players in args.levels:
                 print(f"{players} players", flush=True)
                 levels.append(await measure_level(http, node, base, groups, players, args.window, args.warmup))
@@ -236,7 +274,7 @@ async def run(args: argparse.Namespace) -> tuple[list[Level], str | None]:
             print(f"logs kept in {workdir}", flush=True)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-        text = report(levels, idle, error)
+        text = report(levels, idle, error, behind)
         print("\n" + text)
         args.output.write_text(text, encoding="utf-8")
         print(f"written to {args.output}")
@@ -249,6 +287,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--levels", help="players per level, comma-separated (default 10,100,1000)")
     parser.add_argument("--timeout", type=float, default=900.0, help="stop everything after this many seconds")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (node, camera, nginx logs)")
+    parser.add_argument("--no-browser", dest="browser", action="store_false",
+                        help="skip the station page in Chromium (how far behind live hls.js plays)")
     parser.add_argument("--output", type=Path, help="Markdown report (default bench/results/hls.md, or hls-quick.md)")
     args = parser.parse_args(argv)
     args.levels = [int(x) for x in args.levels.split(",")] if args.levels else ([10, 100] if args.quick else [10, 100, 1000])
