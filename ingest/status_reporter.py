@@ -47,6 +47,12 @@ class StatusReporter:
             if "state" in fields and status.get("state") != fields["state"]:
                 status["since"] = iso_utc()
             status.update(fields)
+            if "state" not in status:
+                # Nothing is written for a camera until its source has said how it is: a worker
+                # holding only an idle WHIP source for a camera that another worker streams must
+                # not write over that worker's status (a reference-view flag, say, would read as
+                # "waiting"). What was reported is kept and goes out with the first state.
+                return
             self._dirty[camera_id] = self._dirty.get(camera_id, False) or urgent
         if urgent:
             self._loop.call_soon_threadsafe(self._wake.set)
