@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ingest.py            # N = 1, 10, 40 cameras, 30 s windows, ~8 minutes
     .venv/bin/python bench/ingest.py --quick    # N = 1, 4, 8 s windows: a smoke test of the benchmark itself
+    .venv/bin/python bench/ingest.py --tamper-cost   # only what the tamper checks add (bench/tamper_cost.py)
 
 One GStreamer RTSP test camera process serves a shared 720p25 H.264 mount (2 Mbps, a keyframe
 every 2 s) that every client reads, so the camera side costs one encoder whatever N is, plus an
@@ -515,7 +516,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--online-timeout", type=float, default=90.0, help="seconds for all cameras to come online (default 90)")
     parser.add_argument("--timeout", type=float, default=900.0, help="stop everything after this many seconds (default 900)")
     parser.add_argument("--output", type=Path, help="Markdown report (default bench/results/ingest.md, or ingest-quick.md)")
+    parser.add_argument("--tamper-cost", action="store_true",
+                        help="only the cost of the tamper checks (issue 16): per keyframe, and a node with them off/on in ABBA "
+                             "windows (N = the last --counts, default 20); see bench/tamper_cost.py")
+    parser.add_argument("--rounds", type=int, default=2, help="--tamper-cost: ABBA rounds (default 2)")
     args = parser.parse_args(argv)
+    args.counts_given = args.counts is not None
     args.counts = args.counts or (QUICK_COUNTS if args.quick else COUNTS)
     args.window = args.window or (8.0 if args.quick else 30.0)
     args.settle = args.settle if args.settle is not None else (3.0 if args.quick else 5.0)
@@ -525,6 +531,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.tamper_cost:
+        import tamper_cost
+
+        return run_bench("ingest bench (tamper cost)", lambda a: tamper_cost.run_and_report(a, sys.modules[__name__]), args,
+                         lambda results: results.problems)
     return run_bench("ingest bench", run, args, lambda results: results.problems)
 
 

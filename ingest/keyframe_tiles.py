@@ -1,5 +1,5 @@
 """Decodes keyframes only, to make each camera's tile (a JPEG of its latest keyframe) and to
-judge its picture (ok / black / frozen).
+judge its picture (ok, or black / obstructed / moved / blurred / frozen: ingest/picture_health.py).
 
 Each keyframe gets a fresh one-thread decoder (`skip_frame="NONKEY"`), flushed at once: a
 keyframe carries its SPS/PPS, and opening a decoder costs ~0.05 ms more than reusing one,
@@ -24,8 +24,9 @@ from concurrent.futures import Executor
 import av
 import cv2
 
-from ingest.picture_health import PictureHealth
+from ingest.picture_health import HealthThresholds, PictureHealth
 from pantau.stream_bus import MediaPacket, StreamBus, Tile
+from pantau.view_signature import ViewSignature
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,13 @@ JPEG_QUALITY = 70
 
 
 class KeyframeAnalyzer:
-    def __init__(self, camera_id: str, bus: StreamBus, executor: Executor, on_picture: Callable[[str, int, int], None]):
+    def __init__(self, camera_id: str, bus: StreamBus, executor: Executor, on_picture: Callable[[str | None, int, int], None],
+                 health: HealthThresholds | None = None):
         self.camera_id = camera_id
         self._bus = bus
         self._executor = executor
         self._on_picture = on_picture
-        self._health = PictureHealth()
+        self._health = PictureHealth(health)
         self._busy = threading.Lock()
 
     @staticmethod
@@ -63,6 +65,10 @@ class KeyframeAnalyzer:
         """A new session (reconnect, new mode): start judging afresh."""
         with self._busy:
             self._health.reset()
+
+    def set_reference(self, reference: ViewSignature | None) -> None:
+        """The camera's reference view, or None; used from the next keyframe on."""
+        self._health.set_reference(reference)
 
     def _analyse(self, packet: MediaPacket) -> None:
         try:

@@ -22,7 +22,7 @@ from pantau.clock import iso_utc
 
 log = logging.getLogger(__name__)
 
-_URGENT = ("state", "reason", "picture", "mode", "codec", "width", "height")
+_URGENT = ("state", "reason", "picture", "reference", "mode", "codec", "width", "height")
 
 
 class StatusReporter:

@@ -21,15 +21,19 @@ from ingest.camera_pipeline import CameraPipeline
 from ingest.keyframe_tiles import KeyframeAnalyzer
 from ingest.metrics import PipelineTotals, TimedExecutor
 from ingest.ownership import rendezvous
+from ingest.picture_health import HealthThresholds
 from ingest.pipeline_feeder import PipelineFeeder
+from ingest.reference_follower import ReferenceFollower
 from ingest.rtsp_source import RtspSettings, RtspSource
 from ingest.status_reporter import StatusReporter
+from ingest.tamper_checks import TamperLimits
 from ingest.transcoder import TranscodeSettings
 from ingest.whep_source import WhepPullSettings, WhepPullSource
 from ingest.whip_source import WebRtcSettings, WhipSource
 from pantau.alerts import AlertLimits, AlertStore
 from pantau.camera import Camera
 from pantau.config import AlertSettings, IngestSettings
+from pantau.reference_views import ReferenceViews
 from pantau.registry import Registry
 from pantau.stream_bus import StreamBus
 
@@ -70,6 +74,10 @@ class IngestWorker:
         self.pipelines: dict[str, CameraPipeline] = {}  # of the running sources, for /metrics
         self.retired = PipelineTotals()  # what stopped sources' pipelines had counted
         self.status: StatusReporter | None = None
+        # Each camera's reference view, for its keyframe analyser (ingest/reference_follower.py).
+        self.references = ReferenceFollower(ReferenceViews(registry.redis),
+                                            lambda camera_id, has: self.status.report(camera_id, reference=has))
+        self._health = health_thresholds(settings)
         # Timed per keyframe (ingest/metrics.py): the analysis cost per camera shows in /metrics.
         self.keyframe_executor = TimedExecutor(
             ThreadPoolExecutor(settings.keyframe_threads, thread_name_prefix="keyframes"))
@@ -184,6 +192,7 @@ class IngestWorker:
             if camera is None or source_key(camera) != key:
                 source.stop()
                 del self.sources[camera_id]
+                self.references.detach(camera_id)
                 self.retired.add(self.pipelines.pop(camera_id, None))
                 self.bus.end_stream(camera_id)
                 if camera_id not in table.cameras:
@@ -195,12 +204,14 @@ class IngestWorker:
                 source = self._make_source(camera)
                 self.sources[camera_id] = (source_key(camera), source)
                 source.start()
+        await self.references.step()
 
     def _pipeline(self, camera: Camera) -> CameraPipeline:
         s = self.settings
         analyzer = KeyframeAnalyzer(camera.id, self.bus, self.keyframe_executor,
                                     on_picture=lambda picture, width, height, cid=camera.id: self.status.report(
-                                        cid, picture=picture, width=width, height=height))
+                                        cid, picture=picture, width=width, height=height), health=self._health)
+        self.references.attach(camera.id, analyzer)
         pipeline = CameraPipeline(camera.id, self.bus, self.status, analyzer, TranscodeSettings(**s.transcode.model_dump()),
                                   force_transcode="force_transcode" in camera.tags)
         self.pipelines[camera.id] = pipeline
@@ -225,3 +236,11 @@ class IngestWorker:
 
             self._demo = DemoPlayer(self.registry.regions)
         return self._demo
+
+
+def health_thresholds(settings: IngestSettings) -> HealthThresholds:
+    picture = settings.picture
+    return HealthThresholds(frozen_after=picture.frozen_after, sustain=picture.sustain_keyframes,
+                            tamper_checks=picture.tamper_checks,
+                            tamper=TamperLimits(moved_below=picture.moved_below, blurred_below=picture.blurred_below,
+                                                obstructed_from=picture.obstructed_from))

@@ -88,6 +88,19 @@ class TranscodeOptions(BaseModel):
     encoder_threads: int = Field(1, ge=1, le=8)
 
 
+class PictureSettings(BaseModel):
+    """Picture health and tamper checks on keyframes (ingest/picture_health.py)."""
+
+    # obstructed, moved and blurred besides black and frozen (off: only those two, as before)
+    tamper_checks: bool = True
+    # keyframes in a row a new judgement needs before the status' `picture` changes
+    sustain_keyframes: int = Field(2, ge=1, le=30)
+    frozen_after: int = Field(2, ge=2, le=30)  # identical keyframes in a row
+    moved_below: float = Field(0.4, gt=0, lt=1)  # share of the reference's structured cells still matching
+    blurred_below: float = Field(0.35, gt=0, lt=1)  # detail left against the reference
+    obstructed_from: float = Field(0.3, gt=0, lt=1)  # share of the picture newly uniform
+
+
 class IngestSettings(BaseModel):
     enabled: bool = True
     rtsp_open_timeout_s: float = Field(4.0, gt=0)
@@ -105,6 +118,7 @@ class IngestSettings(BaseModel):
     # None: all of them.
     cameras: str | None = None
     transcode: TranscodeOptions = TranscodeOptions()
+    picture: PictureSettings = PictureSettings()
 
 
 class IceServer(BaseModel):

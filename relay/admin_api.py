@@ -15,6 +15,7 @@ from pantau.camera_import import import_csv
 from pantau.http_errors import ApiError, read_json
 from pantau.push_keys import PushKeys
 from pantau.redaction import NoStoredSecret, SecretHostChanged, keep_masked_secrets, mask_url
+from pantau.reference_views import ReferenceViews
 from pantau.rtsp_open import RtspSettings
 from pantau.source_policy import SourceRefused
 from pantau.stream_probe import ProbeBusy, probe
@@ -114,6 +115,7 @@ async def delete_camera(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     await registry.delete(camera_id, actor)
     await PushKeys(registry.redis).forget(camera_id)  # a camera made again later with this id starts keyless
+    await ReferenceViews(registry.redis).clear(camera_id, None)  # ...and without a reference view
     return web.Response(status=204)
 
 

@@ -27,6 +27,7 @@ from relay.listing_json import ListingJson
 from relay.metrics import OpenAlerts, RelayCollector, prometheus_metrics
 from relay.openapi import openapi_document
 from relay.rate_limits import RATE_LIMITS, RateLimits, rate_limit_middleware
+from relay.reference_api import routes as reference_routes
 from relay.region_counts import RegionTreeCache
 from relay.token_attempts import FailedAttempts
 from relay.viewer_counts import LocalViewerCounts, SiteViewerCounts
@@ -119,6 +120,7 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/api/metrics", metrics_json)
     app.router.add_get("/metrics", prometheus_metrics)
+    app.add_routes(reference_routes)  # /api/admin/cameras/{id}/reference
     for module in (public_api, admin_api, alerts_api, push_key_api, session_admin_api, auth, tiles, events, whep, hls_http, pages):
         app.add_routes(module.routes)
     app.on_startup.append(_start_background)

@@ -100,6 +100,17 @@ def _document() -> dict[str, Any]:
                 "security": _ADMIN, "parameters": _params("id"),
                 "responses": {"201": {"description": "created", "content": {"application/json": {"schema": {"type": "object", "properties": {
                     "push_key": {"type": "string"}}}}}}, **errors}}},
+            "/api/admin/cameras/{id}/reference": {
+                "get": {"summary": "The camera's reference view: {camera_id, reference: null or {set_at, set_by, captured_at, width, height, "
+                                   "picture (160x90 grey PNG data URL)}}", "security": _ADMIN, "parameters": _params("id"),
+                        "responses": {"200": {"description": "the reference, or null"}, **errors}},
+                "post": {"summary": "'Tetapkan tampilan acuan': the camera's current tile becomes its reference view, against which moved and "
+                                    "blurred are judged (audited: set_reference). 409 if the camera has no picture now (not online, black, no recent keyframe)",
+                         "security": _ADMIN, "parameters": _params("id"),
+                         "responses": {"201": {"description": "{camera_id, reference}"}, **errors}},
+                "delete": {"summary": "Clear the reference view (audited: clear_reference); moved and blurred are then not judged",
+                           "security": _ADMIN, "parameters": _params("id"), "responses": {"204": {"description": "cleared (or there was none)"}, **errors}},
+            },
             "/whip/{id}": {
                 "post": {"summary": "WHIP (RFC 9725) publish: Authorization: Bearer <push key>, SDP offer in, SDP answer out (201, Location). "
                                     "H.264 passes through, VP8 is transcoded to H.264; audio is ignored. 409 while another publisher is live. "
@@ -250,7 +261,9 @@ def _document() -> dict[str, Any]:
                                     "description": "with state scheduled: when the camera's next public window opens (WIB); null if none will"},
                     "reason": {"enum": ["unreachable", "auth_failed", "no_data", "unsupported_codec", None]},
                     "since": {"type": ["string", "null"], "format": "date-time"},
-                    "picture": {"enum": ["ok", "frozen", "black", None]},
+                    "picture": {"enum": ["ok", "black", "obstructed", "moved", "blurred", "frozen", None],
+                                "description": "null until judged; one value, the most telling first: black > obstructed > moved > blurred > frozen"},
+                    "reference": {"type": ["boolean", "null"], "description": "the ingest worker has the camera's reference view; without it moved and blurred are not judged"},
                     "codec": {"type": ["string", "null"]}, "width": {"type": ["integer", "null"]}, "height": {"type": ["integer", "null"]},
                     "fps": {"type": ["number", "null"]}, "bitrate_kbps": {"type": ["number", "null"]},
                     "mode": {"enum": ["passthrough", "transcode", None]}, "last_keyframe_at": {"type": ["string", "null"], "format": "date-time"}}},

@@ -19,8 +19,10 @@ TEST_SCRIPT = Path(__file__).parent.parent / "scripts" / "test.sh"
 
 def every_mount_variant() -> list[Mount]:
     variants = itertools.product(("h264", "h265"), OVERLAYS, (False, True), (0, 2))
-    return [Mount(codec=codec, overlay=overlay, frozen=frozen, bframes=bframes)
-            for codec, overlay, frozen, bframes in variants if not (bframes and codec != "h264")]
+    mounts = [Mount(codec=codec, overlay=overlay, frozen=frozen, bframes=bframes)
+              for codec, overlay, frozen, bframes in variants if not (bframes and codec != "h264")]
+    # Tamperable scenes (tests/test_tamper_cameras.py): a compositor of layers, blur, light.
+    return mounts + [Mount(tamperable=True, overlay=overlay, person=person) for overlay in OVERLAYS for person in (0.0, 0.5)]
 
 
 def installed_by_test_script() -> set[str]:
@@ -32,7 +34,8 @@ def installed_by_test_script() -> set[str]:
 
 def test_every_camera_element_is_mapped_to_a_debian_package():
     used = {name for mount in every_mount_variant() for name in mount.elements()}
-    assert {"videotestsrc", "clockoverlay", "x264enc", "x265enc", "rtph264pay", "imagefreeze"} <= used
+    assert {"videotestsrc", "clockoverlay", "x264enc", "x265enc", "rtph264pay", "imagefreeze", "compositor", "gaussianblur",
+            "videobalance"} <= used
     assert used <= set(GSTREAMER_ELEMENT_PACKAGES), f"elements with no package named: {used - set(GSTREAMER_ELEMENT_PACKAGES)}"
 
 

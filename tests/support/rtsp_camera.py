@@ -8,11 +8,13 @@ child process; this module itself imports nothing beyond the standard library.
     camera.url("/cam")                                  # rtsp://127.0.0.1:PORT/cam
     camera.url("/sec", user="camera", password="secret")
     camera.restart()                                    # same port: a camera that rebooted
+    camera.tamper("/scene", "turn")                     # a tamperable mount: turned (see TAMPER_ACTIONS)
     camera.stop()
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -24,10 +26,10 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import quote
 
-from .rtsp_camera_server import Mount, default_mounts
+from .rtsp_camera_server import TAMPER_ACTIONS, Mount, default_mounts
 from .system_deps import missing_binary
 
-__all__ = ["DEBIAN_PYTHON", "Mount", "RtspCameraError", "RtspCameraServer", "SERVER_SCRIPT", "default_mounts"]
+__all__ = ["DEBIAN_PYTHON", "TAMPER_ACTIONS", "Mount", "RtspCameraError", "RtspCameraServer", "SERVER_SCRIPT", "default_mounts"]
 
 DEBIAN_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_camera_server.py")
@@ -75,7 +77,7 @@ class RtspCameraServer:
         self._ready.clear()
         self._listening = False
         process = self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # stdin: tamper()
         # Threads drain both pipes for the whole life of the process, so a full pipe can never block
         # the server; stdout carries READY then the client events.
         log_file = (self.log_dir / f"start-{self._starts}.log") if self.log_dir else None
@@ -112,7 +114,25 @@ class RtspCameraServer:
                 process.wait()
         for thread in self._threads:
             thread.join(timeout=2)
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
         return process.returncode
+
+    def tamper(self, path: str, action: str, timeout: float = 5.0) -> float:
+        """Do `action` (TAMPER_ACTIONS; "none" undoes) to the tamperable mount at `path`; returns
+        time.monotonic() once the camera process has applied it."""
+        if action not in TAMPER_ACTIONS or not self.mount(path).tamperable:
+            raise ValueError(f"{path} is not a tamperable mount, or {action!r} is not one of {TAMPER_ACTIONS}")
+        process = self.process
+        if process is None or process.stdin is None or not self.running:
+            raise RtspCameraError("the RTSP camera is not running")
+        answer = f"TAMPERED {path} {action}"
+        seen = self.events.count(answer)
+        process.stdin.write(f"TAMPER {path} {action}\n")
+        process.stdin.flush()
+        self.wait_until(lambda camera: camera.events.count(answer) > seen, timeout)
+        return time.monotonic()
 
     def kill(self) -> int | None:
         """Abrupt death (SIGKILL): no RTSP teardown; clients' reads end as they would on a power cut."""

@@ -13,6 +13,14 @@ one line `READY rtsp://127.0.0.1:PORT` on stdout; after that stdout carries one 
 connection (`CLIENT-CONNECTED <ip>` / `CLIENT-CLOSED <ip>`) so tests can count camera connections.
 Diagnostics go to stderr.
 
+A mount with `tamperable=true` can be tampered with while it streams: a line `TAMPER <path> <action>`
+on stdin (actions in TAMPER_ACTIONS: turn the camera, defocus it, hold a flag over most of it, cover
+it, freeze the picture, dim the light, or `none` to undo) is answered `TAMPERED <path> <action>` on
+stdout once the pipeline has it. Its picture is a layered scene: a view larger than the picture that
+the camera pans over, optionally a large ball moving in front (`person`: someone walking through), a
+flag and a cover that stay invisible until used, then the lens (blur), the light (videobalance) and
+last the camera's own clock overlay, which stays sharp and in place whatever happens at the lens.
+
 It exits cleanly on SIGTERM/SIGINT and on its own when the process that started it dies.
 
 This module deliberately imports only the standard library at top level: the venv-side helper
@@ -27,11 +35,13 @@ import os
 import re
 import signal
 import sys
+import time
 from dataclasses import asdict, dataclass, fields
 
 CODECS = ("h264", "h265")
 AUTH_METHODS = ("basic", "digest")
 OVERLAYS = ("clock", "time", "none")
+TAMPER_ACTIONS = ("none", "turn", "blur", "obstruct", "cover", "freeze", "light")
 # Launch-string tokens we interpolate must not be able to break out of the pipeline description.
 _SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 _SAFE_PATH = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
@@ -44,6 +54,10 @@ GSTREAMER_ELEMENT_PACKAGES = {
     "timeoverlay": "gstreamer1.0-x",
     "imagefreeze": "gstreamer1.0-plugins-good",
     "queue": "libgstreamer1.0-0",
+    "compositor": "gstreamer1.0-plugins-base",  # tamperable mounts: the layered scene
+    "videoconvert": "gstreamer1.0-plugins-base",
+    "gaussianblur": "gstreamer1.0-plugins-bad",  # the gaudieffects plugin
+    "videobalance": "gstreamer1.0-plugins-good",
     "x264enc": "gstreamer1.0-plugins-ugly",
     "x265enc": "gstreamer1.0-plugins-bad",
     "rtph264pay": "gstreamer1.0-plugins-good",
@@ -70,6 +84,8 @@ class Mount:
     auth: tuple[str, ...] = ()  # () open; ("digest",), ("basic",) or both (both are advertised)
     user: str = "camera"
     password: str = "secret"
+    tamperable: bool = False  # a layered scene that TAMPER commands change while it streams
+    person: float = 0.0  # tamperable: a ball this share of the picture's height across moves in front
 
     def __post_init__(self) -> None:
         # Accept JSON lists and "digest+basic" strings for auth, normalised to a sorted tuple.
@@ -91,6 +107,10 @@ class Mount:
             raise ValueError("bframes is only supported for codec h264")
         if min(self.width, self.height, self.fps, self.bitrate_kbps) <= 0 or self.gop_seconds <= 0 or self.bframes < 0:
             raise ValueError(f"sizes, fps, bitrate and GOP must be positive: {self}")
+        if self.tamperable and self.frozen:
+            raise ValueError("a tamperable mount freezes on the 'freeze' action, not with frozen=true")
+        if not 0 <= self.person < 1 or (self.person and not self.tamperable):
+            raise ValueError("person is a share of the picture's height (0..1) and needs tamperable=true")
 
     @property
     def gop_frames(self) -> int:
@@ -129,19 +149,37 @@ class Mount:
         return cls(**data)
 
     def elements(self) -> list[str]:
-        """The GStreamer element names in this mount's pipeline (caps filters left out)."""
-        names = (link.strip(" ()").split(" ", 1)[0] for link in self.launch().split("!"))
-        return [name for name in names if name and "/" not in name]
+        """The GStreamer element names in this mount's pipeline (caps filters and pad references left out)."""
+        names = (item.split(" ", 1)[0] for chain in self._chains() for item in chain)
+        return [name for name in names if "/" not in name and "." not in name]
 
     def launch(self) -> str:
         """The gst-launch description of this mount's pipeline (payloader named pay0, as the server needs)."""
+        return "( " + "   ".join(" ! ".join(chain) for chain in self._chains()) + " )"
+
+    @property
+    def pan_margin(self) -> int:
+        """Tamperable: how far the view extends beyond the picture on each side (room to turn)."""
+        return _even(self.width / 4)
+
+    @property
+    def blur_sigma(self) -> float:
+        """Tamperable: the defocus, in pixels of this mount's width (gaussianblur's limit is 20)."""
+        return min(20.0, self.width / 200)
+
+    def _chains(self) -> list[list[str]]:
         caps = f"video/x-raw,format=I420,width={self.width},height={self.height},framerate={self.fps}/1"
+        # Tamperable scenes come in any size; their clock keeps the 720p proportions of the others.
+        font = f"Sans {max(8, round(32 * self.height / 720))}" if self.tamperable else "Sans 32"
         overlay = {
-            "clock": ['clockoverlay time-format="%H:%M:%S" font-desc="Sans 32"'],  # wall clock: eyeball latency
-            "time": ['timeoverlay font-desc="Sans 32"'],
+            "clock": [f'clockoverlay name=clock time-format="%H:%M:%S" font-desc="{font}"'],  # wall clock: eyeball latency
+            "time": [f'timeoverlay font-desc="{font}"'],
             "none": [],
         }[self.overlay]
-        if self.frozen:
+        layers: list[list[str]] = []
+        if self.tamperable:
+            chain, layers = self._scene(caps, overlay)
+        elif self.frozen:
             # One buffer, then imagefreeze repeats it as a live stream at the caps' framerate.
             chain = [f"videotestsrc num-buffers=1 pattern={self.pattern}", caps, *overlay, "imagefreeze is-live=true", caps]
         else:
@@ -164,7 +202,36 @@ class Mount:
                 "video/x-h264,profile=" + ("main" if self.bframes else "constrained-baseline"),
                 "rtph264pay config-interval=1 pt=96 name=pay0",
             ]
-        return "( " + " ! ".join(chain) + " )"
+        return [chain, *layers]
+
+    def _scene(self, caps: str, overlay: list[str]) -> tuple[list[str], list[list[str]]]:
+        """A tamperable mount's picture: the compositor `scene` and the layers feeding it, bottom up:
+        the view (pattern) at sink_0, the person (a ball, scaled up by the compositor) at sink_1, the
+        flag over 70 % x 80 % at sink_2 and the cover at sink_3, both transparent until used. The
+        lens (`lens`, gaussianblur), the light (`light`, videobalance) and the clock come after."""
+        width, height, margin = self.width, self.height, self.pan_margin
+
+        def layer(w: int, h: int) -> str:
+            return f"video/x-raw,format=AYUV,width={w},height={h},framerate={self.fps}/1"
+
+        pads = [f"sink_0::xpos={-margin}", f"sink_0::ypos={-margin}"]
+        layers = [[f"videotestsrc name=view is-live=true pattern={self.pattern}", layer(width + 2 * margin, height + 2 * margin), "scene.sink_0"]]
+        if self.person:
+            ball_height = _even(40 / self.person)  # videotestsrc draws its ball 40 px across
+            pads += [f"sink_1::width={width}", f"sink_1::height={height}"]
+            layers.append(["videotestsrc name=person is-live=true pattern=ball background-color=0x00000000",
+                           layer(_even(ball_height * width / height), ball_height), "scene.sink_1"])
+        pads += [f"sink_2::width={_even(width * 0.7)}", f"sink_2::height={_even(height * 0.8)}", "sink_2::alpha=0",
+                 f"sink_3::width={width}", f"sink_3::height={height}", "sink_3::alpha=0"]
+        layers += [["videotestsrc name=flag is-live=true pattern=solid-color foreground-color=0xff2a6a9a", layer(16, 16), "scene.sink_2"],
+                   ["videotestsrc name=cover is-live=true pattern=black", layer(16, 16), "scene.sink_3"]]
+        chain = ["compositor name=scene background=black " + " ".join(pads), layer(width, height), "gaussianblur name=lens sigma=0",
+                 "videoconvert", "videobalance name=light", *overlay, "videoconvert", caps]
+        return chain, layers
+
+
+def _even(value: float) -> int:
+    return max(2, int(round(value / 2)) * 2)
 
 
 def default_mounts() -> list[Mount]:
@@ -194,6 +261,62 @@ def _write(stream, line: str) -> None:
         print(line, file=stream, flush=True)
     except (OSError, ValueError):
         pass
+
+
+class SceneControl:
+    """What a tamperable mount's camera suffers now, applied to every pipeline built for it (a
+    shared mount builds one, again after its last client left). `gst` is the Gst module, handed
+    in by `serve`: this module imports only the standard library at top level."""
+
+    def __init__(self, mount: Mount, gst):
+        self.mount = mount
+        self.action = "none"
+        self._gst = gst
+        self._bins: list = []
+        self._blocked: dict[int, list] = {}  # id(bin) -> [(pad, probe id)] while frozen
+
+    def add(self, pipeline) -> None:
+        self._bins.append(pipeline)
+        self._apply(pipeline)
+
+    def remove(self, pipeline) -> None:
+        self._bins = [b for b in self._bins if b is not pipeline]
+        self._blocked.pop(id(pipeline), None)
+
+    def set(self, action: str) -> None:
+        self.action = action
+        for pipeline in self._bins:
+            self._apply(pipeline)
+
+    def _apply(self, pipeline) -> None:
+        mount, action, margin = self.mount, self.action, self.mount.pan_margin
+        scene = pipeline.get_by_name("scene")
+        view = scene.get_static_pad("sink_0")
+        # Turned: panned by a quarter of the picture's width and tilted by an eighth.
+        view.set_property("xpos", 0 if action == "turn" else -margin)
+        view.set_property("ypos", -margin // 2 if action == "turn" else -margin)
+        pipeline.get_by_name("lens").set_property("sigma", mount.blur_sigma if action == "blur" else 0.0)
+        scene.get_static_pad("sink_2").set_property("alpha", 1.0 if action == "obstruct" else 0.0)
+        scene.get_static_pad("sink_3").set_property("alpha", 1.0 if action == "cover" else 0.0)
+        light = pipeline.get_by_name("light")
+        light.set_property("brightness", -0.12 if action == "light" else 0.0)  # the lights dimmed: darker, less contrast
+        light.set_property("contrast", 0.7 if action == "light" else 1.0)
+        self._freeze(pipeline, action == "freeze")
+
+    def _freeze(self, pipeline, frozen: bool) -> None:
+        """Frozen: every layer's source is blocked, so the compositor repeats their last frames,
+        and the clock shows the time it stopped at (as a camera whose picture hangs)."""
+        blocked = self._blocked.pop(id(pipeline), [])
+        for pad, probe in blocked:
+            pad.remove_probe(probe)
+        clock = pipeline.get_by_name("clock")
+        if frozen:
+            sources = [pipeline.get_by_name(name) for name in ("view", "person", "flag", "cover")]
+            pads = [source.get_static_pad("src") for source in sources if source is not None]
+            block, keep = self._gst.PadProbeType.BLOCK_DOWNSTREAM, self._gst.PadProbeReturn.OK
+            self._blocked[id(pipeline)] = [(pad, pad.add_probe(block, lambda *_: keep)) for pad in pads]
+        if clock is not None:
+            clock.set_property("time-format", time.strftime("%H:%M:%S") if frozen else "%H:%M:%S")
 
 
 def missing_elements(mounts: list[Mount], find_element) -> list[str]:
@@ -287,9 +410,19 @@ def serve(mounts: list[Mount], port: int, parent_pid: int) -> int:
                     auth.add_digest(mount.user, mount.password, token)
         server.set_auth(auth)
 
+    controls: dict[str, SceneControl] = {}
     for mount in mounts:
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(mount.launch())
+        if mount.tamperable:
+            control = controls[mount.path] = SceneControl(mount, Gst)
+
+            def configured(_factory, media, control=control) -> None:
+                pipeline = media.get_element()
+                control.add(pipeline)
+                media.connect("unprepared", lambda _media: control.remove(pipeline))
+
+            factory.connect("media-configure", configured)
         factory.set_shared(True)  # one pipeline (one encoder) per mount, whatever the client count
         # Make the media non-seekable, like a real camera (SDP then says a=range:npt=now-). By default
         # every PLAY with a Range header (FFmpeg always sends "npt=0.000-") does a flushing seek on the
@@ -321,6 +454,27 @@ def serve(mounts: list[Mount], port: int, parent_pid: int) -> int:
         client.connect("closed", lambda _client: _event(f"CLIENT-CLOSED {ip}"))
 
     server.connect("client-connected", on_client_connected)
+
+    pending = bytearray()
+
+    def on_command(fd: int, condition) -> bool:
+        """`TAMPER <path> <action>` lines on stdin."""
+        data = os.read(fd, 4096) if condition & GLib.IOCondition.IN else b""
+        if not data:
+            return GLib.SOURCE_REMOVE  # stdin closed: no more commands
+        pending.extend(data)
+        while b"\n" in pending:
+            line, _, rest = bytes(pending).partition(b"\n")
+            pending[:] = rest
+            words = line.decode(errors="replace").split()
+            if len(words) == 3 and words[0] == "TAMPER" and words[1] in controls and words[2] in TAMPER_ACTIONS:
+                controls[words[1]].set(words[2])
+                _event(f"TAMPERED {words[1]} {words[2]}")
+            elif words:
+                _log(f"ignored command {line[:100]!r}: expected TAMPER <tamperable mount> <{'|'.join(TAMPER_ACTIONS)}>")
+        return GLib.SOURCE_CONTINUE
+
+    GLib.io_add_watch(sys.stdin.fileno(), GLib.PRIORITY_DEFAULT, GLib.IOCondition.IN | GLib.IOCondition.HUP, on_command)
 
     def quit_loop(reason: str) -> bool:
         loop.quit()

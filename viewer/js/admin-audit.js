@@ -12,6 +12,7 @@ export const AUDIT_PAGE = 50;
 const ACTIONS = {
   create: 'Tambah', update: 'Ubah', delete: 'Hapus', import: 'Impor CSV', rotate_push_key: 'Kunci kirim baru',
   sign_in: 'Masuk', end_session: 'Sesi diakhiri', token_refused: 'Token ditolak', revoke_token: 'Token dicabut',
+  set_reference: 'Tampilan acuan ditetapkan', clear_reference: 'Tampilan acuan dihapus',
   probe: 'Tes koneksi', alert_ack: 'Peringatan ditindaklanjuti',
 };
 const SESSION_ENDS = {signed_out: 'keluar', ended_by_admin: 'diakhiri admin', token_revoked: 'token dicabut', replaced: 'masuk lagi'};
@@ -50,6 +51,7 @@ function summary(entry) {
     return `${details.via === 'sign_in' ? 'saat masuk' : 'di header Authorization'}${details.blocked_s ? `; alamat diblokir ${details.blocked_s} detik` : ''}`;
   }
   if (entry.action === 'alert_ack') return `${alertKindLabel(details.kind)} sejak ${formatTime(details.started)}: ${show(details.note)}`;
+  if (entry.action === 'set_reference') return `dari gambar ${formatTime(details.captured_at)}`;
   if (entry.action === 'probe') return `${show(details.source)} (${show(details.transport)}): ${show(details.result)}`;
   if (details.changes && typeof details.changes === 'object') {
     // A CSV import also writes one entry per camera it created or changed, marked "via".

@@ -10,6 +10,7 @@ import {adminJson, cameraPath} from './admin-api.js';
 import {capitalise, describeError, fieldMessage, translate} from './admin-errors.js';
 import {probeInto} from './admin-probe.js';
 import {pushPanel} from './admin-push.js';
+import {referencePanel} from './admin-reference.js';
 import {regionPicker} from './admin-regions.js';
 
 const PICK = {kota: 'Pilih kota', kecamatan: 'Pilih kecamatan', kelurahan: 'Pilih kelurahan'};
@@ -25,6 +26,7 @@ export function cameraForm(regions, {onSaved}) {
   const probeOutput = byTestId('probe-result');
   const picker = regionPicker(regions, {kota: f.kota, kecamatan: f.kecamatan, kelurahan: f.kelurahan}, () => {}, PICK);
   const push = pushPanel();
+  const reference = referencePanel();
   let editing = null; // the id being edited, or null for a new camera
 
   const fieldError = (name) => form.querySelector(`[data-error-for="${name}"]`);
@@ -129,6 +131,9 @@ export function cameraForm(regions, {onSaved}) {
     // The push key belongs to a stored WHIP camera: offered when editing one.
     if (editing && camera.source === 'whip') push.show(camera);
     else push.hide();
+    // The reference view belongs to a stored camera: its current picture, set or cleared here.
+    if (editing) reference.show(camera);
+    else reference.hide();
   }
 
   function body() {
@@ -155,6 +160,7 @@ export function cameraForm(regions, {onSaved}) {
   f.source.addEventListener('input', sourceEdited);
   f.transport.addEventListener('change', sourceEdited);
   byTestId('camera-cancel').addEventListener('click', () => dialog.close());
+  dialog.addEventListener('close', () => reference.hide()); // stops refreshing the tile
   byTestId('probe').addEventListener('click', () => {
     const request = {source: f.source.value.trim(), transport: f.transport.value};
     if (editing) request.camera_id = editing; // lets a masked *** password use the stored one

@@ -57,6 +57,11 @@ const REASONS = [
   [/^id (.+) already appears on line (\d+)$/, (m) => `ID ${m[1]} sudah muncul di baris ${m[2]}`],
   [/^camera (.+) was changed by someone else meanwhile/, (m) => `kamera ${m[1]} baru saja diubah orang lain; muat ulang lalu coba lagi`],
   [/^no camera with id (.+)$/, (m) => `tidak ada kamera dengan ID ${m[1]}`],
+  [/^the camera is (\w+): it has no picture to take as the reference now$/,
+    (m) => `kamera sedang ${{offline: 'terputus', connecting: 'menyambung', disabled: 'nonaktif', waiting: 'menunggu kiriman'}[m[1]] || m[1]}: `
+      + 'tidak ada gambar untuk dijadikan acuan'],
+  [/^the camera's picture is black/, () => 'gambar kamera gelap: tidak ada yang dapat dijadikan acuan'],
+  [/^the camera has no current picture to take as the reference/, () => 'kamera belum mengirim gambar terbaru untuk dijadikan acuan'],
   [/^the CSV must be UTF-8 text$/, () => 'CSV harus berupa teks UTF-8'],
   [/^the CSV is empty/, () => 'CSV kosong; baris pertama harus berisi nama kolom'],
   [/^(\d+) cells where the header has (\d+) columns$/, (m) => `${m[1]} sel, padahal kepala tabel punya ${m[2]} kolom`],

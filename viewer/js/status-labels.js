@@ -2,8 +2,12 @@
 //
 //   statusText(status)  -> 'Terputus: kamera tidak terjangkau'
 //   badgeTone(status)   -> 'ok' | 'warn' | 'bad' | 'idle'   (the colour)
-//   badgeKind(status)   -> 'online' | 'offline' | 'beku' | 'gelap' | 'connecting' | 'disabled' | 'waiting'
+//   badgeKind(status)   -> 'online' | 'offline' | 'beku' | 'gelap' | 'terhalang' | 'bergeser' | 'kabur' | 'connecting'
+//                          | 'disabled' | 'waiting'
 //   badgeLabel(status)  -> the short badge word for tiles ('Online', 'Offline', 'Beku', 'Gelap', …)
+//
+// An online camera's picture (ingest/picture_health.py) is one value, the most telling first: black
+// (gelap/tertutup) > obstructed (terhalang) > moved (bergeser) > blurred (kabur) > frozen (beku).
 //   publicFromLabel(iso) -> 'Tayang publik mulai 13.00 WIB' (a public camera outside its window:
 //                           status {state: 'scheduled', public_from}; the date is added when not today)
 
@@ -15,11 +19,15 @@ export const REASON_LABELS = {
   unreachable: 'kamera tidak terjangkau', auth_failed: 'kata sandi kamera salah',
   no_data: 'tidak ada gambar', unsupported_codec: 'format video tidak didukung',
 };
-export const PICTURE_LABELS = {frozen: 'Gambar beku', black: 'Gambar gelap/tertutup'};
+export const PICTURE_LABELS = {
+  frozen: 'Gambar beku', black: 'Gambar gelap/tertutup', obstructed: 'Lensa terhalang', moved: 'Kamera bergeser',
+  blurred: 'Gambar kabur',
+};
+const PICTURE_BADGES = {frozen: 'beku', black: 'gelap', obstructed: 'terhalang', moved: 'bergeser', blurred: 'kabur'};
 
 const BADGE_LABELS = {
-  online: 'Online', offline: 'Offline', beku: 'Beku', gelap: 'Gelap', connecting: 'Menyambung',
-  disabled: 'Nonaktif', waiting: 'Menunggu', scheduled: 'Terjadwal',
+  online: 'Online', offline: 'Offline', beku: 'Beku', gelap: 'Gelap', terhalang: 'Terhalang', bergeser: 'Bergeser',
+  kabur: 'Kabur', connecting: 'Menyambung', disabled: 'Nonaktif', waiting: 'Menunggu', scheduled: 'Terjadwal',
 };
 
 const MONTHS = ['Januari', 'Februari', 'Maret', 'April', 'Mei', 'Juni', 'Juli', 'Agustus', 'September', 'Oktober',
@@ -53,7 +61,7 @@ export function badgeTone(status) {
 }
 
 export function badgeKind(status) {
-  if (status.state === 'online') return {frozen: 'beku', black: 'gelap'}[status.picture] || 'online';
+  if (status.state === 'online') return PICTURE_BADGES[status.picture] || 'online';
   return BADGE_LABELS[status.state] ? status.state : 'offline';
 }
 
