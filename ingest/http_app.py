@@ -28,12 +28,14 @@ SETTINGS = web.AppKey("ingest_settings", Settings)
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Public: up, and the registry reachable. How many sources (hidden cameras among them) is
+    in /api/metrics, for operators."""
     registry = request.app[REGISTRY]
     try:
         await registry.redis.ping()
     except Exception:  # any Redis failure means "not healthy"
         return web.json_response({"ok": False, "registry": "unreachable"}, status=503)
-    return web.json_response({"ok": True, "registry": "ok", "sources": len(request.app[WORKER].sources)})
+    return web.json_response({"ok": True, "registry": "ok"})
 
 
 def _bearer(request: web.Request) -> str | None:

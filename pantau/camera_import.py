@@ -9,9 +9,10 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pantau import audit_log
+from pantau import audit_log, recap_rule
 from pantau.audit_log import Actor
-from pantau.camera_csv import decode_csv, parse_csv, validate_rows
+from pantau.camera import Camera
+from pantau.camera_csv import CsvRow, ImportInvalid, RowError, decode_csv, parse_csv, validate_rows
 from pantau.registry import Registry
 
 
@@ -37,6 +38,7 @@ async def import_csv(
         cameras, created, updated = await asyncio.to_thread(
             validate_rows, rows, registry.regions, current, upsert, report
         )
+        check_recap_cameras(rows, cameras, current, registry)
         mode = "upsert" if upsert else "create"
         # Each camera created or changed is audited with its fields, as a create or PATCH would be.
         per_camera = await asyncio.to_thread(audit_log.batch_entries, actor, cameras, current, f"import ({mode})")
@@ -44,3 +46,14 @@ async def import_csv(
         return cameras, details, ImportResult(created, updated), per_camera
 
     return await registry.write_batch(plan, actor, "import")
+
+
+def check_recap_cameras(rows: list[CsvRow], cameras: list[Camera], current: dict[str, Camera], registry: Registry) -> None:
+    """One enabled recap camera per kecamatan (pantau/recap_rule.py), as line errors: the row
+    that would add a second one, naming the camera that holds the kecamatan (and its line)."""
+    found = recap_rule.conflicts(current, cameras)
+    if not found:
+        return
+    line_of = {camera.id: row.line for row, camera in zip(rows, cameras, strict=True)}  # one camera per row
+    raise ImportInvalid([RowError(line_of[c.camera], "enabled", c.reason(registry.regions, line_of.get(c.holder)))
+                         for c in found])

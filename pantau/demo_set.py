@@ -1,9 +1,11 @@
 """The demo set: one recap camera per kecamatan (44) and 3 TPS cameras in each (132), all with
 the `demo` source. Seeded once per registry; an admin who deletes demo cameras keeps them
-deleted (a marker key records that seeding happened)."""
+deleted (a marker key records that seeding happened). A kecamatan that already has an enabled
+recap camera keeps it and gets no demo one (one per kecamatan: pantau/recap_rule.py)."""
 
 from __future__ import annotations
 
+from pantau import recap_rule
 from pantau import registry_keys as keys
 from pantau.audit_log import SYSTEM
 from pantau.camera import Camera, default_id
@@ -37,7 +39,8 @@ async def seed_demo_once(registry: Registry) -> int:
     cameras = demo_cameras(registry.regions)
 
     def plan(current):
-        new = [c for c in cameras if c.id not in current]
+        held = recap_rule.held(current.values())
+        new = [c for c in cameras if c.id not in current and not (c.kind == "recap" and c.region in held)]
         return new, {"demo_cameras": len(new)}, len(new)
 
     added = await registry.write_batch(plan, SYSTEM, "seed_demo", once_key=keys.DEMO_SEEDED)

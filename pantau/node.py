@@ -89,10 +89,10 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
 
     # Camera sources may not reach this node's HTTP port, configured or (with port 0) bound.
     policy = source_policy.configure(settings.source_policy, own_ports=[settings.http.port])
-    if settings.metrics.token is not None:
-        known_secrets.add(settings.metrics.token.get_secret_value())
     visibility.configure(settings.visibility)  # the site's default public windows
     clock.warn_if_test_clock()
+    if settings.metrics.token is not None:
+        known_secrets.add(settings.metrics.token.get_secret_value())
     handle = await open_redis(settings)
     runner: web.AppRunner | None = None
     worker = None
@@ -130,7 +130,7 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
         elif serve_http:
             app = create_ingest_app(settings, registry, tokens, worker, bus)
         if app is not None and worker is not None:
-            add_whip_routes(app, worker, PushKeys(handle.client), settings.node_name)
+            add_whip_routes(app, worker, PushKeys(handle.client), settings.node_name, tokens)
         if app is not None:
             # A bounded wait for open requests at shutdown: a stop must not hang on a slow client.
             runner = web.AppRunner(app, access_log=logging.getLogger("pantau.access"), handle_signals=False, shutdown_timeout=2.0,

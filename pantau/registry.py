@@ -282,10 +282,14 @@ class Registry:
                     revision = int(await pipe.get(keys.REVISION) or 0)
                     if revision != table.revision:
                         continue  # someone wrote between sync and watch
-                    outcome = plan(dict(table.cameras))
+                    current = dict(table.cameras)
+                    outcome = plan(current)
                     if inspect.isawaitable(outcome):
                         outcome = await outcome
                     writes, deletes, details, result, *camera_entries = outcome  # entries: audit_log.batch_entries
+                    from pantau import recap_rule  # here, not at the top: its error is a RegistryError
+
+                    recap_rule.check(current, writes, self.regions)  # one enabled recap camera per kecamatan: 409
                     if not writes and not deletes and not once_key:
                         await pipe.unwatch()
                         return result

@@ -36,18 +36,21 @@ from relay.wall_summary import WallSummary
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Public: up, and the registry reachable; nothing about cameras (their number or the
+    registry revision would tell of non-public ones: operators find both in /api/metrics)."""
     registry = request.app[REGISTRY]
     try:
         await registry.redis.ping()
     except Exception:  # any Redis failure means "not healthy"; the detail is in the log
         return web.json_response({"ok": False, "registry": "unreachable"}, status=503)
-    table = await registry.sync()
-    return web.json_response({"ok": True, "registry": "ok", "cameras": len(table.cameras), "revision": table.revision})
+    return web.json_response({"ok": True, "registry": "ok"})
 
 
 async def metrics_json(request: web.Request) -> web.Response:
-    """Operator view of this node's relay: sessions and relay-added latency (bus -> RTP sender)."""
+    """Operator view of this node's relay: the registry (cameras, revision), sessions and
+    relay-added latency (bus -> RTP sender)."""
     await auth.require(request, "operator")
+    table = await request.app[REGISTRY].sync()
     sessions = request.app[SESSIONS]
     samples = sorted(sessions.latency_samples)
 
@@ -55,6 +58,7 @@ async def metrics_json(request: web.Request) -> web.Response:
         return round(samples[min(len(samples) - 1, int(q * len(samples)))] * 1000, 2) if samples else None
 
     return web.json_response({
+        "registry": {"cameras": len(table.cameras), "revision": table.revision},
         "viewers": len(sessions.sessions), "viewers_per_camera": dict(sessions.per_camera),
         "relay_latency_ms": {"p50": percentile(0.5), "p99": percentile(0.99), "samples": len(samples)},
         "hls": request.app[hls_http.HLS].summary(),

@@ -1,6 +1,7 @@
 """Server-Sent Events: `GET /api/events` with `event: status`, `event: viewers` and, on request,
 `event: kecamatan` (a kecamatan's online/total TPS counts, for the wall) and `event: registry`
-(cameras were added, changed or removed: read the wall again).
+(cameras were added, changed or removed: read the wall again; `{revision}`, for the public the
+wall's public revision, sent only when a public camera changed).
 
 Filters: `camera=ID` (one camera), `region=CODE` (cameras in a kota/kecamatan/kelurahan),
 `kind=tps|recap`, `counts=1` (also send kecamatan counts), `alerts=1` (operators and admins
@@ -10,10 +11,11 @@ and region filters, whatever its kind, opens, reopens, ends or is acknowledged; 
 One Redis pub/sub listener per relay receives status changes from every ingest worker; viewer
 counts come from this relay's sessions. Each SSE client has a small bounded queue: a client
 that cannot keep up loses old events, never the server's memory. The public stream never
-mentions a non-public camera. Each event is framed and encoded once, whatever the number of
-clients it goes to. An anonymous client address may hold `limits.events_per_address` streams
-(429 beyond), and the public all together `limits.events_per_node` (503 beyond); operators
-and admins are not limited.
+mentions a non-public camera, and no public event is sent or moved by one (no `registry` event
+for a hidden camera's edit, no `kecamatan` event for a hidden TPS camera's count). Each event
+is framed and encoded once, whatever the number of clients it goes to. An anonymous client
+address may hold `limits.events_per_address` streams (429 beyond), and the public all
+together `limits.events_per_node` (503 beyond); operators and admins are not limited.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class EventHub:
         self.public_clients = 0
         self.viewer_counts = None  # set by the app: site-wide counts arrive as "viewers" messages
         self.sessions = None  # set by the app: "end_whep" messages end our sessions
+        self._announced: tuple[int | None, str | None] | None = None  # the wall revisions last announced
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
@@ -113,19 +116,33 @@ class EventHub:
             if client.wants(camera, visible):
                 client.offer(frame)
 
-    def publish_registry_change(self) -> None:
-        """Cameras were added, changed or removed: pages that list them (the wall) read again."""
-        frame = _frame("registry", json.dumps({"revision": self.wall.revision}))
+    def publish_registry_change(self, audiences: tuple[bool, ...]) -> None:
+        """Cameras were added, changed or removed: pages that list them (the wall) read again.
+        `audiences` (sees_all values): the public only when a public camera changed."""
+        revisions = {True: self.wall.revision, False: self.wall.public_revision}
+        frames = {sees_all: _frame("registry", json.dumps({"revision": revisions[sees_all]})) for sees_all in audiences}
         for client in self.clients:
-            if client.counts:
-                client.offer(frame)
-
-    def publish_counts(self, code: str) -> None:
-        frames = {sees_all: _frame("kecamatan", json.dumps({"code": code, "tps": self.wall.counts(code, sees_all)}, separators=(",", ":")))
-                  for sees_all in (False, True)}
-        for client in self.clients:
-            if client.counts:
+            if client.counts and client.sees_all in frames:
                 client.offer(frames[client.sees_all])
+
+    def publish_counts(self, code: str, audiences: tuple[bool, ...] | set[bool] = (False, True)) -> None:
+        """A kecamatan's TPS counts, to the audiences (sees_all values) whose counts changed."""
+        frames = {sees_all: _frame("kecamatan", json.dumps({"code": code, "tps": self.wall.counts(code, sees_all)}, separators=(",", ":")))
+                  for sees_all in audiences}
+        for client in self.clients:
+            if client.counts and client.sees_all in frames:
+                client.offer(frames[client.sees_all])
+
+    def _announce_wall_changes(self) -> None:
+        """What the wall summary's reloads changed since the last look, whoever reloaded it (the
+        hub, or a request for the wall)."""
+        for code, audiences in sorted(self.wall.take_count_changes().items()):
+            self.publish_counts(code, audiences)
+        now = (self.wall.revision, self.wall.public_revision)
+        if self._announced is not None and now != self._announced:
+            staff_moved, public_moved = (a != b for a, b in zip(now, self._announced))
+            self.publish_registry_change((True,) * staff_moved + (False,) * public_moved)
+        self._announced = now
 
     def publish_viewers(self, camera_id: str, count: int) -> None:
         self.publish("viewers", camera_id, {"viewers": count})
@@ -184,7 +201,7 @@ class EventHub:
                 self.publish("status", camera_id, status)
                 changed = self.wall.apply(camera, status)
                 if changed:
-                    self.publish_counts(changed)
+                    self.publish_counts(*changed)
 
     async def _sweep_gone_clients(self) -> None:
         """An attribute check per client, no task woken but the gone ones'."""
@@ -198,11 +215,8 @@ class EventHub:
         """Cameras added, disabled or removed change the counts without any status message."""
         while True:
             try:
-                revision = self.wall.revision
-                for code in await self.wall.refresh():
-                    self.publish_counts(code)
-                if revision is not None and self.wall.revision != revision:
-                    self.publish_registry_change()
+                await self.wall.refresh()
+                self._announce_wall_changes()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away: the listener logs it too

@@ -57,8 +57,8 @@ def _document() -> dict[str, Any]:
                  "description": "Registry of polling-station (TPS) and kecamatan recap cameras for DKI Jakarta. "
                                 "Errors are JSON: {error, message, errors:[{field|line, reason}]}. Passwords and tokens are never returned."},
         "paths": {
-            "/healthz": {"get": {"summary": "Liveness and registry reachability", "responses": {"200": {"description": "healthy"}, "503": {"description": "registry unreachable"}}}},
-            "/api/metrics": {"get": {"summary": "This node's viewers and relay-added latency (ms from bus to RTP sender, live frames); operator or admin",
+            "/healthz": {"get": {"summary": "Liveness and registry reachability: {ok, registry}, nothing about cameras", "responses": {"200": {"description": "healthy"}, "503": {"description": "registry unreachable"}}}},
+            "/api/metrics": {"get": {"summary": "This node's registry (cameras, revision), viewers and relay-added latency (ms from bus to RTP sender, live frames); operator or admin",
                                      "security": _ADMIN, "responses": {"200": {"description": "metrics"}, "401": _ERROR, "403": _ERROR}}},
             "/metrics": {"get": {"summary": "Prometheus text format (0.0.4): this process's ingest cameras by state and reason, packets, bytes, "
                                             "reconnects, keyframe analysis time, bus lag, HTTP requests by route and status, viewers, relay-added "
@@ -112,6 +112,9 @@ def _document() -> dict[str, Any]:
                            "security": _ADMIN, "parameters": _params("id"), "responses": {"204": {"description": "cleared (or there was none)"}, **errors}},
             },
             "/whip/{id}": {
+                "get": {"summary": "Does this camera take a push, is it enabled: {id, enabled}. A non-public camera answers only to its push key "
+                                   "or an operator/admin token (Authorization: Bearer); to anyone else, exactly as an unknown id (404)",
+                        "parameters": _params("id"), "responses": {"200": {"description": "{id, enabled}"}, "404": _ERROR}},
                 "post": {"summary": "WHIP (RFC 9725) publish: Authorization: Bearer <push key>, SDP offer in, SDP answer out (201, Location). "
                                     "H.264 passes through, VP8 is transcoded to H.264; audio is ignored. 409 while another publisher is live. "
                                     "Served by the node that ingests the camera",

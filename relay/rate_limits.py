@@ -89,6 +89,8 @@ async def signed_in(request: web.Request) -> bool:
     if request.path == "/metrics" and SETTINGS in request.app and is_metrics_token(request.app[SETTINGS].metrics, auth.bearer_token(request)):
         return True  # Prometheus with the scrape-only token (not a token auth.caller knows)
     if request.method in ("GET", "HEAD"):
+        if request.path.startswith("/whip/"):
+            return False  # its bearer is a push key (or a token) that ingest/whip_http.py checks: limited as anyone
         return await auth.caller(request, changes_state=False) is not None
     return True
 

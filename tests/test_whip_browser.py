@@ -71,7 +71,7 @@ async def test_chromium_pushes_with_whip_whep_and_another_page_plays_it(node):
 
         viewer = await browser.new_page()
         errors = PageErrors(viewer)
-        await viewer.goto(f"{node.url}/kamera/hp")
+        await viewer.goto(f"{node.url}/kamera/hp?player=webrtc")  # WHIP in, WHEP out (HLS of a WHIP camera: see README, known gap)
         await wait_for_frames(viewer, 20)
         await wait_for_more_frames(viewer, 20)
         assert errors.items == []
@@ -105,7 +105,7 @@ async def test_push_page_sends_the_phone_camera(node):
         await asyncio.to_thread(node.wait_state, "hp", "online", 20)
 
         viewer = await browser.new_page()
-        await viewer.goto(f"{node.url}/kamera/hp")
+        await viewer.goto(f"{node.url}/kamera/hp?player=webrtc")  # WHIP in, WHEP out (HLS of a WHIP camera: see README, known gap)
         await wait_for_frames(viewer, 20)
 
         # A second phone with the key is refused while the first one sends.
@@ -122,9 +122,11 @@ async def test_push_page_sends_the_phone_camera(node):
         assert recorder.containing(key) == []  # the key went in a header only, never in a URL or a body back
         assert not [e for e in errors.items if "401" not in e], errors.items
 
-        # A camera that takes no push (unknown, or pulled over RTSP) says so before any key is typed.
+        # A public camera that takes no push (pulled over RTSP) says so before any key is typed. (An
+        # unknown code cannot be told from a non-public camera before a key is typed: the page asks
+        # for the key first; tests/test_security_visibility.py.)
         node.add_camera("pulled", "rtsp://127.0.0.1:9/x", tps=10)
-        for camera_id in ("nope", "pulled"):
+        for camera_id in ("pulled",):
             other = await browser.new_page()
             await other.goto(f"{node.url}/kirim/{camera_id}")
             await other.get_by_test_id("message").wait_for()

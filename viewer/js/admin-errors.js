@@ -54,6 +54,9 @@ const REASONS = [
   [/^a camera must be a JSON object$/, () => 'kamera harus berupa objek JSON'],
   [/^a camera with id (.+) already exists \(use mode=upsert to update\)$/, (m) => `kamera dengan ID ${m[1]} sudah ada (pilih mode "tambah & perbarui" untuk memperbaruinya)`],
   [/^a camera with id (.+) already exists$/, (m) => `kamera dengan ID ${m[1]} sudah ada`],
+  [/^kecamatan (\S+)(?: \((.+?)\))? already has an enabled recap camera, '([^']+)'(?: \(line (\d+)\))?: a kecamatan has at most one; disable that one first, or register '([^']+)' disabled/,
+    (m) => `kecamatan ${m[1]}${m[2] ? ` (${m[2]})` : ''} sudah punya kamera rekap yang aktif, '${m[3]}'${m[4] ? ` (baris ${m[4]})` : ''}: `
+      + `satu kecamatan paling banyak satu; nonaktifkan kamera itu dulu, atau daftarkan '${m[5]}' dalam keadaan nonaktif`],
   [/^id (.+) already appears on line (\d+)$/, (m) => `ID ${m[1]} sudah muncul di baris ${m[2]}`],
   [/^camera (.+) was changed by someone else meanwhile/, (m) => `kamera ${m[1]} baru saja diubah orang lain; muat ulang lalu coba lagi`],
   [/^no camera with id (.+)$/, (m) => `tidak ada kamera dengan ID ${m[1]}`],

@@ -51,8 +51,9 @@ function showMessage(text) {
 const OFF_AIR = ['disabled', 'scheduled'];
 
 async function loadRecap() {
-  const page = await listCameras({kecamatan: code, kind: 'recap', limit: 1});
-  view.recap = page.cameras[0] || null;
+  // At most one enabled recap camera per kecamatan; disabled ones (a standby) may be listed too.
+  const page = await listCameras({kecamatan: code, kind: 'recap', limit: 100});
+  view.recap = page.cameras.find((camera) => camera.enabled) || page.cameras[0] || null;
   if (view.recap && !OFF_AIR.includes(view.recap.status.state)) player.play(view.recap.id);
   else player.stop();
   renderRecap();

@@ -1,12 +1,20 @@
 // The push page (/kirim/{camera_id}): a KPPS officer's phone sends its camera to Pantau over
 // WHIP. The push key is typed (never in the URL, never stored); the page shows the preview
 // and what is being sent (codec, size, frame rate, bitrate).
+//
+// Before sending, the page asks whether the camera takes a push (GET /whip/{id}). A camera
+// that is not public answers that only to its push key, and exactly like an unknown code to
+// anyone else: so when the first check says "unknown" (and the code is not a public camera
+// that takes no push), the page keeps the key field and checks again with the typed key.
 
 import {getCamera} from './api.js';
 import {byTestId as $} from './dom.js';
 import {publishWhip} from './whip-client.js';
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const NOT_WITH_THIS_KEY = 'Kamera ini tidak terdaftar untuk kiriman dengan kunci ini: kodenya bukan kamera kiriman dari ponsel '
+  + '(WHIP), atau kuncinya salah. Periksa alamat dan kunci kirimnya, atau hubungi admin Pantau.';
+const DISABLED = 'Kamera ini sedang dinonaktifkan oleh admin; kiriman belum bisa diterima.';
 const STATE_TEXT = {
   connecting: 'Menyambung…', connected: 'Terkirim — langsung', disconnected: 'Sambungan terganggu…',
   reconnecting: 'Menyambung ulang…', failed: 'Gagal', stopped: 'Berhenti',
@@ -17,6 +25,9 @@ let stream = null;
 let publish = null;
 let statsTimer = null;
 let wakeLock = null;
+let checkWithKey = false; // the camera is unknown without its key: check with the key before sending
+let publicCameraRequest = null;
+const publicCamera = () => (publicCameraRequest ??= getCamera(cameraId).catch(() => null)); // null: unknown to the public
 
 window.__pantau = {get publish() { return publish; }};
 
@@ -55,7 +66,7 @@ function cameraError(error) {
 function sendError(error) {
   if (error.status === 401) return 'Kunci kirim salah. Periksa kembali kunci dari admin Pantau.';
   if (error.status === 409) return error.message || 'Kamera ini sedang menerima kiriman dari perangkat lain.';
-  if (error.status === 404) return 'Kamera ini tidak terdaftar untuk kiriman (WHIP). Hubungi admin Pantau.';
+  if (error.status === 404) return NOT_WITH_THIS_KEY;
   return error.message;
 }
 
@@ -64,6 +75,14 @@ async function start(event) {
   showMessage(null);
   const key = $('key').value.trim();
   if (!key) return;
+  if (checkWithKey) {
+    const response = await describeWhip(key);
+    if (response && response.status === 404) {
+      showMessage(NOT_WITH_THIS_KEY);
+      return;
+    }
+    if (response && response.ok && (await response.json()).enabled === false) showMessage(DISABLED);
+  }
   try {
     await openCamera();
   } catch (error) {
@@ -106,23 +125,33 @@ async function showStats() {
   $('bitrate').textContent = stats.kbps != null ? `${stats.kbps.toLocaleString('id-ID')} kbit/s` : '–';
 }
 
-// Before anyone types a key: does this camera take a push at all (GET /whip/{id})?
-async function takesPush() {
-  let response;
+// GET /whip/{id}, with the push key when one is given; null when the server is not reachable.
+async function describeWhip(key = null) {
   try {
-    response = await fetch(`/whip/${encodeURIComponent(cameraId)}`);
+    return await fetch(`/whip/${encodeURIComponent(cameraId)}`, key ? {headers: {Authorization: `Bearer ${key}`}} : {});
   } catch {
-    return true; // the server is not reachable now; sending will say so
+    return null; // sending will say so
   }
-  if (response.status === 404) {
-    $('title').textContent = 'Kamera ini tidak menerima kiriman';
-    showMessage('Kamera ini tidak terdaftar untuk kiriman dari ponsel (WHIP). Periksa alamatnya, atau hubungi admin Pantau.');
-    $('form').hidden = true;
-    return false;
+}
+
+// Before anyone types a key: does this camera take a push at all?
+async function takesPush() {
+  const response = await describeWhip();
+  if (response && response.status === 404) {
+    const camera = await publicCamera();
+    if (camera && camera.public) { // a public camera that is not pushed: say so at once
+      $('title').textContent = 'Kamera ini tidak menerima kiriman';
+      showMessage('Kamera ini tidak terdaftar untuk kiriman dari ponsel (WHIP). Periksa alamatnya, atau hubungi admin Pantau.');
+      $('form').hidden = true;
+      return false;
+    }
+    // Unknown to the public: a wrong code, or a camera that is not public. Its key tells.
+    checkWithKey = true;
+    showMessage('Kode kamera ini tidak tercantum untuk umum. Masukkan kunci kirim dari admin Pantau: '
+      + 'dengan kunci itu halaman ini memeriksa apakah kamera ini menerima kiriman.');
+    return true;
   }
-  if (response.ok && (await response.json()).enabled === false) {
-    showMessage('Kamera ini sedang dinonaktifkan oleh admin; kiriman belum bisa diterima.');
-  }
+  if (response && response.ok && (await response.json()).enabled === false) showMessage(DISABLED);
   return true;
 }
 
@@ -135,9 +164,9 @@ async function main() {
   }
   $('camera').textContent = `Kode kamera: ${cameraId}`;
   if (!await takesPush()) return;
-  getCamera(cameraId).then((camera) => {
-    $('camera').textContent = `${camera.name} (kode ${cameraId})`;
-  }).catch(() => { /* a non-public camera: the code is enough */ });
+  publicCamera().then((camera) => {
+    if (camera) $('camera').textContent = `${camera.name} (kode ${cameraId})`;
+  }); // null: a non-public camera, the code is enough
   if (!window.isSecureContext || !navigator.mediaDevices) {
     // Browsers give the camera only to HTTPS pages (and to localhost).
     showMessage('Kamera hanya bisa dipakai lewat alamat HTTPS. Buka halaman ini dengan https:// (tanyakan admin Pantau).');
