@@ -25,7 +25,7 @@ from aiohttp import web
 
 from pantau import visibility
 from pantau.camera import ID_PATTERN, Camera
-from pantau.http_errors import ApiError
+from pantau.http_errors import ApiError, json_error
 from relay import auth
 from relay.context import REGISTRY, SETTINGS
 from relay.hls.hls_cameras import HlsCameras
@@ -45,8 +45,8 @@ def public_can_watch(camera: Camera) -> bool:
 
 
 def _plain(status: int, text: str, **headers: str) -> web.Response:
-    return web.Response(status=status, text=text + "\n", content_type="text/plain",
-                        headers={"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*", **headers})
+    """An error in the API's one JSON shape (players only read the status), never cached."""
+    return json_error(status, text, headers={"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*", **headers})
 
 
 class _Refused(Exception):
