@@ -80,7 +80,10 @@ async def test_wall_of_the_embedded_default(demo_node):
             return imgs.length === 44 && imgs.every((img) => img.complete && img.naturalWidth > 0);
         }""", timeout=10000)
         loaded_ms = await page.evaluate("performance.now()")
-        assert loaded_ms < 2000, f"the wall took {loaded_ms:.0f} ms to show 44 pictures"
+        # A bound that catches a wall waiting on something (tiles fetched one after another, a
+        # slow listing), not a speed target: on a quiet machine it shows in ~1 s, but a loaded
+        # 2-core CI machine took 2.1 s, so a 2 s limit failed for reasons outside the page.
+        assert loaded_ms < 6000, f"the wall took {loaded_ms:.0f} ms to show 44 pictures"
         names = await page.locator("[data-testid=tile-name]").all_inner_texts()
         assert sorted(names) == kecamatan_names()
         # Names wrap to two lines: pairs such as Kebayoran Lama/Baru stay apart on the screen

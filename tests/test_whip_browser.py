@@ -87,7 +87,9 @@ async def test_push_page_sends_the_phone_camera(node):
         errors = PageErrors(page)
         recorder = ResponseRecorder(page)
         await page.goto(f"{node.url}/kirim/hp")
-        assert "TPS 009 Gambir (HP)" in await page.get_by_test_id("camera").inner_text()
+        # The page shows the code at once and the camera's public name once the listing answered.
+        await page.wait_for_function("document.querySelector('[data-testid=camera]').textContent.includes('TPS 009 Gambir (HP)')",
+                                     timeout=10000)
 
         await page.fill("[data-testid=key]", "pk_wrong")
         await page.click("[data-testid=start]")
