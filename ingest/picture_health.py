@@ -6,7 +6,8 @@ so watching health costs ~0.1% of a core per 720p camera instead of ~3% for a fu
 The analysis works on the tile-sized picture (480 px wide) that the tile is made from, with
 OpenCV calls only: they run without the GIL (numpy's mean/std would hold it ~0.2 ms per
 keyframe while every camera's demux thread waits for it) and in one pass each. The tamper
-checks (ingest/tamper_checks.py) add ~0.3 ms per keyframe.
+checks (ingest/tamper_checks.py) add ~0.1 ms per keyframe, ~0.4-0.8 ms with a reference view
+(~0.9 ms in a busy 20-camera node: bench/ingest.py --tamper-cost).
 
 `picture` is one value: when several signals hold, the most telling wins, in this order:
 - `black`: nothing to see at all; whatever else is measured on a black picture is its effect.
@@ -103,7 +104,7 @@ class PictureHealth:
         kind = self.checks.judge(view) if self.checks else None
         if kind is None and self._still_count + 1 >= self.limits.frozen_after:
             kind = "frozen"
-        if kind is None and self.checks and self.picture in (None, "ok"):
+        if kind is None and view is not None and self.picture in (None, "ok"):
             self.checks.learn(view)  # only while all is well: an obstruction never becomes normal
         return kind or "ok"
 

@@ -4,8 +4,8 @@ a covered lens that still shows the camera's clock (`black`).
 
 All of them compare `ViewSignature`s (pantau/view_signature.py) on a 16x9 grid of cells:
 
-- **moved** (needs a reference): per cell, the normalised correlation of the structure (gradient
-  magnitude at 160x90) with the reference's. A cell the reference has edges in *matches* when it
+- **moved** (needs a reference): per cell, the normalised correlation of the structure (edge
+  strength at 160x90) with the reference's. A cell the reference has edges in *matches* when it
   correlates above `matched_ncc`; the view is another one when fewer than `moved_below` of those
   cells match. Light changes scale gradients (the correlation ignores the scale); a person walking
   through changes the cells they cover, and a person in the reference tile the cells they left
@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pantau.view_signature import GRID, SMALL_SIZE, ViewSignature, cell_spread, per_cell
+from pantau.view_signature import GRID, SMALL_EDGES, SMALL_SIZE, ViewSignature, cell_means, cell_spread
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class TamperLimits:
     structured_var: float = 25.0  # a cell has structure if its gradient magnitude varies this much
     matched_ncc: float = 0.5  # a structured cell matches when it correlates at least this well
     judged_cells: int = 14  # moved/blurred need this many structured cells (10 % of the grid)
-    moved_below: float = 0.4  # moved: fewer than this share of the reference's structured cells match
+    moved_below: float = 0.45  # moved: fewer than this share of the reference's structured cells match
     rest_moved_below: float = 0.25  # ...of those outside a new uniform area (fewer cells: a person covers more of them)
     rest_cells: int = 8  # ...judged when at least this many are left
     shift_checked_below: float = 0.8  # ...or fewer than this, and the view is the reference shifted:
@@ -92,6 +92,11 @@ OVERLAY_ROWS = np.zeros((GRID[1], GRID[0]), bool)
 OVERLAY_ROWS[[0, -1], :] = True
 
 
+def median(values: np.ndarray) -> float:
+    """The (upper) median of a few dozen numbers: a sort, without np.median's overhead."""
+    return float(np.sort(values, axis=None)[values.size // 2])
+
+
 def correlations(current: ViewSignature, reference: ViewSignature) -> np.ndarray:
     """Normalised correlation of the structure, per cell (9x16)."""
     return _correlate(current.structure, current.structure_cells, reference.structure, reference.structure_cells)
@@ -99,8 +104,8 @@ def correlations(current: ViewSignature, reference: ViewSignature) -> np.ndarray
 
 def _correlate(a: np.ndarray, a_cells: tuple[np.ndarray, np.ndarray], b: np.ndarray, b_cells: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     (mean_a, var_a), (mean_b, var_b) = a_cells, b_cells
-    covariance = per_cell(cv2.multiply(a, b)) - cv2.multiply(mean_a, mean_b)
-    return covariance / cv2.sqrt(cv2.multiply(cv2.max(var_a, 1e-3), cv2.max(var_b, 1e-3)))
+    covariance = cell_means(cv2.integral(cv2.multiply(a, b), sdepth=cv2.CV_64F)) - mean_a * mean_b
+    return covariance / np.sqrt(np.maximum(var_a, 1e-3) * np.maximum(var_b, 1e-3))
 
 
 _WINDOW = cv2.createHanningWindow(SMALL_SIZE, cv2.CV_32F)
@@ -115,9 +120,9 @@ def shifted_match(current: ViewSignature, reference: ViewSignature, cells: np.nd
     distance = float(np.hypot(dx, dy))
     if not limits.shift_px <= distance <= limits.shift_max_px:
         return None
-    back = np.float32([[1, 0, -dx], [0, 1, -dy]])
-    moved_back = cv2.warpAffine(current.structure, back, SMALL_SIZE)
-    inside = per_cell(cv2.warpAffine(np.ones_like(current.structure), back, SMALL_SIZE)) > 0.99
+    moved_back = cv2.warpAffine(current.structure, np.float32([[1, 0, -dx], [0, 1, -dy]]), SMALL_SIZE)  # at x: current at x + dx
+    rows, cols = SMALL_EDGES.rows, SMALL_EDGES.cols
+    inside = np.outer((rows[:-1] >= -dy) & (rows[1:] <= SMALL_SIZE[1] - dy), (cols[:-1] >= -dx) & (cols[1:] <= SMALL_SIZE[0] - dx))
     judged = cells & inside
     if not judged.any():
         return None
@@ -135,10 +140,10 @@ def uniform_region(current: ViewSignature, before: ViewSignature | CellLevels, l
     those became flat or changed level since `before` for such an area to count (a still scene
     with flat walls costs a few comparisons of 144 numbers)."""
     flat = current.cell_std < limits.flat_std
-    if flat.mean() < limits.obstructed_from:
+    if np.count_nonzero(flat) < limits.obstructed_from * flat.size:
         return NO_REGION  # the common case, at no cost
     changed = flat & ((before.cell_std >= limits.flat_std) | (np.abs(current.cell_mean - before.cell_mean) > limits.level_step))
-    if changed.mean() < limits.obstructed_from * limits.new_share:
+    if np.count_nonzero(changed) < limits.obstructed_from * limits.new_share * changed.size:
         return NO_REGION
     levels = current.cell_mean
     seen = np.zeros((GRID[1] + 2, GRID[0] + 2), np.uint8)
@@ -164,8 +169,8 @@ def uniform_region(current: ViewSignature, before: ViewSignature | CellLevels, l
     if rest.sum() >= 4:
         gain = float(np.clip(levels[rest].std() / max(float(before.cell_mean[rest].std()), 1e-3), 0.25, 1.0))
     before_levels = before.cell_mean[best]
-    alike = (before.cell_std[best] < limits.flat_std) & (np.abs(before_levels - np.median(before_levels)) <= limits.level_step / gain)
-    return UniformRegion(best, count / best.size, 1.0 - float(alike.mean()))
+    alike = (before.cell_std[best] < limits.flat_std) & (np.abs(before_levels - median(before_levels)) <= limits.level_step / gain)
+    return UniformRegion(best, count / best.size, 1.0 - np.count_nonzero(alike) / count)
 
 
 class LearnedView:
@@ -186,18 +191,18 @@ class LearnedView:
         return self.count >= self.limits.learned_after
 
     def learn(self, view: ViewSignature) -> None:
-        flat = (view.cell_std < self.limits.flat_std).astype(np.float32)
+        flat = view.cell_std < self.limits.flat_std
         if self._flat_rate is None:
-            self._flat_rate, self._flat_level = flat, view.cell_mean.copy()
+            self._flat_rate, self._flat_level = flat.astype(np.float32), view.cell_mean.copy()
             self._level, self._std = view.cell_mean.copy(), view.cell_std.copy()
             self.count = 1
-        else:
+        else:  # running averages, in numpy: 144 numbers each
             self.count += 1
             rate = max(1.0 / self.count, self.limits.learn_rate)
-            cv2.accumulateWeighted(flat, self._flat_rate, rate)
-            cv2.accumulateWeighted(view.cell_mean, self._flat_level, rate, mask=flat.astype(np.uint8))
-            cv2.accumulateWeighted(view.cell_mean, self._level, rate)
-            cv2.accumulateWeighted(view.cell_std, self._std, rate)
+            self._flat_rate += rate * (flat - self._flat_rate)
+            self._flat_level[flat] += rate * (view.cell_mean[flat] - self._flat_level[flat])
+            self._level += rate * (view.cell_mean - self._level)
+            self._std += rate * (view.cell_std - self._std)
         self._view = None
 
     def view(self) -> CellLevels:
@@ -241,7 +246,7 @@ class TamperChecks:
             return "moved"
         sharp = matched & structured(current, limits) & (reference.cell_sharpness >= limits.detail_floor)
         if sharp.sum() >= limits.sharpness_cells:
-            ratio = np.median(current.cell_sharpness[sharp] / np.maximum(reference.cell_sharpness[sharp], 1e-6))
+            ratio = median(current.cell_sharpness[sharp] / np.maximum(reference.cell_sharpness[sharp], 1e-6))
             if ratio < limits.blurred_below:
                 return "blurred"
         return None

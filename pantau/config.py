@@ -96,7 +96,7 @@ class PictureSettings(BaseModel):
     # keyframes in a row a new judgement needs before the status' `picture` changes
     sustain_keyframes: int = Field(2, ge=1, le=30)
     frozen_after: int = Field(2, ge=2, le=30)  # identical keyframes in a row
-    moved_below: float = Field(0.4, gt=0, lt=1)  # share of the reference's structured cells still matching
+    moved_below: float = Field(0.45, gt=0, lt=1)  # share of the reference's structured cells still matching
     blurred_below: float = Field(0.35, gt=0, lt=1)  # detail left against the reference
     obstructed_from: float = Field(0.3, gt=0, lt=1)  # share of the picture newly uniform
 

@@ -154,3 +154,25 @@ async def test_the_reference_is_set_from_the_current_tile_audited_and_cleared(ma
         assert node.request("GET", path, token=node.admin_token)[1]["reference"] is None
     finally:
         camera.stop()
+
+
+async def test_on_a_site_a_relay_sets_the_reference_and_the_worker_judges_with_it(start_node, tmp_path, node_env):
+    """A site (tests/test_site.py): relay B takes the reference from the tile the worker publishes
+    on the Redis bus once asked, and worker B, another process, applies it without a restart."""
+    from tests.test_site import Site
+
+    site = Site(start_node, tmp_path, node_env)
+    camera = RtspCameraServer([Mount(path="/scene", tamperable=True, **SCENE)], log_dir=tmp_path / "camera").start()
+    try:
+        relay_a, relay_b = site.relays
+        relay_a.add_camera("tps-situs", camera.url("/scene"), region="31.72.01.1001", tps=1)  # worker B (31.72)
+        await wait_status(relay_b, "tps-situs", lambda s: s["state"] == "online" and s["picture"] == "ok" and s["reference"] is False)
+        status, body = await asyncio.to_thread(relay_b.request, "POST", "/api/admin/cameras/tps-situs/reference",
+                                               token=site.admin_token)
+        assert status == 201, body
+        await wait_status(relay_a, "tps-situs", lambda s: s["reference"] is True, timeout=5)
+        await asyncio.to_thread(camera.tamper, "/scene", "turn")
+        await wait_status(relay_a, "tps-situs", lambda s: s["picture"] == "moved", timeout=10)
+    finally:
+        camera.stop()
+        site.stop()
