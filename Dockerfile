@@ -1,4 +1,4 @@
-# Pantau node image: the `pantau` CLI, editable-installed from /app so that pantau/paths.py
+# Pantau node image: the `pantau` CLI, editable-installed from /app so that pantau/runtime/paths.py
 # finds configs/ and viewer/ next to the package. See docs/docker.md.
 # hls.js for the public station page, pinned by viewer/vendor/package-lock.json (never a CDN).
 FROM node:20-bookworm-slim AS viewer-vendor

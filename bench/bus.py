@@ -176,7 +176,7 @@ class Site:
         self.api = NodeApi(self.token)
         self.demand = DemandKeeper(self.bus_client)
         # The reader's own client: one blocking XREAD per camera holds one connection each, and
-        # redis-py's default pool stops at 100 (a relay on pantau.node.open_bus's client would).
+        # redis-py's default pool stops at 100 (a relay on pantau.runtime.node.open_bus's client would).
         self.reader = BusReader(aioredis.from_url(self.bus.url, max_connections=READER_CONNECTIONS))
         self.ingest = IngestNode(self.workdir / "ingest", self.token,
                                  ["--redis-url", self.registry.url, "--bus-redis-url", self.bus.url, "--cameras", SELECTOR])

@@ -22,7 +22,7 @@ from camera_set import COLUMNS, REPO
 from processes import _BANNER, BenchError, PantauNode, RedisServer, node_env
 
 sys.path.insert(0, str(REPO))  # the product's own bus: the reader is a relay's side of it
-from pantau.redis_bus import DEMAND_TTL_MS, RedisStreamBus, demand_key, entry_ms, media_key  # noqa: E402
+from pantau.bus.redis_bus import DEMAND_TTL_MS, RedisStreamBus, demand_key, entry_ms, media_key  # noqa: E402
 
 KELURAHAN = "31.71.01.1001"  # every bench camera is a TPS here, numbered 1..N
 SELECTOR = "31.71"  # `pantau ingest --cameras`: a static split, so no leases and no fenced XADD

@@ -21,7 +21,7 @@ PEMILU_2024_TPS = 30_766  # TPS in DKI Jakarta, Pemilu 2024
 PUBLIC_SHARE = 0.9
 MAX_TPS = 999
 SEED = 2024
-# The camera JSON fields, in the order pantau stores them (see pantau.camera.FIELDS).
+# The camera JSON fields, in the order pantau stores them (see pantau.cameras.camera.FIELDS).
 COLUMNS = ("id", "kind", "region", "tps", "name", "source", "transport", "source_token", "public", "enabled", "tags")
 TAGS = ("pemilu2024", "bench")
 

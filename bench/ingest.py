@@ -55,7 +55,7 @@ H264 = Mount(path="/bench-h264", codec="h264", width=1280, height=720, fps=25, b
 H265 = Mount(path="/bench-h265", codec="h265", width=1280, height=720, fps=25, bitrate_kbps=2000, gop_seconds=2.0)
 CPU_RATIO_TARGET = 1.3
 RSS_PER_CAMERA_TARGET_MB = 8.0
-DEMO_FPS = 10  # the demo loops' frame rate (ingest/demo_video.py)
+DEMO_FPS = 10  # the demo loops' frame rate (ingest/sources/demo_video.py)
 KEEPING_UP = 0.8  # a camera below this share of its frame rate was not ingested in full: figures suspect
 
 # The baseline: a plain copy, exactly the issue's command (plus a progress file).

@@ -14,7 +14,7 @@ import psutil
 import redis.asyncio as aioredis
 from processes import BenchError
 
-# Same chunking as the registry's import transaction (pantau.registry.WRITE_CHUNK), so the
+# Same chunking as the registry's import transaction (pantau.cameras.registry.WRITE_CHUNK), so the
 # baseline pays the same number of HSET commands.
 RAW_WRITE_CHUNK = 5_000
 RAW_KEY = "pantau-bench:raw-write"  # outside the {pantau} keys; removed right after

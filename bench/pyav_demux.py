@@ -1,5 +1,5 @@
 """The floor of any PyAV-based ingest: N threads that only demux one RTSP URL each, with the
-product's own open options (pantau/rtsp_open.py) and nothing done per packet.
+product's own open options (pantau/media/rtsp_open.py) and nothing done per packet.
 
     .venv/bin/python bench/pyav_demux.py URL N PROGRESS_FILE
 
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
-from pantau.rtsp_open import RtspSettings, open_rtsp, video_stream  # noqa: E402
+from pantau.media.rtsp_open import RtspSettings, open_rtsp, video_stream  # noqa: E402
 
 
 def demux_forever(url: str, counts: list[int], index: int) -> None:

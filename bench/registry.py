@@ -138,7 +138,7 @@ def node_config() -> str:
     (where those connect, that load alone swamps every figure; ingest has bench/ingest.py).
     And, where this checkout limits requests per address, room for the bench's one client:
     ~60 requests/s from 127.0.0.1 is far past an anonymous visitor's share."""
-    from pantau.config import Settings
+    from pantau.runtime.config import Settings
 
     config = "ingest:\n  enabled: false\n"
     if "limits" in Settings.model_fields:

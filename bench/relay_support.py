@@ -184,8 +184,8 @@ def _without_decoding() -> None:
 def _loopback_only_viewers() -> None:
     """The viewers offer 127.0.0.1 only, like both servers (whep_client adds loopback to the
     machine's addresses)."""
-    from pantau.config import IceSettings
-    from pantau.ice_config import apply_host_address_policy
+    from pantau.runtime.config import IceSettings
+    from pantau.web.ice_config import apply_host_address_policy
 
     apply_host_address_policy(IceSettings(host_addresses=["127.0.0.1"]))
 

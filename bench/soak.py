@@ -56,7 +56,7 @@ from processes import BenchError, PantauNode, RedisServer
 from runner import run_bench
 
 sys.path.insert(0, str(REPO))
-from pantau.leases import lease_key, worker_of  # noqa: E402
+from pantau.runtime.leases import lease_key, worker_of  # noqa: E402
 from tests.support.rtsp_camera import Mount, RtspCameraServer  # noqa: E402
 
 
@@ -603,7 +603,7 @@ class Soak:
                 directory = [k async for k in client.scan_iter(match="{pantau}:session:whep:*", count=1000)]
                 counts = [k async for k in client.scan_iter(match="{pantau}:viewers:*", count=1000)]
                 counted = 0
-                for key in counts:  # relay/viewer_counts.py: per relay "count:expires"
+                for key in counts:  # relay/webrtc/viewer_counts.py: per relay "count:expires"
                     counted += sum(int(v.split(":")[0]) for v in (await client.hgetall(key)).values())
                 state = {"relay_viewers": metrics.get("viewers"), "per_camera": metrics.get("viewers_per_camera"),
                          "session_directory_keys": len(directory), "left_sessions": sorted(k.rsplit(":", 1)[1] for k in directory), "viewer_counts_in_registry": counted,

@@ -1,5 +1,5 @@
 """`bench/ingest.py --tamper-cost`: what the tamper checks of issue 16 (obstructed, moved,
-blurred; ingest/tamper_checks.py) add to ingest, beside today's keyframe analysis (tile, black,
+blurred; ingest/picture/tamper_checks.py) add to ingest, beside today's keyframe analysis (tile, black,
 frozen). The issue's budget: at most +0.05 CPU-s per camera-minute.
 
     .venv/bin/python bench/ingest.py --tamper-cost                # 20 cameras, ABBA x 2, 30 s windows (~10 min)
@@ -72,8 +72,8 @@ class CostResults:
 # -- per keyframe ----------------------------------------------------------------------------------
 
 def keyframe_pictures(url: str, count: int) -> list:
-    """`count` keyframes of the stream, decoded and scaled as ingest/keyframe_tiles.py does."""
-    from ingest.keyframe_tiles import TILE_WIDTH, KeyframeAnalyzer
+    """`count` keyframes of the stream, decoded and scaled as ingest/picture/keyframe_tiles.py does."""
+    from ingest.picture.keyframe_tiles import TILE_WIDTH, KeyframeAnalyzer
 
     pictures = []
     with av.open(url, options={"rtsp_transport": "tcp"}, timeout=(10, 10)) as container:
@@ -95,8 +95,8 @@ def per_keyframe_ms(pictures: list) -> tuple[float, float, float]:
     without a reference (then only obstruction is judged: cells' levels, no structure)."""
     import cv2
 
-    from ingest.picture_health import HealthThresholds, PictureHealth
-    from pantau.view_signature import ViewSignature, thumbnail
+    from ingest.picture.picture_health import HealthThresholds, PictureHealth
+    from pantau.media.view_signature import ViewSignature, thumbnail
 
     cv2.setNumThreads(1)  # as the ingest worker runs it
     reference = ViewSignature.of(thumbnail(pictures[0]))

@@ -1,4 +1,4 @@
-"""Turns the statuses an ingest worker reports into alert records (pantau/alerts.py).
+"""Turns the statuses an ingest worker reports into alert records (pantau/monitoring/alerts.py).
 
 Runs in the worker that owns the camera, so each camera is judged once on a site, from the
 status its owner knows first-hand (ingest/status_reporter.py), every `alerts.check_s`:
@@ -12,7 +12,7 @@ status its owner knows first-hand (ingest/status_reporter.py), every `alerts.che
   restart the clock). It ends the moment the camera is online again: that is the camera coming
   back, announced as the alert's `ended`;
 * only cameras that are enabled and (with `public_only`) inside their public window (public, and
-  within its visibility windows: pantau/visibility.py) raise alerts, and only time inside the
+  within its visibility windows: pantau/cameras/visibility.py) raise alerts, and only time inside the
   window counts: a camera covered or offline before its window opens raises its alert once the
   window has been open `tamper_after_s` / `offline_after_s` (`started` still says since when).
   An alert of a camera deleted, disabled or outside its window meanwhile ends.
@@ -32,13 +32,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pantau import visibility
-from pantau.alerts import OFFLINE, AlertStore
-from pantau.camera import Camera
-from pantau.clock import iso_utc
-from pantau.config import AlertSettings
-from pantau.registry import Registry
-from pantau.stream_bus import StreamBus, Tile
+from pantau.bus.stream_bus import StreamBus, Tile
+from pantau.cameras import visibility
+from pantau.cameras.camera import Camera
+from pantau.cameras.registry import Registry
+from pantau.monitoring.alerts import OFFLINE, AlertStore
+from pantau.runtime.clock import iso_utc
+from pantau.runtime.config import AlertSettings
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ A DTS jump of more than DISCONTINUITY_S against the wall clock (back, or ahead o
 that passed) is a new timeline, not a reorder: some servers restart a stream's timestamps
 while the connection stays up (GStreamer's shared media resets everyone's when a client joins
 it seekable). It starts a new epoch, which every subscription rebases onto its continuous
-clock (`pantau.stream_bus.TimestampRebaser`), as after a reconnect; dropping packets until
+clock (`pantau.bus.stream_bus.TimestampRebaser`), as after a reconnect; dropping packets until
 the DTS passed the old maximum froze a camera for as long as the jump, online and silent.
 `last_packet_at` (the last usable packet) lets the source's stall watch end a session that
-delivers none (ingest/rtsp_source.py).
+delivers none (ingest/sources/rtsp_source.py).
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from fractions import Fraction
 
 import av
 
-from ingest.failure_reasons import UnsupportedSource
 from ingest.h264 import AnnexBNormalizer
-from ingest.keyframe_tiles import KeyframeAnalyzer
+from ingest.picture.keyframe_tiles import KeyframeAnalyzer
+from ingest.sources.failure_reasons import UnsupportedSource
 from ingest.status_reporter import StatusReporter
 from ingest.transcoder import OUTPUT_TIME_BASE, H264Transcoder, TranscodeSettings
-from pantau.clock import iso_utc
-from pantau.stream_bus import MediaPacket, StreamBus
+from pantau.bus.stream_bus import MediaPacket, StreamBus
+from pantau.runtime.clock import iso_utc
 
 log = logging.getLogger(__name__)
 

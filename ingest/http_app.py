@@ -10,15 +10,15 @@ from aiohttp import web
 
 from ingest.metrics import IngestCollector
 from ingest.worker import IngestWorker
-from pantau.bus_metrics import BusCollector
-from pantau.config import Settings
-from pantau.http_errors import ApiError, error_middleware
-from pantau.http_limits import body_limit_middleware
-from pantau.metrics import METRICS, NodeMetrics, is_metrics_token, metrics_middleware, metrics_response
-from pantau.redis_bus import RedisStreamBus
-from pantau.registry import Registry
-from pantau.stream_bus import StreamBus
-from pantau.tokens import TokenStore
+from pantau.access.tokens import TokenStore
+from pantau.bus.bus_metrics import BusCollector
+from pantau.bus.redis_bus import RedisStreamBus
+from pantau.bus.stream_bus import StreamBus
+from pantau.cameras.registry import Registry
+from pantau.monitoring.metrics import METRICS, NodeMetrics, is_metrics_token, metrics_middleware, metrics_response
+from pantau.runtime.config import Settings
+from pantau.web.http_errors import ApiError, error_middleware
+from pantau.web.http_limits import body_limit_middleware
 
 REGISTRY = web.AppKey("ingest_registry", Registry)
 WORKER = web.AppKey("ingest_worker_metrics", IngestWorker)

@@ -1,4 +1,4 @@
-"""The ingest worker in /metrics (pantau/metrics.py), read from its live state at scrape time.
+"""The ingest worker in /metrics (pantau/monitoring/metrics.py), read from its live state at scrape time.
 
 Nothing here runs per packet: packets and bytes are the counters every camera pipeline keeps
 anyway for its fps and bitrate (`RateMeter`), reconnects are counted per session, the
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.core import Metric
 
-from pantau.metrics import counter, gauge
+from pantau.monitoring.metrics import counter, gauge
 
 if TYPE_CHECKING:
     from ingest.camera_pipeline import CameraPipeline

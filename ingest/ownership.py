@@ -23,10 +23,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from pantau.camera import Camera
-from pantau.leases import RENEW_S, LeaseStore, worker_of
-from pantau.redis_bus import RedisStreamBus
-from pantau.registry import Registry
+from pantau.bus.redis_bus import RedisStreamBus
+from pantau.cameras.camera import Camera
+from pantau.cameras.registry import Registry
+from pantau.runtime.leases import RENEW_S, LeaseStore, worker_of
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from pantau import registry_keys as keys
-from pantau.clock import iso_utc
+from pantau.cameras import registry_keys as keys
+from pantau.runtime.clock import iso_utc
 
 log = logging.getLogger(__name__)
 

@@ -16,26 +16,26 @@ from typing import Protocol
 import cv2
 
 from ingest.alert_watcher import AlertWatcher
-from ingest.backoff import Backoff
 from ingest.camera_pipeline import CameraPipeline
-from ingest.keyframe_tiles import KeyframeAnalyzer
 from ingest.metrics import PipelineTotals, TimedExecutor
 from ingest.ownership import rendezvous
-from ingest.picture_health import HealthThresholds
+from ingest.picture.keyframe_tiles import KeyframeAnalyzer
+from ingest.picture.picture_health import HealthThresholds
+from ingest.picture.reference_follower import ReferenceFollower
+from ingest.picture.tamper_checks import TamperLimits
 from ingest.pipeline_feeder import PipelineFeeder
-from ingest.reference_follower import ReferenceFollower
-from ingest.rtsp_source import RtspSettings, RtspSource
+from ingest.sources.backoff import Backoff
+from ingest.sources.rtsp_source import RtspSettings, RtspSource
+from ingest.sources.whep_source import WhepPullSettings, WhepPullSource
+from ingest.sources.whip_source import WebRtcSettings, WhipSource
 from ingest.status_reporter import StatusReporter
-from ingest.tamper_checks import TamperLimits
 from ingest.transcoder import TranscodeSettings
-from ingest.whep_source import WhepPullSettings, WhepPullSource
-from ingest.whip_source import WebRtcSettings, WhipSource
-from pantau.alerts import AlertLimits, AlertStore
-from pantau.camera import Camera
-from pantau.config import AlertSettings, IngestSettings
-from pantau.reference_views import ReferenceViews
-from pantau.registry import Registry
-from pantau.stream_bus import StreamBus
+from pantau.bus.stream_bus import StreamBus
+from pantau.cameras.camera import Camera
+from pantau.cameras.reference_views import ReferenceViews
+from pantau.cameras.registry import Registry
+from pantau.monitoring.alerts import AlertLimits, AlertStore
+from pantau.runtime.config import AlertSettings, IngestSettings
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class IngestWorker:
         self.pipelines: dict[str, CameraPipeline] = {}  # of the running sources, for /metrics
         self.retired = PipelineTotals()  # what stopped sources' pipelines had counted
         self.status: StatusReporter | None = None
-        # Each camera's reference view, for its keyframe analyser (ingest/reference_follower.py).
+        # Each camera's reference view, for its keyframe analyser (ingest/picture/reference_follower.py).
         self.references = ReferenceFollower(ReferenceViews(registry.redis),
                                             lambda camera_id, has: self.status.report(camera_id, reference=has))
         self._health = health_thresholds(settings)
@@ -135,7 +135,7 @@ class IngestWorker:
                 log.warning("could not follow the registry: %s", exc)
 
     async def _watch_stalls(self) -> None:
-        """RTSP sessions whose video stopped while their socket stays busy (ingest/rtsp_source.py)."""
+        """RTSP sessions whose video stopped while their socket stays busy (ingest/sources/rtsp_source.py)."""
         while True:
             await asyncio.sleep(STALL_CHECK_S)
             now = time.time()
@@ -232,7 +232,7 @@ class IngestWorker:
 
     def _demo_player(self):
         if self._demo is None:
-            from ingest.demo_source import DemoPlayer
+            from ingest.sources.demo_source import DemoPlayer
 
             self._demo = DemoPlayer(self.registry.regions)
         return self._demo

@@ -21,9 +21,10 @@ import os
 import sys
 from pathlib import Path
 
-from pantau import __version__, source_policy, visibility
-from pantau.config import ConfigError, Settings, load_settings
-from pantau.redaction import redact, setup_logging
+from pantau import __version__
+from pantau.access.redaction import redact, setup_logging
+from pantau.cameras import source_policy, visibility
+from pantau.runtime.config import ConfigError, Settings, load_settings
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -101,8 +102,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def run_role(args: argparse.Namespace, settings: Settings) -> int:
-    from pantau.camera_selector import SelectorError, camera_selector
-    from pantau.node import run_node
+    from pantau.cameras.camera_selector import SelectorError, camera_selector
+    from pantau.runtime.node import run_node
 
     if args.command != "serve" and not settings.redis_url:
         raise ConfigError(f"`pantau {args.command}` runs on a site: give --redis-url (the registry Redis every process shares)")

@@ -15,16 +15,16 @@ from typing import Any
 import aiohttp
 from tqdm import tqdm
 
-from pantau.audit_log import Actor
-from pantau.camera import admin_view
-from pantau.camera_csv import ImportInvalid
-from pantau.camera_import import import_csv
-from pantau.config import Settings
-from pantau.redaction import known_secrets
-from pantau.redis_client import RedisHandle, open_redis
-from pantau.regions import dki_regions
-from pantau.registry import ListQuery, Registry
-from pantau.tokens import TokenStore
+from pantau.access.redaction import known_secrets
+from pantau.access.tokens import TokenStore
+from pantau.cameras.audit_log import Actor
+from pantau.cameras.camera import admin_view
+from pantau.cameras.camera_csv import ImportInvalid
+from pantau.cameras.camera_import import import_csv
+from pantau.cameras.regions import dki_regions
+from pantau.cameras.registry import ListQuery, Registry
+from pantau.runtime.config import Settings
+from pantau.runtime.redis_client import RedisHandle, open_redis
 
 LIST_COLUMNS = ("id", "kind", "region", "name", "source", "enabled", "public")
 

@@ -4,35 +4,39 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pantau.bus_metrics import BusCollector
-from pantau.config import Settings
-from pantau.http_errors import error_middleware
-from pantau.http_limits import body_limit_middleware
-from pantau.ice_config import apply_host_address_policy
-from pantau.metrics import METRICS, NodeMetrics, metrics_middleware
-from pantau.redis_bus import RedisStreamBus
-from pantau.registry import Registry
-from pantau.session_directory import SessionDirectory
-from pantau.stream_bus import StreamBus
-from pantau.tokens import TokenStore
-from relay import admin_api, alerts_api, auth, events, pages, public_api, push_key_api, session_admin_api, tiles, whep
-from relay.auth import ATTEMPTS_KEY, TOKENS_KEY
-from relay.client_address import PROXIES, TrustedProxies
+from pantau.access.tokens import TokenStore
+from pantau.bus.bus_metrics import BusCollector
+from pantau.bus.redis_bus import RedisStreamBus
+from pantau.bus.stream_bus import StreamBus
+from pantau.cameras.registry import Registry
+from pantau.monitoring.metrics import METRICS, NodeMetrics, metrics_middleware
+from pantau.runtime.config import Settings
+from pantau.runtime.session_directory import SessionDirectory
+from pantau.web.http_errors import error_middleware
+from pantau.web.http_limits import body_limit_middleware
+from pantau.web.ice_config import apply_host_address_policy
+from relay.access import auth
+from relay.access.auth import ATTEMPTS_KEY, TOKENS_KEY
+from relay.access.client_address import PROXIES, TrustedProxies
+from relay.access.rate_limits import RATE_LIMITS, RateLimits, rate_limit_middleware
+from relay.access.token_attempts import FailedAttempts
+from relay.api import admin_api, alerts_api, public_api, push_key_api, session_admin_api
+from relay.api.listing_json import ListingJson
+from relay.api.metrics import OpenAlerts, RelayCollector, prometheus_metrics
+from relay.api.openapi import openapi_document
+from relay.api.reference_api import routes as reference_routes
 from relay.context import BUS, LISTING_JSON, REGION_TREES, REGISTRY, SESSIONS, SETTINGS, VIEWERS, WALL
-from relay.events import HUB, EventHub
 from relay.hls import http as hls_http
 from relay.hls.hls_cameras import HlsCameras
 from relay.hls.redis_part_log import RedisPartLog
-from relay.listing_json import ListingJson
-from relay.metrics import OpenAlerts, RelayCollector, prometheus_metrics
-from relay.openapi import openapi_document
-from relay.rate_limits import RATE_LIMITS, RateLimits, rate_limit_middleware
-from relay.reference_api import routes as reference_routes
-from relay.region_counts import RegionTreeCache
-from relay.token_attempts import FailedAttempts
-from relay.viewer_counts import LocalViewerCounts, SiteViewerCounts
-from relay.viewer_sessions import ViewerSessions
-from relay.wall_summary import WallSummary
+from relay.live import events
+from relay.live.events import HUB, EventHub
+from relay.live.region_counts import RegionTreeCache
+from relay.live.wall_summary import WallSummary
+from relay.web import pages, tiles
+from relay.webrtc import whep
+from relay.webrtc.viewer_counts import LocalViewerCounts, SiteViewerCounts
+from relay.webrtc.viewer_sessions import ViewerSessions
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -117,7 +121,7 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     app[METRICS] = metrics
     metrics.add(RelayCollector(sessions, hub, registry, settings.metrics.per_camera, app[hls_http.HLS]))
     metrics.add(BusCollector(bus, settings.metrics.per_camera))
-    alerts = OpenAlerts(alerts_api.store_of(registry).open_counts)  # open alerts by kind (pantau/alerts.py)
+    alerts = OpenAlerts(alerts_api.store_of(registry).open_counts)  # open alerts by kind (pantau/monitoring/alerts.py)
     metrics.add(alerts)
     metrics.before_scrape(alerts.refresh)
     app.router.add_get("/healthz", healthz)

@@ -2,13 +2,13 @@
 
 from aiohttp import web
 
-from pantau.config import Settings
-from pantau.registry import Registry
-from pantau.stream_bus import StreamBus
-from relay.listing_json import ListingJson
-from relay.region_counts import RegionTreeCache
-from relay.viewer_sessions import ViewerSessions
-from relay.wall_summary import WallSummary
+from pantau.bus.stream_bus import StreamBus
+from pantau.cameras.registry import Registry
+from pantau.runtime.config import Settings
+from relay.api.listing_json import ListingJson
+from relay.live.region_counts import RegionTreeCache
+from relay.live.wall_summary import WallSummary
+from relay.webrtc.viewer_sessions import ViewerSessions
 
 REGISTRY = web.AppKey("registry", Registry)
 SETTINGS = web.AppKey("settings", Settings)

@@ -19,9 +19,9 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from pantau.embedded_redis import EmbeddedRedis
-from pantau.regions import dki_regions
-from pantau.registry import Registry
+from pantau.cameras.regions import dki_regions
+from pantau.cameras.registry import Registry
+from pantau.runtime.embedded_redis import EmbeddedRedis
 from tests.support.system_deps import require_binary
 
 PANTAU = str(Path(sys.executable).with_name("pantau"))

@@ -13,13 +13,13 @@ import urllib.request
 import aiohttp
 import pytest
 
-from pantau import registry_keys as keys
-from pantau.alerts import AlertAlreadyAcknowledged, AlertLimits, AlertStore
-from pantau.audit_log import Actor
-from pantau.audit_log import read as read_audit
-from pantau.camera import validate_camera
-from pantau.clock import iso_utc
-from pantau.regions import dki_regions
+from pantau.cameras import registry_keys as keys
+from pantau.cameras.audit_log import Actor
+from pantau.cameras.audit_log import read as read_audit
+from pantau.cameras.camera import validate_camera
+from pantau.cameras.regions import dki_regions
+from pantau.monitoring.alerts import AlertAlreadyAcknowledged, AlertLimits, AlertStore
+from pantau.runtime.clock import iso_utc
 from tests.conftest import RelayNode
 from tests.support.rtsp_camera import Mount, RtspCameraServer
 from tests.support.sse import sse_messages
@@ -120,8 +120,8 @@ class TileBus:
 
 async def test_the_owner_judges_statuses_by_its_rules(registry):
     from ingest.alert_watcher import AlertWatcher
-    from pantau.config import AlertSettings
-    from pantau.stream_bus import Tile
+    from pantau.bus.stream_bus import Tile
+    from pantau.runtime.config import AlertSettings
 
     admin = Actor("test")
     hidden_until_window = tps_camera("cam-w", public_windows=["2099-01-01T00:00/"])

@@ -8,10 +8,10 @@ import logging
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from pantau.config import load_settings
-from pantau.memory_bus import InProcessBus
-from pantau.redaction import RedactingFilter
-from pantau.tokens import TokenStore
+from pantau.access.redaction import RedactingFilter
+from pantau.access.tokens import TokenStore
+from pantau.bus.memory_bus import InProcessBus
+from pantau.runtime.config import load_settings
 from relay.app import create_app
 from relay.context import REGISTRY
 
@@ -50,7 +50,7 @@ async def api(registry, tmp_path, caplog):
     recorder = RecordingClient(client)
     yield recorder
     await client.close()
-    # What the node's log handler would write (pantau.redaction.RedactingFilter) for every record
+    # What the node's log handler would write (pantau.access.redaction.RedactingFilter) for every record
     # of the test (caplog.text at teardown would hold only the teardown's records).
     redacting = RedactingFilter()
     lines = []
@@ -123,7 +123,7 @@ async def test_listing_filters_and_pages(api):
 
 
 async def test_a_listing_shows_an_edit_at_once(api):
-    """The listing reuses each camera's encoded text (relay/listing_json.py): never a stale one."""
+    """The listing reuses each camera's encoded text (relay/api/listing_json.py): never a stale one."""
     await api.call("POST", "/api/admin/cameras", 201, json=camera(1), headers=ADMIN)
     await api.call("POST", "/api/admin/cameras", 201, json=camera(2), headers=ADMIN)
     _, before = await api.call("GET", "/api/cameras?kelurahan=31.71.01.1001", 200)

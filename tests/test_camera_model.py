@@ -1,7 +1,7 @@
 import pytest
 
-from pantau.camera import CameraInvalid, admin_view, apply_patch, public_view, validate_camera
-from pantau.regions import dki_regions
+from pantau.cameras.camera import CameraInvalid, admin_view, apply_patch, public_view, validate_camera
+from pantau.cameras.regions import dki_regions
 
 REGIONS = dki_regions()
 TPS = {"kind": "tps", "region": "31.71.01.1001", "tps": 1, "source": "rtsp://user:s3cret-pw@10.0.0.5:554/stream1"}
@@ -101,7 +101,7 @@ def test_error_never_echoes_a_password():
 
 
 def test_password_parameters_are_masked_in_free_text():
-    from pantau.redaction import redact
+    from pantau.access.redaction import redact
 
     text = "Connection refused: rtsp://10.0.0.5/live?user=op&PassWord=Free-9x7&ch=1 and /user=a&pwd=Other-5q2&channel=1.sdp"
     masked = redact(text)

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from av.video.frame import PictureType
 
-from ingest.demo_video import DemoVideo
 from ingest.h264 import NAL_IDR, NAL_PPS, NAL_SPS, nal_type
 from ingest.h264 import split_annexb as split_nals
-from pantau.demo_set import demo_cameras
-from pantau.regions import dki_regions
+from ingest.sources.demo_video import DemoVideo
+from pantau.cameras.demo_set import demo_cameras
+from pantau.cameras.regions import dki_regions
 
 NAL_SLICE = 1
 T1 = datetime(2024, 2, 14, 6, 30, 15, tzinfo=UTC)  # 13:30:15 WIB

@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from pantau.leases import lease_key, worker_of
-from pantau.redis_bus import media_key
+from pantau.bus.redis_bus import media_key
+from pantau.runtime.leases import lease_key, worker_of
 from tests.conftest import RedisServer, RelayNode
 from tests.support import rtsp_camera
 from tests.support.rtsp_camera import Mount, RtspCameraServer

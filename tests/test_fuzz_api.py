@@ -23,7 +23,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
-from relay.openapi import openapi_document
+from relay.api.openapi import openapi_document
 from tests.conftest import NodeProcess, RelayNode
 from tests.support.fuzz import fuzz
 

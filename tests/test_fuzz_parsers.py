@@ -20,14 +20,14 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ingest import h264
-from pantau.camera import FIELDS, Camera, CameraInvalid, admin_view, apply_patch, public_view, validate_camera
-from pantau.camera_csv import ImportInvalid, decode_csv, parse_csv, validate_rows
-from pantau.http_errors import ApiError
-from pantau.json_body import MAX_DEPTH, JsonBodyInvalid, decode_json
-from pantau.redaction import NoStoredSecret, keep_masked_secrets, mask_url, redact, url_secrets
-from pantau.regions import dki_regions
-from pantau.sdp_http import check_offer_headers, read_offer
-from relay.query_params import decode_cursor, encode_cursor, list_query
+from pantau.access.redaction import NoStoredSecret, keep_masked_secrets, mask_url, redact, url_secrets
+from pantau.cameras.camera import FIELDS, Camera, CameraInvalid, admin_view, apply_patch, public_view, validate_camera
+from pantau.cameras.camera_csv import ImportInvalid, decode_csv, parse_csv, validate_rows
+from pantau.cameras.regions import dki_regions
+from pantau.web.http_errors import ApiError
+from pantau.web.json_body import MAX_DEPTH, JsonBodyInvalid, decode_json
+from pantau.web.sdp_http import check_offer_headers, read_offer
+from relay.api.query_params import decode_cursor, encode_cursor, list_query
 from tests.support.fuzz import fuzz
 
 REGIONS = dki_regions()
@@ -45,7 +45,7 @@ def refused_or(value, refusals, call):
         return None
 
 
-# --- JSON bodies (pantau/json_body.py) ----------------------------------------------------------
+# --- JSON bodies (pantau/web/json_body.py) ----------------------------------------------------------
 
 CHARSETS = [None, "utf-8", "UTF-8", "utf-16", "latin-1", "ascii", "bogus-enc", "base64", "rot13", "idna", "punycode",
             "unicode_escape", "raw_unicode_escape", "utf-7", "cp1252", "utf-32", "zlib", "hex", "", "utf_8_sig"]
@@ -80,7 +80,7 @@ def test_fuzz_json_body_structure(value, depth, bracket):
     assert depth <= MAX_DEPTH
 
 
-# --- Camera JSON (pantau/camera.py) --------------------------------------------------------------
+# --- Camera JSON (pantau/cameras/camera.py) --------------------------------------------------------------
 
 sources = st.one_of(
     st.sampled_from(["demo", "whip", "rtsp://10.0.0.1/s", "whep+http://10.0.0.9/whep", "rtsp://", "rtsp://[::1", "rtsp://h:99999/"]),
@@ -140,7 +140,7 @@ def test_fuzz_camera_patch(camera, patch):
         assert_sane(updated)
 
 
-# --- Source URLs and their masking (pantau/camera.py, pantau/redaction.py) ----------------------
+# --- Source URLs and their masking (pantau/cameras/camera.py, pantau/access/redaction.py) ----------------------
 
 PASSWORD_CHARS = string.ascii_letters + string.digits + "!$%()*+,-.:=@[]_~'\""
 hosts = st.sampled_from(["10.0.0.7", "cam.local", "192.168.1.20", "[fd00::7]", "kamera-tps-001.example", "127.0.0.1"])
@@ -207,7 +207,7 @@ def test_fuzz_masking_functions_on_any_text(url, stored):
         pass
 
 
-# --- CSV import (pantau/camera_csv.py, as pantau/camera_import.py runs it) -----------------------
+# --- CSV import (pantau/cameras/camera_csv.py, as pantau/cameras/camera_import.py runs it) -----------------------
 
 csv_cells = st.one_of(st.text(max_size=30), st.sampled_from(CODES + ["tps", "recap", "demo", "rtsp://u:Zqpw1@10.0.0.1/s", "true", "0", "a;b", '"', '""', "\r", "\n"]))
 
@@ -244,7 +244,7 @@ def test_fuzz_csv_import(body, upsert):
         assert_sane(camera)
 
 
-# --- Query parameters (relay/query_params.py) ---------------------------------------------------
+# --- Query parameters (relay/api/query_params.py) ---------------------------------------------------
 
 query_values = st.one_of(st.text(max_size=20), st.sampled_from(CODES + ["tps", "recap", "0", "5001", "-1", "1e3", "true", "TRUE", "rtsp", "1-1\n"]))
 query_names = st.sampled_from(["kota", "kecamatan", "kelurahan", "kind", "q", "limit", "cursor", "enabled", "public", "source_type", "x"])
@@ -270,7 +270,7 @@ def test_fuzz_listing_cursor(cursor):
         assert encode_cursor(value) and "\n" not in value
 
 
-# --- SDP offers (pantau/sdp_http.py, then aiortc in relay/viewer_sessions.py) -------------------
+# --- SDP offers (pantau/web/sdp_http.py, then aiortc in relay/webrtc/viewer_sessions.py) -------------------
 
 class OfferRequest:
     """What read_offer and check_offer_headers use of an aiohttp request."""
@@ -328,13 +328,13 @@ def test_fuzz_offer_reading(body, content_type):
 
 @pytest.fixture
 def viewer_sessions(redis_server):
-    """The relay's own WHEP answering (relay/viewer_sessions.py) on a real aiortc, one loop."""
+    """The relay's own WHEP answering (relay/webrtc/viewer_sessions.py) on a real aiortc, one loop."""
     import redis.asyncio as aioredis
 
-    from pantau.config import load_settings
-    from pantau.memory_bus import InProcessBus
-    from pantau.session_directory import SessionDirectory
-    from relay.viewer_sessions import ViewerSessions
+    from pantau.bus.memory_bus import InProcessBus
+    from pantau.runtime.config import load_settings
+    from pantau.runtime.session_directory import SessionDirectory
+    from relay.webrtc.viewer_sessions import ViewerSessions
 
     loop = asyncio.new_event_loop()
     redis = aioredis.from_url(redis_server.url, decode_responses=True)
@@ -350,7 +350,7 @@ def viewer_sessions(redis_server):
 @given(body=offers())
 def test_fuzz_offers_through_aiortc(viewer_sessions, body):
     """What aiortc gets: a mutated offer is answered or refused as BadOffer, within seconds."""
-    from relay.viewer_sessions import BadOffer
+    from relay.webrtc.viewer_sessions import BadOffer
 
     loop, sessions = viewer_sessions
     request = OfferRequest(body)

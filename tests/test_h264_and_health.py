@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ingest.h264 import NAL_IDR, NAL_PPS, NAL_SPS, AnnexBNormalizer, nal_type, nal_units, parameter_sets_from_extradata
-from ingest.picture_health import HealthThresholds, PictureHealth
+from ingest.picture.picture_health import HealthThresholds, PictureHealth
 from ingest.transcoder import H264Transcoder, TranscodeSettings, output_size
 
 

@@ -1,15 +1,15 @@
-"""The mirror's objects are kept out of the garbage collector's passes (pantau/heap.py)."""
+"""The mirror's objects are kept out of the garbage collector's passes (pantau/runtime/heap.py)."""
 
 import gc
 import weakref
 
 import pytest
 
-from pantau import heap
-from pantau.audit_log import Actor
-from pantau.camera_import import import_csv
-from pantau.regions import dki_regions
-from pantau.registry import Registry
+from pantau.cameras.audit_log import Actor
+from pantau.cameras.camera_import import import_csv
+from pantau.cameras.regions import dki_regions
+from pantau.cameras.registry import Registry
+from pantau.runtime import heap
 
 
 @pytest.fixture(autouse=True)

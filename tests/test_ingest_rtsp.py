@@ -16,12 +16,12 @@ import av
 import pytest
 
 from ingest.worker import IngestWorker
-from pantau.audit_log import Actor
-from pantau.camera import validate_camera
-from pantau.config import IngestSettings
-from pantau.memory_bus import InProcessBus
-from pantau.regions import dki_regions
-from pantau.registry import Registry
+from pantau.bus.memory_bus import InProcessBus
+from pantau.cameras.audit_log import Actor
+from pantau.cameras.camera import validate_camera
+from pantau.cameras.regions import dki_regions
+from pantau.cameras.registry import Registry
+from pantau.runtime.config import IngestSettings
 from tests.conftest import free_port
 from tests.support.rtsp_camera import Mount, RtspCameraServer
 

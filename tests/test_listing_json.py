@@ -2,9 +2,9 @@
 
 import json
 
-from pantau.camera import public_view, validate_camera
-from pantau.regions import dki_regions
-from relay.listing_json import ListingJson
+from pantau.cameras.camera import public_view, validate_camera
+from pantau.cameras.regions import dki_regions
+from relay.api.listing_json import ListingJson
 
 REGIONS = dki_regions()
 

@@ -15,11 +15,11 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from pantau.config import load_settings
-from pantau.memory_bus import InProcessBus
-from pantau.regions import dki_regions
-from pantau.registry import Registry
-from pantau.tokens import TokenStore
+from pantau.access.tokens import TokenStore
+from pantau.bus.memory_bus import InProcessBus
+from pantau.cameras.regions import dki_regions
+from pantau.cameras.registry import Registry
+from pantau.runtime.config import load_settings
 from relay.app import create_app
 
 ADMIN_TOKEN = "admin-token-for-malformed-input-0123"

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pantau.redaction import MASK, known_secrets, setup_logging
+from pantau.access.redaction import MASK, known_secrets, setup_logging
 from tests.conftest import RedisServer, RelayNode
 from tests.support.rtsp_camera import Mount, RtspCameraServer
 from tests.support.whep_client import WhepViewer
@@ -244,16 +244,16 @@ async def test_site_processes_serve_metrics_and_the_dashboard_names_exist(start_
 
 
 async def test_open_alerts_by_kind(registry, tmp_path, tokens):
-    """pantau_alerts_open counts the site's unacknowledged alerts by kind (pantau/alerts.py), on
+    """pantau_alerts_open counts the site's unacknowledged alerts by kind (pantau/monitoring/alerts.py), on
     both registry backends; an acknowledged one leaves the count."""
     from aiohttp.test_utils import TestClient, TestServer
 
-    from pantau.alerts import AlertStore
-    from pantau.audit_log import Actor
-    from pantau.camera import validate_camera
-    from pantau.config import load_settings
-    from pantau.memory_bus import InProcessBus
-    from pantau.tokens import TokenStore
+    from pantau.access.tokens import TokenStore
+    from pantau.bus.memory_bus import InProcessBus
+    from pantau.cameras.audit_log import Actor
+    from pantau.cameras.camera import validate_camera
+    from pantau.monitoring.alerts import AlertStore
+    from pantau.runtime.config import load_settings
     from relay.app import create_app
 
     settings = load_settings(data_dir=tmp_path, metrics={"token": tokens["metrics"]})

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from pantau.paths import CONFIGS_DIR, REPO_ROOT
-from pantau.regions import dki_regions
+from pantau.cameras.regions import dki_regions
+from pantau.runtime.paths import CONFIGS_DIR, REPO_ROOT
 
 
 def test_tree_has_every_dki_region():

@@ -4,14 +4,14 @@ import asyncio
 
 import pytest
 
-from pantau import registry_keys as keys
-from pantau.audit_log import Actor
-from pantau.camera import validate_camera
-from pantau.camera_csv import ImportInvalid
-from pantau.camera_import import import_csv
-from pantau.demo_set import seed_demo_once
-from pantau.regions import dki_regions
-from pantau.registry import CameraExists, CameraNotFound, ListQuery, Registry
+from pantau.cameras import registry_keys as keys
+from pantau.cameras.audit_log import Actor
+from pantau.cameras.camera import validate_camera
+from pantau.cameras.camera_csv import ImportInvalid
+from pantau.cameras.camera_import import import_csv
+from pantau.cameras.demo_set import seed_demo_once
+from pantau.cameras.regions import dki_regions
+from pantau.cameras.registry import CameraExists, CameraNotFound, ListQuery, Registry
 
 REGIONS = dki_regions()
 ADMIN = Actor("test-admin", "127.0.0.1")

@@ -16,16 +16,16 @@ import urllib.request
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from pantau import audit_log
-from pantau import registry_keys as keys
-from pantau.config import load_settings
-from pantau.memory_bus import InProcessBus
-from pantau.session_directory import SessionDirectory
-from pantau.signin_sessions import handle_of
-from pantau.tokens import TokenStore
+from pantau.access.signin_sessions import handle_of
+from pantau.access.tokens import TokenStore
+from pantau.bus.memory_bus import InProcessBus
+from pantau.cameras import audit_log
+from pantau.cameras import registry_keys as keys
+from pantau.runtime.config import load_settings
+from pantau.runtime.session_directory import SessionDirectory
+from relay.access.auth import ATTEMPTS_KEY, COOKIE, TOKENS_KEY
+from relay.access.token_attempts import FailedAttempts
 from relay.app import create_app
-from relay.auth import ATTEMPTS_KEY, COOKIE, TOKENS_KEY
-from relay.token_attempts import FailedAttempts
 from tests.conftest import PANTAU
 from tests.support.log_lines import redacted_log_lines
 

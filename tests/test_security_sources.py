@@ -26,16 +26,16 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from pantau import audit_log, source_policy
-from pantau.audit_log import Actor
-from pantau.camera import CameraInvalid, apply_patch, validate_camera
-from pantau.camera_import import import_csv
-from pantau.config import load_settings
-from pantau.memory_bus import InProcessBus
-from pantau.regions import dki_regions
-from pantau.rtsp_open import RtspSettings, open_rtsp
-from pantau.source_policy import SourcePolicy, SourceRefused
-from pantau.tokens import TokenStore
+from pantau.access.tokens import TokenStore
+from pantau.bus.memory_bus import InProcessBus
+from pantau.cameras import audit_log, source_policy
+from pantau.cameras.audit_log import Actor
+from pantau.cameras.camera import CameraInvalid, apply_patch, validate_camera
+from pantau.cameras.camera_import import import_csv
+from pantau.cameras.regions import dki_regions
+from pantau.cameras.source_policy import SourcePolicy, SourceRefused
+from pantau.media.rtsp_open import RtspSettings, open_rtsp
+from pantau.runtime.config import load_settings
 from relay.app import create_app
 from relay.context import REGISTRY
 from tests.conftest import free_port
@@ -92,7 +92,7 @@ async def api(registry, tmp_path, caplog, policy):
     caplog.set_level(logging.DEBUG)
     port = free_port()
     settings = load_settings(data_dir=tmp_path, http={"port": port})
-    source_policy.configure(settings.source_policy, own_ports=[port])  # as pantau/node.py does
+    source_policy.configure(settings.source_policy, own_ports=[port])  # as pantau/runtime/node.py does
     tokens = TokenStore(registry.redis, {"admin": ADMIN_TOKEN})
     client = TestClient(TestServer(create_app(settings, registry, tokens, InProcessBus()), port=port))
     await client.start_server()
@@ -345,7 +345,7 @@ def test_rtsp_ingest_connects_to_the_checked_address_only(policy, rtsp_camera_fa
 
 
 async def test_whep_requests_check_every_address_they_connect_to(policy):
-    """What WhepPullSource sends its offer and DELETE through (pantau.source_policy.http_session)."""
+    """What WhepPullSource sends its offer and DELETE through (pantau.cameras.source_policy.http_session)."""
     hits = []
 
     async def handler(request):

@@ -20,11 +20,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from pantau import recap_rule
-from pantau.audit_log import Actor
-from pantau.camera import validate_camera
-from pantau.demo_set import seed_demo_once
-from pantau.registry import RegistryError
+from pantau.cameras import recap_rule
+from pantau.cameras.audit_log import Actor
+from pantau.cameras.camera import validate_camera
+from pantau.cameras.demo_set import seed_demo_once
+from pantau.cameras.registry import RegistryError
 from tests.browser import FAKE_CAMERA, PageErrors, ResponseRecorder, chromium
 from tests.support.sse import sse_messages
 

@@ -12,12 +12,12 @@ from fractions import Fraction
 import av
 import pytest
 
-import ingest.rtsp_source as rtsp_source
-from ingest.backoff import Backoff
+import ingest.sources.rtsp_source as rtsp_source
 from ingest.camera_pipeline import CameraPipeline
-from ingest.rtsp_source import RtspSettings, RtspSource
+from ingest.sources.backoff import Backoff
+from ingest.sources.rtsp_source import RtspSettings, RtspSource
 from ingest.transcoder import TranscodeSettings
-from pantau.memory_bus import InProcessBus
+from pantau.bus.memory_bus import InProcessBus
 from tests.test_h264_and_health import encode_h264
 from tests.test_timestamp_jumps import Analyzer, Status
 

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from pantau.paths import VIEWER_DIR
+from pantau.runtime.paths import VIEWER_DIR
 from tests.browser import PageErrors, ResponseRecorder, chromium, text_of, video_frames, wait_for_frames
 from tests.support.rtsp_camera import Mount, RtspCameraServer
 

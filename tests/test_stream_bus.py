@@ -11,9 +11,9 @@ from fractions import Fraction
 import pytest
 import redis.asyncio as aioredis
 
-from pantau.memory_bus import BusLimits, InProcessBus
-from pantau.redis_bus import RedisStreamBus
-from pantau.stream_bus import CLOCK_RATE, MediaPacket, StreamBus, TimestampRebaser
+from pantau.bus.memory_bus import BusLimits, InProcessBus
+from pantau.bus.redis_bus import RedisStreamBus
+from pantau.bus.stream_bus import CLOCK_RATE, MediaPacket, StreamBus, TimestampRebaser
 
 TB = Fraction(1, 90_000)
 STEP = 3600  # 25 fps
@@ -141,7 +141,7 @@ async def test_closed_subscription_gets_nothing_more(bus):
 
 
 async def test_tiles_and_forget(bus):
-    from pantau.stream_bus import Tile
+    from pantau.bus.stream_bus import Tile
 
     bus.put_tile("cam", Tile(b"jpeg", 1.0, 480, 270))
     assert (await bus.tile("cam")).jpeg == b"jpeg"
@@ -194,7 +194,7 @@ async def two_processes(redis_server):
 
 
 async def test_redis_bus_publishes_only_on_demand_and_starts_a_new_relay_at_the_cached_gop(two_processes):
-    from pantau.redis_bus import media_key
+    from pantau.bus.redis_bus import media_key
 
     ingest, relay, redis = two_processes
     now = time.time()
@@ -219,7 +219,7 @@ async def test_redis_bus_publishes_only_on_demand_and_starts_a_new_relay_at_the_
 
 
 async def test_redis_bus_tiles_and_keyframe_requests_cross_processes(two_processes):
-    from pantau.stream_bus import Tile
+    from pantau.bus.stream_bus import Tile
 
     ingest, relay, _ = two_processes
     asked: list[int] = []
@@ -254,9 +254,9 @@ async def test_redis_bus_late_first_read_still_delivers_all_since_subscribing(re
     packets, an end (camera reconnect) and more packets: the subscriber still gets all of them,
     as it would live (found as a CI flake: only the 5 packets after the end arrived). Stream entry
     ids carry the Redis server's clock, so a relay whose clock runs ahead must not be fooled."""
-    import pantau.redis_bus
+    import pantau.bus.redis_bus
 
-    monkeypatch.setattr(pantau.redis_bus, "time", _SkewedClock(skew_s))
+    monkeypatch.setattr(pantau.bus.redis_bus, "time", _SkewedClock(skew_s))
     clients = [aioredis.from_url(redis_server.url) for _ in range(2)]
     ingest, relay = RedisStreamBus(clients[0]), RedisStreamBus(clients[1])
     try:

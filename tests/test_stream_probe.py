@@ -1,4 +1,4 @@
-"""The connection test (pantau/stream_probe.py and POST /api/admin/probe) against real RTSP cameras
+"""The connection test (pantau/media/stream_probe.py and POST /api/admin/probe) against real RTSP cameras
 (GStreamer's RTSP server from Debian): passthrough H.264, B-frames and H.265 -> transcode, a wrong
 password, a closed port; the endpoint's input checks, roles and secrets."""
 
@@ -9,8 +9,8 @@ import socket
 
 import pytest
 
-from pantau.rtsp_open import RtspSettings
-from pantau.stream_probe import probe, probe_blocking
+from pantau.media.rtsp_open import RtspSettings
+from pantau.media.stream_probe import probe, probe_blocking
 from tests.support.rtsp_camera import Mount, RtspCameraServer
 
 pytestmark = pytest.mark.timeout(120)

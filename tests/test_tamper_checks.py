@@ -1,4 +1,4 @@
-"""The tamper checks (ingest/tamper_checks.py, ingest/picture_health.py) on real decoded
+"""The tamper checks (ingest/picture/tamper_checks.py, ingest/picture/picture_health.py) on real decoded
 keyframes: a drawn polling station through libx264 and back, the reference taken from the JPEG
 tile as the admin API takes it. The GStreamer cameras of tests/test_tamper_cameras.py check the
 same end to end."""
@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from ingest.picture_health import PictureHealth
-from ingest.tamper_checks import TamperChecks, TamperLimits, correlations, structured
-from pantau.view_signature import GRID, ViewSignature, thumbnail
+from ingest.picture.picture_health import PictureHealth
+from ingest.picture.tamper_checks import TamperChecks, TamperLimits, correlations, structured
+from pantau.media.view_signature import GRID, ViewSignature, thumbnail
 from tests.support import scenes
 
 ROOM = scenes.polling_station()
@@ -171,10 +171,10 @@ def test_the_grid_covers_any_aspect_ratio():
 
 
 def test_the_settings_defaults_are_the_checks_defaults():
-    """ingest.picture.* (pantau/config.py) reach the checks unchanged: the defaults agree."""
-    from ingest.picture_health import HealthThresholds
+    """ingest.picture.* (pantau/runtime/config.py) reach the checks unchanged: the defaults agree."""
+    from ingest.picture.picture_health import HealthThresholds
     from ingest.worker import health_thresholds
-    from pantau.config import IngestSettings, PictureSettings
+    from pantau.runtime.config import IngestSettings, PictureSettings
 
     assert health_thresholds(IngestSettings()) == HealthThresholds()
     custom = health_thresholds(IngestSettings(picture=PictureSettings(sustain_keyframes=3, moved_below=0.3, tamper_checks=False)))

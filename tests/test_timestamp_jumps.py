@@ -14,7 +14,7 @@ import av
 
 from ingest.camera_pipeline import CameraPipeline, StreamInfo
 from ingest.transcoder import TranscodeSettings
-from pantau.memory_bus import InProcessBus
+from pantau.bus.memory_bus import InProcessBus
 from tests.test_h264_and_health import encode_h264
 
 TB = Fraction(1, 90_000)

@@ -2,7 +2,7 @@
 
 import time
 
-from relay.viewer_counts import SiteViewerCounts, viewers_key
+from relay.webrtc.viewer_counts import SiteViewerCounts, viewers_key
 
 
 async def test_totals_sum_the_live_relays_only(registry_redis):

@@ -1,5 +1,5 @@
 """Visibility windows (issue 14 part 4) on a real node: a GStreamer camera, aiortc WHEP viewers,
-SSE. The node's clock is moved through PANTAU_TEST_CLOCK_FILE (pantau/clock.py), so "13:00 WIB
+SSE. The node's clock is moved through PANTAU_TEST_CLOCK_FILE (pantau/runtime/clock.py), so "13:00 WIB
 on election day" is one file write away and nothing waits for it."""
 
 from __future__ import annotations

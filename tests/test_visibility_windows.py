@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pantau import clock, visibility
-from pantau.camera import Camera
-from pantau.config import ConfigError, load_settings
-from pantau.visibility import WIB, WindowInvalid, normalize_windows, public_from, publicly_visible
+from pantau.cameras import visibility
+from pantau.cameras.camera import Camera
+from pantau.cameras.visibility import WIB, WindowInvalid, normalize_windows, public_from, publicly_visible
+from pantau.runtime import clock
+from pantau.runtime.config import ConfigError, load_settings
 from tests.support.fuzz import fuzz
 
 ELECTION_DAY = "2026-02-14"

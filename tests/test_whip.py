@@ -64,7 +64,7 @@ async def test_h264_push_passes_through_to_viewers(node):
 async def test_a_viewers_picture_loss_reaches_the_whip_sender(node):
     """A browser sender makes keyframes only when asked: a viewer's PLI (a frame NACK could not
     repair) must reach it through the relay, the bus and ingest, or that viewer waits for minutes."""
-    from ingest.webrtc_receiver import request_keyframe
+    from ingest.sources.webrtc_receiver import request_keyframe
 
     publisher = await WhipPublisher(node.url, "push", push_key(node, "push"), codec="H264").start()
     asked: list[float] = []

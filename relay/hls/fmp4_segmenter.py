@@ -24,7 +24,7 @@ from fractions import Fraction
 import av
 
 from ingest.h264 import NAL_PPS, NAL_SPS, join_annexb, nal_type, split_annexb
-from pantau.stream_bus import CLOCK_RATE, TimedPacket
+from pantau.bus.stream_bus import CLOCK_RATE, TimedPacket
 from relay.hls.sps import picture_size
 
 CLOCK = Fraction(1, CLOCK_RATE)

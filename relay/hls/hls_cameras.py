@@ -16,8 +16,8 @@ import dataclasses
 import logging
 import time
 
-from pantau.config import HlsSettings
-from pantau.stream_bus import StreamBus
+from pantau.bus.stream_bus import StreamBus
+from pantau.runtime.config import HlsSettings
 from relay.hls.packager import Numbering, Packager
 from relay.hls.part_record import PartRecord
 from relay.hls.playlist import LiveWindow

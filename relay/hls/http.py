@@ -11,7 +11,7 @@ and time-outs are `no-store`. A blocking request waits for the part it names and
 (RFC 8216bis 6.2.5.2) after three target durations; a part named before it exists (the
 preload hint) is held the same way. So is a first request, until the camera's first segment.
 
-Public access follows the camera's public visibility (pantau.visibility) on every request: a
+Public access follows the camera's public visibility (pantau.cameras.visibility) on every request: a
 public camera outside its windows is a 403 saying from when (new media stop at once; what a
 cache already holds is old), a non-public one a 404; operators and admins see every camera.
 """
@@ -23,14 +23,14 @@ import time
 
 from aiohttp import web
 
-from pantau import visibility
-from pantau.camera import ID_PATTERN, Camera
-from pantau.http_errors import ApiError, json_error
-from relay import auth
+from pantau.cameras import visibility
+from pantau.cameras.camera import ID_PATTERN, Camera
+from pantau.web.http_errors import ApiError, json_error
+from relay.access import auth
 from relay.context import REGISTRY, SETTINGS
 from relay.hls.hls_cameras import HlsCameras
 from relay.hls.playlist import LiveWindow
-from relay.public_windows import refuse_if_hidden
+from relay.live.public_windows import refuse_if_hidden
 
 HLS = web.AppKey("hls_cameras", HlsCameras)
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"

@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from pantau.config import HlsSettings
-from pantau.stream_bus import StreamBus
+from pantau.bus.stream_bus import StreamBus
+from pantau.runtime.config import HlsSettings
 from relay.hls.fmp4_segmenter import Chunk, Fmp4Segmenter
 from relay.hls.part_record import PartRecord, init_id
 

@@ -3,7 +3,7 @@
 Relays behind a load balancer must answer the same name with the same bytes. Two relays that
 packaged a camera each on their own would start at different keyframes and count segments
 differently, so instead the relays that have viewers of a camera elect one packager (a lease
-with a fencing token, the scripts of pantau/leases.py), which appends every `PartRecord` to a
+with a fencing token, the scripts of pantau/runtime/leases.py), which appends every `PartRecord` to a
 Redis stream; every relay (the packager too) follows that stream into its own `LiveWindow`.
 Each relay then holds the same records in the same order and serves the same playlists,
 parts and segments, and a blocking request on any relay returns once the part reached it
@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
-from pantau.leases import ACQUIRE, FENCED_XADD, RELEASE, RENEW
+from pantau.runtime.leases import ACQUIRE, FENCED_XADD, RELEASE, RENEW
 from relay.hls.part_record import PartRecord
 
 log = logging.getLogger(__name__)

@@ -1,12 +1,12 @@
 """The log lines a test produced, as the node's log handler would write them (redacted by
-pantau.redaction.RedactingFilter), for secret scans at fixture teardown (caplog.text there
+pantau.access.redaction.RedactingFilter), for secret scans at fixture teardown (caplog.text there
 holds only the teardown's records)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pantau.redaction import RedactingFilter
+from pantau.access.redaction import RedactingFilter
 
 
 def redacted_log_lines(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -1,4 +1,4 @@
-"""Moving a running node's clock (pantau/clock.py: PANTAU_TEST_CLOCK_FILE), for visibility windows."""
+"""Moving a running node's clock (pantau/runtime/clock.py: PANTAU_TEST_CLOCK_FILE), for visibility windows."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from pantau.visibility import WIB
+from pantau.cameras.visibility import WIB
 
 
 def set_clock(path: Path, wib: str) -> None:

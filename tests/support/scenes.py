@@ -11,7 +11,7 @@ import av
 import cv2
 import numpy as np
 
-from ingest.keyframe_tiles import JPEG_QUALITY, TILE_WIDTH
+from ingest.picture.keyframe_tiles import JPEG_QUALITY, TILE_WIDTH
 
 WIDTH, HEIGHT = 1280, 720
 
@@ -122,7 +122,7 @@ def as_keyframe(image: np.ndarray, qp: int = 28) -> np.ndarray:
 
 
 def as_tile_jpeg(image: np.ndarray) -> bytes:
-    """The JPEG tile ingest makes of a keyframe (ingest/keyframe_tiles.py)."""
+    """The JPEG tile ingest makes of a keyframe (ingest/picture/keyframe_tiles.py)."""
     height = round(image.shape[0] * TILE_WIDTH / image.shape[1] / 2) * 2
     small = cv2.resize(image, (TILE_WIDTH, height), interpolation=cv2.INTER_AREA)
     return cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes()

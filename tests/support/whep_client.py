@@ -11,8 +11,8 @@ import aiohttp
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from pantau.config import IceSettings
-from pantau.ice_config import apply_host_address_policy
+from pantau.runtime.config import IceSettings
+from pantau.web.ice_config import apply_host_address_policy
 
 # The test process offers loopback candidates too (a loopback-only network).
 apply_host_address_policy(IceSettings(include_loopback=True))

@@ -86,7 +86,7 @@ export function cameraForm(regions, {onSaved}) {
     byTestId('source-mask-hint').hidden = !/:\*\*\*@/.test(f.source.value);
   }
 
-  // Public windows (pantau/visibility.py): the site's default, 'always', or this camera's own daily
+  // Public windows (pantau/cameras/visibility.py): the site's default, 'always', or this camera's own daily
   // and dated windows, sent as the API's texts ('daily 13:00-24:00', 'START/END').
   function syncWindows() {
     for (const label of form.querySelectorAll('.window-custom')) label.hidden = f.window_mode.value !== 'custom';

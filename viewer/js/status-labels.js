@@ -6,7 +6,7 @@
 //                          | 'disabled' | 'waiting'
 //   badgeLabel(status)  -> the short badge word for tiles ('Online', 'Offline', 'Beku', 'Gelap', …)
 //
-// An online camera's picture (ingest/picture_health.py) is one value, the most telling first: black
+// An online camera's picture (ingest/picture/picture_health.py) is one value, the most telling first: black
 // (gelap/tertutup) > obstructed (terhalang) > moved (bergeser) > blurred (kabur) > frozen (beku).
 //   publicFromLabel(iso) -> 'Tayang publik mulai 13.00 WIB' (a public camera outside its window:
 //                           status {state: 'scheduled', public_from}; the date is added when not today)

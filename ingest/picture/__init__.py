@@ -1,0 +1,1 @@
+"""What the picture says: keyframe tiles, picture health and tamper checks, reference views."""

@@ -1,0 +1,1 @@
+"""What operators watch: alerts with acknowledgement and Prometheus metrics."""

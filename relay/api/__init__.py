@@ -1,0 +1,1 @@
+"""The relay's JSON API: public listing, admin, alerts, sessions, OpenAPI."""

@@ -1,0 +1,1 @@
+"""What changes while people watch: event streams, wall and region summaries, visibility windows opening and closing."""
