@@ -1,4 +1,4 @@
-"""The picture size the fMP4 init segment declares comes from the SPS (relay/hls/sps.py): streams
+"""The picture size the fMP4 init segment declares comes from the SPS (pantau/media/sps.py): streams
 from FFmpeg's x264 in the sizes and profiles cameras send (1080p needs cropping: 1088 coded)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from ingest.h264 import NAL_SPS, nal_type, split_annexb
-from relay.hls.sps import picture_size
+from pantau.media.sps import picture_size
 from tests.support.system_deps import require_binary
 
 

@@ -8,8 +8,9 @@ packet would take it past the part target, whatever the camera's GOP, and closin
 at the next segment's keyframe writes the segment's last part. `frag_discont` keeps the real
 decode time in every fragment (tfdt), so segments from separate muxers join into one timeline.
 Measured here (a shared 2-core machine): 60 µs per packet at 320x240, 150-300 µs at 720p25
-2 Mbps (~0.4-0.7 % of a core per packaged camera): up to ~1.5 ms per part, so the packager runs
-it in a thread (relay/hls/packager.py), never on the event loop.
+2 Mbps (~0.4-0.7 % of a core per packaged camera): up to ~1.5 ms per part, so its users run it
+in a thread, never on the event loop. One mux, two outputs: LL-HLS (relay/hls/packager.py) and
+recordings (outputs/recording/recorder.py).
 
 A new epoch (camera reconnect or new owner), a jump in time or new parameter sets end the
 segment; the next one is marked as a discontinuity and may carry a new init segment.
@@ -25,7 +26,7 @@ import av
 
 from ingest.h264 import NAL_PPS, NAL_SPS, join_annexb, nal_type, split_annexb
 from pantau.bus.stream_bus import CLOCK_RATE, TimedPacket
-from relay.hls.sps import picture_size
+from pantau.media.sps import picture_size
 
 CLOCK = Fraction(1, CLOCK_RATE)
 MAX_STEP = CLOCK_RATE  # a dts step above 1 s is a gap (the subscription skipped): a discontinuity
@@ -92,6 +93,14 @@ class Fmp4Segmenter:
         self._part_has_keyframe |= packet.keyframe
         self._last_dts = timed.dts
         return chunks
+
+    def finish(self) -> list[Chunk]:
+        """End the open segment now (the camera went quiet, or the output stops): its last part.
+        The next keyframe starts a new segment, marked as a discontinuity."""
+        if self._out is None:
+            return []
+        self._need_discontinuity = True
+        return self._close_segment(self._last_dts + CLOCK_RATE // 25)
 
     def _open_segment(self, timed: TimedPacket) -> None:
         parameter_sets = _parameter_sets(timed.packet.data)

@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pantau.bus.stream_bus import StreamBus
+from pantau.media.fmp4_segmenter import Chunk, Fmp4Segmenter
 from pantau.runtime.config import HlsSettings
-from relay.hls.fmp4_segmenter import Chunk, Fmp4Segmenter
 from relay.hls.part_record import PartRecord, init_id
 
 log = logging.getLogger(__name__)
