@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pantau.access.redaction import RedactingFilter
 from pantau.access.tokens import TokenStore
 from pantau.bus.memory_bus import InProcessBus
+from pantau.cameras.camera import FIELDS
 from pantau.runtime.config import load_settings
 from relay.app import create_app
 from relay.context import REGISTRY
@@ -226,7 +227,7 @@ async def test_import_and_export(api):
     assert result == {"created": 399, "updated": 0, "total": 399}
     _, csv_text = await api.call("GET", "/api/admin/cameras.csv?kelurahan=31.71.01.1002", 200, headers=ADMIN)
     lines = csv_text.strip().split("\n")
-    assert lines[0] == header + ",public_windows" and len(lines) == 400 and "u:***@" in lines[1]
+    assert lines[0].split(",") == list(FIELDS) and len(lines) == 400 and "u:***@" in lines[1]
     # The export re-imports with upsert and keeps the stored passwords.
     _, result = await api.call("POST", "/api/admin/cameras/import?mode=upsert", 200, data=csv_text, headers={**ADMIN, "Content-Type": "text/csv"})
     assert result["updated"] == 399

@@ -160,3 +160,16 @@ async def test_all_keys_share_one_hash_tag(registry: Registry, registry_redis):
     await registry.create(tps(), ADMIN)
     await seed_demo_once(registry)
     assert all(k.startswith("{pantau}:") for k in await registry_redis.keys("*"))
+
+
+async def test_privacy_masks_are_stored_and_seen_by_every_process(registry: Registry, registry_redis):
+    """A camera's masks (pantau/cameras/masks.py) go through the registry whole, in order."""
+    other = Registry(registry_redis, REGIONS)
+    await other.sync()
+    masks = [{"kind": "fill", "points": [[0.7, 0.0], [1.0, 0.0], [1.0, 0.3], [0.7, 0.3]]},
+             {"kind": "blur", "points": [[0.0, 0.5], [0.2, 0.5], [0.1, 1.0]]}]
+    first = await registry.create(tps(masks=masks), ADMIN)
+    assert (await other.get(first.id)).masks == masks
+    fewer = validate_camera({**first.to_stored(), "masks": masks[1:]}, REGIONS, stored=first)
+    await registry.replace(fewer, ADMIN, expected=first)
+    assert (await other.get(first.id)).masks == masks[1:]

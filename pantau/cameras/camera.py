@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pantau.access.redaction import MASK, NoStoredSecret, check_same_origin, keep_masked_secrets, mask_url, url_secrets
+from pantau.cameras import masks as privacy_masks
 from pantau.cameras import source_policy, visibility
 from pantau.cameras.regions import RegionTree
 
@@ -20,7 +21,7 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" also accepts a tra
 KINDS = ("tps", "recap")
 TRANSPORTS = ("tcp", "udp")
 FIELDS = ("id", "kind", "region", "tps", "name", "source", "transport", "source_token", "public", "enabled", "tags",
-          "public_windows")
+          "public_windows", "masks")
 MAX_TPS = 999
 MAX_NAME = 200
 MAX_TAGS = 32
@@ -55,10 +56,13 @@ class Camera:
     tags: list[str] = field(default_factory=list)
     # When the public may see it (pantau/cameras/visibility.py); empty: the site's default.
     public_windows: list[str] = field(default_factory=list)
+    # Privacy masks burned in at ingest (pantau/cameras/masks.py): [{kind, points}, ...]
+    masks: list[dict[str, Any]] = field(default_factory=list)
 
     def to_stored(self) -> dict[str, Any]:
         # By hand rather than dataclasses.asdict (a deep copy): 30k of these per bulk import.
-        return {f: getattr(self, f) for f in FIELDS} | {"tags": list(self.tags), "public_windows": list(self.public_windows)}
+        return {f: getattr(self, f) for f in FIELDS} | {"tags": list(self.tags), "public_windows": list(self.public_windows),
+                                                       "masks": [dict(m) for m in self.masks]}
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> Camera:
@@ -286,12 +290,18 @@ def validate_camera(data: Any, regions: RegionTree, stored: Camera | None = None
         errors.append(FieldError("public_windows", str(exc)))
         public_windows = []
 
+    try:
+        masks = privacy_masks.normalize_masks(data.get("masks"))
+    except privacy_masks.MaskInvalid as exc:
+        errors.append(FieldError(exc.field, exc.reason))
+        masks = []
+
     if errors:
         raise CameraInvalid(errors)
     return Camera(
         id=camera_id, kind=kind, region=region.code, tps=tps, name=name, source=source,
         transport=transport, source_token=token, public=flags["public"], enabled=flags["enabled"],
-        tags=list(dict.fromkeys(tags)), public_windows=public_windows,
+        tags=list(dict.fromkeys(tags)), public_windows=public_windows, masks=masks,
     )
 
 

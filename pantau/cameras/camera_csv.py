@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from pantau.cameras.camera import FIELDS, Camera, CameraInvalid, intended_id, validate_camera
+from pantau.cameras.masks import to_compact
 from pantau.cameras.regions import RegionTree
 
 REQUIRED_COLUMNS = ("kind", "region", "source")
@@ -139,6 +140,8 @@ def cameras_to_csv(cameras: list[dict]) -> str:
             value = cam.get(column)
             if column in ("tags", "public_windows"):
                 value = ";".join(value or [])
+            elif column == "masks":
+                value = to_compact(value or [])
             elif isinstance(value, bool):
                 value = "true" if value else "false"
             row.append("" if value is None else value)

@@ -280,6 +280,13 @@ def _document() -> dict[str, Any]:
                     "transport": {"enum": ["tcp", "udp"], "default": "tcp"}, "source_token": {"type": ["string", "null"], "description": "bearer token of a whep+ source; read back as *** when one is stored"},
                     "public": {"type": "boolean", "default": True}, "enabled": {"type": "boolean", "default": True},
                     "tags": {"type": "array", "items": {"type": "string"}},
+                    "masks": {"type": "array", "maxItems": 16, "description": "privacy masks burned into the picture at ingest, before any "
+                              "output (README: Privacy masks). 422 naming the mask (e.g. masks[1].points) for a point outside 0..1, fewer "
+                              "than 3 or more than 32 points, no area or edges that cross",
+                              "items": {"type": "object", "required": ["kind", "points"], "additionalProperties": False, "properties": {
+                                  "kind": {"enum": ["blur", "fill"]},
+                                  "points": {"type": "array", "minItems": 3, "maxItems": 32, "items": {
+                                      "type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number", "minimum": 0, "maximum": 1}}}}}},
                     "public_windows": {"type": "array", "maxItems": 16, "items": {"type": "string", "maxLength": 80}, "description":
                                        "when the public may see the camera (ballot secrecy), in WIB: 'START/END' (ISO 8601, e.g. "
                                        "2026-02-14T13:00+07:00/2026-02-14T23:59+07:00; WIB when no offset; either end may be open), "
