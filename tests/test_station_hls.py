@@ -1,7 +1,7 @@
 """The station page plays LL-HLS for the public (issue 14 part 3), in Debian's Chromium against a
 real node and a GStreamer RTSP camera: hls.js served by the node itself (the pinned version),
-the "Langsung" button to WHEP, the fall back to HLS when the camera's WHEP cap is full, WHEP
-for signed-in operators, WHEP (and the reason) when the node has no hls.js, and the "Tautan HLS"."""
+the "Langsung" button to WHEP, the fall back to HLS when the camera's WHEP cap is full and to
+WHEP when HLS fails on the way, WHEP for signed-in operators, WHEP (and the reason) when the node has no hls.js, and the "Tautan HLS"."""
 
 from __future__ import annotations
 
@@ -142,6 +142,31 @@ async def test_a_full_whep_cap_falls_back_to_hls_by_itself(make_relay_node, rtsp
     await asyncio.sleep(1.5)
     assert await video_frames(second) > frames
     assert await first.evaluate("window.__pantau.mode") == "webrtc"  # the first viewer is untouched
+
+
+async def test_hls_failing_on_the_way_falls_back_to_whep(relay_node, rtsp_camera, browser):
+    """A broken cache or proxy in front of /hls/ (here: every HLS request answered 502 by the
+    browser's network layer) while the camera is online: the page plays WHEP instead, says so,
+    and a WHEP viewer is counted; it does not bounce back to the broken HLS."""
+    node = relay_node
+    await add_online(node, "via-proxy", rtsp_camera.url("/cam"))
+    page = await browser.new_page()
+    hls_requests = []
+
+    async def broken_proxy(route):
+        hls_requests.append(route.request.url)
+        await route.fulfill(status=502, body="Bad Gateway")
+
+    await page.route(f"{node.url}/hls/**", broken_proxy)
+    await page.goto(f"{node.url}/kamera/via-proxy")
+    await wait_mode(page, "webrtc", timeout=30)
+    assert hls_requests, "the page tried HLS first"
+    assert "beralih ke WebRTC" in await text_of(page, "message")
+    await wait_for_frames(page, 20)
+    tried = len(hls_requests)
+    await asyncio.sleep(3)
+    assert await page.evaluate("window.__pantau.mode") == "webrtc"
+    assert len(hls_requests) == tried  # the HLS session is gone, not retrying behind WHEP
 
 
 async def test_a_signed_in_operator_keeps_whep(relay_node, rtsp_camera, browser):

@@ -1,6 +1,6 @@
 """WHIP from real browsers: Chromium's fake camera pushed through a WHIP client that is not ours
 (the npm package whip-whep, its WHIPClient with default settings), and through Pantau's own
-push page /kirim; a second Chromium page plays the camera through the relay."""
+push page /kirim; other Chromium pages play the camera through the relay, over WHEP and over LL-HLS."""
 
 from __future__ import annotations
 
@@ -58,6 +58,19 @@ async def serve_test_assets(context, base_url: str) -> None:
     await context.route(f"{base_url}/__test__/push.html*", lambda route: route.fulfill(body=PUSH_PAGE, content_type="text/html"))
 
 
+async def played_as_the_public_plays_it(browser, node) -> None:
+    """WHIP in, LL-HLS out (the public's default player): the page plays HLS and never fell
+    back to WHEP. Chromium's sender cuts keyframes seconds apart, so segments are long."""
+    page = await browser.new_page()
+    errors = PageErrors(page)
+    await page.goto(f"{node.url}/kamera/hp")
+    await wait_for_frames(page, 20, timeout=40)
+    assert await page.evaluate("window.__pantau.mode") == "hls"
+    await wait_for_more_frames(page, 20)
+    assert errors.items == []
+    await page.close()
+
+
 async def test_chromium_pushes_with_whip_whep_and_another_page_plays_it(node):
     key = push_key(node, "hp")
     async with chromium(args=FAKE_CAMERA) as browser:
@@ -71,10 +84,11 @@ async def test_chromium_pushes_with_whip_whep_and_another_page_plays_it(node):
 
         viewer = await browser.new_page()
         errors = PageErrors(viewer)
-        await viewer.goto(f"{node.url}/kamera/hp?player=webrtc")  # WHIP in, WHEP out (HLS of a WHIP camera: see README, known gap)
+        await viewer.goto(f"{node.url}/kamera/hp?player=webrtc")  # WHIP in, WHEP out
         await wait_for_frames(viewer, 20)
         await wait_for_more_frames(viewer, 20)
         assert errors.items == []
+        await played_as_the_public_plays_it(browser, node)
 
         await pusher.evaluate("window.whip.stop()")
         await asyncio.to_thread(node.wait_state, "hp", "waiting", 15)
@@ -107,8 +121,9 @@ async def test_push_page_sends_the_phone_camera(node):
         await asyncio.to_thread(node.wait_state, "hp", "online", 20)
 
         viewer = await browser.new_page()
-        await viewer.goto(f"{node.url}/kamera/hp?player=webrtc")  # WHIP in, WHEP out (HLS of a WHIP camera: see README, known gap)
+        await viewer.goto(f"{node.url}/kamera/hp?player=webrtc")  # WHIP in, WHEP out
         await wait_for_frames(viewer, 20)
+        await played_as_the_public_plays_it(browser, node)
 
         # A second phone with the key is refused while the first one sends.
         second = await browser.new_page()

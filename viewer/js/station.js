@@ -1,6 +1,9 @@
 // The station page (/kamera/{id}, /tps/{id}; ?embed=1 for an iframe): one camera, live.
 // The public plays LL-HLS or WHEP first as the site says (GET /api/player, relay.public_player);
-// "Langsung" switches to WHEP, and a WHEP 503 or failed connection falls back to HLS by itself.
+// "Langsung" switches to WHEP, and a WHEP 503 or failed connection falls back to HLS by itself;
+// HLS that keeps failing while the camera is online (a broken cache or proxy on the way) falls
+// back to WHEP. Automatic switches are at most one per SWITCH_GUARD_MS, so a viewer whom neither
+// path serves waits on one of them (with its own retries) instead of bouncing between the two.
 // Signed-in operators always play WHEP.
 //
 // Everything on screen is drawn by render() from `view`; the camera JSON, the SSE events, the
@@ -14,6 +17,8 @@ import {REASON_LABELS, badgeTone, publicFromLabel, statusText} from './status-la
 import {playWhep} from './whep-client.js';
 
 const NO_PICTURE_AFTER_MS = 3000; // no new frame for this long: the picture has stalled
+const HLS_FAILURES_BEFORE_WHEP = 2; // fatal HLS errors since HLS last played, camera online
+const SWITCH_GUARD_MS = 30000;
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
@@ -37,6 +42,9 @@ let hlsBlocked = null; // why HLS cannot play in this browser/node, or null
 let player = {public_player: 'hls', hls_js: null, hls_js_missing: null}; // GET /api/player
 let operator = false; // signed in: WHEP only
 let webrtcConnected = false; // this WHEP attempt reached 'connected'
+let hlsFailures = 0; // fatal HLS errors since HLS last played
+let lastSwitchAt = -Infinity; // performance.now() of the last automatic switch of mode
+let whepNote = null; // why WHEP plays though the site prefers HLS, kept once WHEP connects
 let starting = false; // a first playWhep() is under way
 let retryTimer = null;
 let startFailures = 0;
@@ -198,7 +206,7 @@ async function startPlayer() {
   try {
     session = await playWhep(whepUrl(cameraId), video, {onState: onPlayerState});
     startFailures = 0;
-    view.message = null;
+    view.message = whepNote;
   } catch (error) {
     startFailures += 1;
     onPlayerError(error);
@@ -222,12 +230,24 @@ async function startPlayer() {
 }
 
 // A public viewer is never left without a picture because of WHEP capacity or blocked UDP.
-const canFallBack = () => !operator && !hlsBlocked;
+const switchAllowed = () => performance.now() - lastSwitchAt >= SWITCH_GUARD_MS;
+const canFallBack = () => !operator && !hlsBlocked && switchAllowed();
 
 function fallBackToHls() {
+  lastSwitchAt = performance.now();
   stopPlayer();
   mode = 'hls';
   startHls();
+}
+
+// HLS fails while WHEP may work: the camera is online, so the fault is on the HLS path.
+function fallBackToWhep() {
+  lastSwitchAt = performance.now();
+  stopPlayer();
+  mode = 'webrtc';
+  whepNote = 'Siaran HLS tidak dapat diputar; beralih ke WebRTC.';
+  view.message = whepNote;
+  startPlayer();
 }
 
 async function startHls() {
@@ -248,9 +268,18 @@ async function startHls() {
 }
 
 function onHlsState(state) {
+  if (mode !== 'hls') return; // a late event of a session we left
   if (state === 'connected') {
+    hlsFailures = 0;
     view.player = 'connected';
   } else if (state === 'reconnecting') {
+    hlsFailures += 1;
+    if (view.player !== 'connected' && hlsFailures >= HLS_FAILURES_BEFORE_WHEP
+        && view.status.state === 'online' && switchAllowed()) {
+      hlsFailures = 0;
+      fallBackToWhep();
+      return;
+    }
     if (view.player === 'connected') view.player = 'reconnecting';
   } else if (state === 'forbidden') {
     stopPlayer();
@@ -271,7 +300,8 @@ function goLive() {
   if (mode !== 'hls') return;
   stopPlayer();
   mode = 'webrtc';
-  view.message = null;
+  view.message = whepNote = null;
+  lastSwitchAt = -Infinity; // the viewer's own choice: a refusal may take them back to HLS at once
   startPlayer();
 }
 
@@ -294,7 +324,7 @@ function onPlayerState(state, detail) {
   if (state === 'connected') {
     webrtcConnected = true;
     view.player = 'connected';
-    view.message = null;
+    view.message = whepNote;
   } else if (state === 'reconnecting') {
     if (!webrtcConnected && canFallBack()) { // never connected: UDP blocked, say; HLS instead
       view.message = 'Koneksi WebRTC gagal; beralih ke siaran HLS.';
