@@ -87,6 +87,8 @@ class IngestWorker:
         self._feeder = PipelineFeeder(from_sources=settings.shared_feed_from_cameras)
         self._demo = None
         self._tasks: list[asyncio.Task] = []
+        # Recordings (outputs/recording/recorders.py), run by the camera's lease owner: set by the node.
+        self.recorders = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -118,6 +120,8 @@ class IngestWorker:
         if stuck:
             log.warning("%d source thread(s) still closing at shutdown: %s", len(stuck), ", ".join(stuck[:5]))
         self.sources.clear()
+        if self.recorders is not None:
+            await self.recorders.stop()  # before the leases go: the last segments are still ours to write
         if self.ownership:
             await self.ownership.stop()  # after the sources: hand the leases over, nothing publishes
         self._feeder.stop()
@@ -204,7 +208,13 @@ class IngestWorker:
                 source = self._make_source(camera)
                 self.sources[camera_id] = (source_key(camera), source)
                 source.start()
+        if self.recorders is not None:
+            self.recorders.follow(cid for cid, camera in wanted.items() if camera.record and self.holds_lease(cid))
         await self.references.step()
+
+    def holds_lease(self, camera_id: str) -> bool:
+        """This worker is the camera's one writer (without leases: a static split, or embedded)."""
+        return self.ownership is None or camera_id in self.ownership.held
 
     def _pipeline(self, camera: Camera) -> CameraPipeline:
         s = self.settings

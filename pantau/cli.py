@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", help="revoke the token with this label")
     _common(revoke)
     revoke.add_argument("label")
+
+    verify = commands.add_parser("verify", help="check recordings offline: segments, hash chain, signatures (README: Recordings)")
+    _common(verify)
+    verify.add_argument("target", metavar="DIR|ZIP|URL", help="a recordings directory, one camera's, an export zip or its URL")
+    verify.add_argument("--from", dest="start", help="check segment files from this time (ISO 8601; UTC if no offset)")
+    verify.add_argument("--to", dest="end", help="... up to this time")
+    verify.add_argument("--key", action="append", type=Path, help="a trusted public key (PEM; default: site-key.pub.pem of the directory)")
     return parser
 
 

@@ -4,6 +4,7 @@ on the registry (data dir or Redis URL)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import getpass
 import json
@@ -186,7 +187,23 @@ async def token_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def verify_command(args: argparse.Namespace) -> int:
+    from outputs.recording.time_range import parse_instant
+    from outputs.recording.verify import summary, verify
+
+    try:
+        start = parse_instant(args.start) if args.start else None
+        end = parse_instant(args.end) if args.end else None
+    except ValueError as exc:
+        raise CliError(f"--from/--to: {exc}") from None
+    report = await asyncio.to_thread(verify, args.target, start, end, args.key)
+    print(summary(report))
+    return 0 if report.ok else 1
+
+
 async def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "verify":
+        return await verify_command(args)
     if args.command == "cameras":
         return await (cameras_list if args.action == "list" else cameras_import)(args, settings)
     return await token_command(args, settings)

@@ -21,7 +21,7 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" also accepts a tra
 KINDS = ("tps", "recap")
 TRANSPORTS = ("tcp", "udp")
 FIELDS = ("id", "kind", "region", "tps", "name", "source", "transport", "source_token", "public", "enabled", "tags",
-          "public_windows", "masks")
+          "public_windows", "record", "masks")
 MAX_TPS = 999
 MAX_NAME = 200
 MAX_TAGS = 32
@@ -58,6 +58,8 @@ class Camera:
     public_windows: list[str] = field(default_factory=list)
     # Privacy masks burned in at ingest (pantau/cameras/masks.py): [{kind, points}, ...]
     masks: list[dict[str, Any]] = field(default_factory=list)
+    # Recorded as evidence by its lease owner (outputs/recording/); the demo set records recap sites.
+    record: bool = False
 
     def to_stored(self) -> dict[str, Any]:
         # By hand rather than dataclasses.asdict (a deep copy): 30k of these per bulk import.
@@ -276,6 +278,10 @@ def validate_camera(data: Any, regions: RegionTree, stored: Camera | None = None
         if parsed is None:
             errors.append(FieldError(flag, "must be true or false (CSV: true/false/1/0)"))
         flags[flag] = parsed
+    record = data.get("record")
+    record = False if record in (None, "") else _parse_bool(record)
+    if record is None:
+        errors.append(FieldError("record", "must be true or false (CSV: true/false/1/0)"))
 
     tags = data.get("tags") or []
     if isinstance(tags, str):
@@ -301,7 +307,8 @@ def validate_camera(data: Any, regions: RegionTree, stored: Camera | None = None
     return Camera(
         id=camera_id, kind=kind, region=region.code, tps=tps, name=name, source=source,
         transport=transport, source_token=token, public=flags["public"], enabled=flags["enabled"],
-        tags=list(dict.fromkeys(tags)), public_windows=public_windows, masks=masks,
+        tags=list(dict.fromkeys(tags)), public_windows=public_windows, record=bool(record),
+        masks=masks,
     )
 
 

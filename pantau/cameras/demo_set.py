@@ -20,7 +20,7 @@ def demo_cameras(regions: RegionTree) -> list[Camera]:
     for kecamatan in sorted(regions.at_level("kecamatan"), key=lambda r: r.code):
         cameras.append(Camera(
             id=default_id("recap", kecamatan.code, None), kind="recap", region=kecamatan.code, tps=None,
-            name=f"Rekap Kecamatan {kecamatan.name}", source="demo", tags=["demo"],
+            name=f"Rekap Kecamatan {kecamatan.name}", source="demo", tags=["demo"], record=True,
         ))
         kelurahan = regions.children(kecamatan.code)
         for index in range(TPS_PER_KECAMATAN):

@@ -243,6 +243,20 @@ class HlsSettings(BaseModel):
     media_max_age_s: int = Field(3600, ge=1)  # Cache-Control of parts, segments, init (immutable)
 
 
+class RecordingSettings(BaseModel):
+    """Recordings of cameras with `record` on (outputs/recording/): written by each camera's lease owner."""
+
+    dir: Path | None = None  # None: <data_dir>/recordings (any mounted volume on a site)
+    key_file: Path | None = None  # the site's Ed25519 key; None: <data_dir>/keys/site-ed25519.pem (one file for the whole site)
+    segment_s: float = Field(10.0, ge=1.0, le=60.0)  # segments are cut at the first keyframe after this
+    idle_s: float = Field(5.0, gt=0)  # no video this long: the open segment is closed (a gap follows)
+    gap_s: float = Field(2.0, gt=0)  # a pause longer than this between segments is a gap entry
+    sign_every_s: float = Field(120.0, ge=1.0)  # the chain head is signed this often (and at stop)
+    retention_days: float = Field(45.0, gt=0)  # India's ECI keeps webcast footage 45 days
+    budget_gb: float = Field(0.0, ge=0)  # the site's disk budget for recordings; 0: no budget
+    retention_check_s: float = Field(60.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PANTAU_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -274,6 +288,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     relay: RelaySettings = RelaySettings()
     hls: HlsSettings = HlsSettings()
+    recording: RecordingSettings = RecordingSettings()
     embedded_redis: EmbeddedRedisSettings = EmbeddedRedisSettings()
     source_policy: SourcePolicySettings = SourcePolicySettings()
     visibility: VisibilitySettings = VisibilitySettings()
@@ -291,6 +306,10 @@ class Settings(BaseSettings):
         import socket
 
         return self.node_id or f"{socket.gethostname()}-{os.getpid()}"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.recording.dir or self.data_dir / "recordings"
 
     @property
     def seed_demo(self) -> bool:

@@ -79,6 +79,7 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
     from ingest.ownership import Ownership
     from ingest.sources.whip_http import add_whip_routes
     from ingest.worker import IngestWorker
+    from outputs.recording.recorders import recorders_for
     from relay.app import create_app
 
     if role not in ROLES:
@@ -121,6 +122,7 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
                 # A site without a static split: cameras are spread over the live workers by leases.
                 worker.ownership = Ownership(LeaseStore(bus_client, settings.node_name), registry, bus,
                                              eligible=lambda camera: worker.eligible(camera) and camera.source_type != "whip")
+            worker.recorders = recorders_for(settings, bus, registry.redis)
             await worker.start()
         app = None
         if role != "ingest":

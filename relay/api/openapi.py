@@ -280,6 +280,7 @@ def _document() -> dict[str, Any]:
                     "transport": {"enum": ["tcp", "udp"], "default": "tcp"}, "source_token": {"type": ["string", "null"], "description": "bearer token of a whep+ source; read back as *** when one is stored"},
                     "public": {"type": "boolean", "default": True}, "enabled": {"type": "boolean", "default": True},
                     "tags": {"type": "array", "items": {"type": "string"}},
+                    "record": {"type": "boolean", "default": False, "description": "recorded as evidence (README: Recordings)"},
                     "masks": {"type": "array", "maxItems": 16, "description": "privacy masks burned into the picture at ingest, before any "
                               "output (README: Privacy masks). 422 naming the mask (e.g. masks[1].points) for a point outside 0..1, fewer "
                               "than 3 or more than 32 points, no area or edges that cross",

@@ -1,0 +1,1 @@
+"""Recordings as evidence: fMP4 segments, a signed hash chain per camera, retention and holds, verification."""

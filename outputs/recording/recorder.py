@@ -1,0 +1,130 @@
+"""Records one camera: reads it from the stream bus, cuts fMP4 segments at keyframes with the
+segmenter LL-HLS uses (pantau/media/fmp4_segmenter.py: one mux, two outputs), writes each one
+safely (segment_files.py), chains it (chain.py) and signs the chain head every
+`sign_every_s` and when it stops (site_key.py). No decoding. Audio is dropped (the bus carries
+video only).
+
+Times are wall-clock: a segment starts when ingest received its first frame and lasts the sum
+of its parts. A pause longer than `gap_s` between two segments becomes a gap entry, with the
+reason: the camera sent nothing (offline) or recording itself stopped (a node restart, a crash,
+a change of lease owner).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from outputs.recording.chain import SIGNATURES_FILE, CameraChain, append_line, iso
+from outputs.recording.segment_files import SegmentFile, remove_unrecorded
+from outputs.recording.site_key import SiteKey
+from pantau.bus.stream_bus import StreamBus
+from pantau.media.fmp4_segmenter import Chunk, Fmp4Segmenter
+from pantau.runtime.config import RecordingSettings
+
+log = logging.getLogger(__name__)
+
+# Muxing and fsync are blocking: threads of their own, so live outputs never wait on a disk.
+WRITERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="recording")
+PART_S = 1.0  # fragments inside a segment file (the HLS VOD playlist plays whole segments)
+
+GAP_OFFLINE = "no video from the camera"
+GAP_RESTART = "recording stopped (node restart, crash or new lease owner)"
+
+
+class Recorder:
+    def __init__(self, bus: StreamBus, camera_id: str, chain: CameraChain, key: SiteKey, settings: RecordingSettings):
+        self.bus = bus
+        self.camera_id = camera_id
+        self.chain = chain
+        self.key = key
+        self.settings = settings
+        self._segmenter = Fmp4Segmenter(PART_S, settings.segment_s)
+        self._file: SegmentFile | None = None
+        self._start = 0.0
+        self._duration = 0.0
+        self._first_of_run = True
+        self._signed_seq = -1
+        self._last_signed_at = time.monotonic()
+        self.segments_written = 0
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        removed = await loop.run_in_executor(WRITERS, remove_unrecorded, self.chain)
+        if removed:
+            log.info("recording of %s: removed %d unfinished segment file(s) from before", self.camera_id, removed)
+        try:
+            with self.bus.subscribe(self.camera_id) as subscription:
+                while True:
+                    try:
+                        timed = await asyncio.wait_for(subscription.get(), self.settings.idle_s)
+                        work = self._segmenter.feed
+                        args = (timed,)
+                    except TimeoutError:
+                        work, args = self._segmenter.finish, ()
+                    try:
+                        chunks = await loop.run_in_executor(WRITERS, work, *args)
+                    except (ValueError, OSError) as exc:  # a packet the muxer refuses: start again at a keyframe
+                        log.warning("recording of %s: %s; starting again at the next keyframe", self.camera_id, exc)
+                        await loop.run_in_executor(WRITERS, self._abandon)
+                        self._segmenter = Fmp4Segmenter(PART_S, self.settings.segment_s)
+                        continue
+                    if chunks:
+                        await loop.run_in_executor(WRITERS, self._write, chunks)
+                    if time.monotonic() - self._last_signed_at >= self.settings.sign_every_s:
+                        await loop.run_in_executor(WRITERS, self.sign_head)
+        finally:
+            # Stopping (lease lost, camera no longer recorded, shutdown): the open segment is kept.
+            await asyncio.shield(loop.run_in_executor(WRITERS, self._close))
+
+    # -- in the writer thread ------------------------------------------------------------------
+    def _write(self, chunks: list[Chunk]) -> None:
+        for chunk in chunks:
+            if chunk.new_segment:
+                self._commit()
+                self._open(chunk)
+            if self._file is not None:
+                self._file.write(chunk.data)
+                self._duration += chunk.duration
+
+    def _open(self, chunk: Chunk) -> None:
+        self._start = chunk.program_date_time
+        self._duration = 0.0
+        self._file = SegmentFile(self.chain.dir, self._start, chunk.init)
+
+    def _commit(self) -> None:
+        if self._file is None:
+            return
+        file, self._file = self._file, None
+        sha256 = file.commit()
+        start, end = self._start, self._start + self._duration
+        previous_end = self.chain.last_segment_end
+        if previous_end is not None and start - previous_end > self.settings.gap_s:
+            self.chain.append("gap", start=iso(previous_end), end=iso(start),
+                              reason=GAP_RESTART if self._first_of_run else GAP_OFFLINE)
+        self._first_of_run = False
+        self.chain.append("segment", start=iso(start), end=iso(end), file=file.relative, sha256=sha256,
+                          bytes=file.size, init_bytes=file.init_bytes)
+        self.segments_written += 1
+
+    def _abandon(self) -> None:
+        if self._file is not None:
+            self._file.abandon()
+            self._file = None
+
+    def _close(self) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            self._write(self._segmenter.finish())
+        self._commit()
+        self.sign_head()
+
+    def sign_head(self) -> None:
+        self._last_signed_at = time.monotonic()
+        head = self.chain.last
+        if head is None or head.seq == self._signed_seq:
+            return
+        append_line(self.chain.dir / SIGNATURES_FILE, self.key.sign_line(head, time.time()))
+        self._signed_seq = head.seq

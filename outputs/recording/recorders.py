@@ -1,0 +1,129 @@
+"""The recordings of one ingest worker: a `Recorder` for every camera with `record` on whose
+lease this worker holds (the worker says which, on every reconcile), and retention for them.
+
+Exactly one writer per camera on a site: the recorder starts and stops with the lease, so after a
+failover the new owner continues the same chain (a gap entry covers the hand-over) and the old
+one has stopped writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from outputs.recording.chain import CameraChain, iso
+from outputs.recording.holds import HoldStore
+from outputs.recording.recorder import WRITERS, Recorder
+from outputs.recording.retention import bytes_used, expired, over_budget, present_segments
+from outputs.recording.site_key import SiteKey
+from pantau.bus.stream_bus import StreamBus
+from pantau.runtime.config import RecordingSettings
+
+log = logging.getLogger(__name__)
+
+
+class Recorders:
+    def __init__(self, bus: StreamBus, settings: RecordingSettings, root: Path, key: SiteKey, holds: HoldStore | None):
+        self.bus = bus
+        self.settings = settings
+        self.root = root
+        self.key = key
+        self.holds = holds
+        self.running: dict[str, tuple[Recorder, asyncio.Task]] = {}
+        self._retention: asyncio.Task | None = None
+        key.publish(root)
+
+    def follow(self, camera_ids: Iterable[str]) -> None:
+        """Record exactly these cameras from now on."""
+        wanted = set(camera_ids)
+        for camera_id in [c for c in self.running if c not in wanted]:
+            self.running.pop(camera_id)[1].cancel()
+            log.info("camera %s: recording stopped", camera_id)
+        for camera_id in wanted - self.running.keys():
+            recorder = Recorder(self.bus, camera_id, CameraChain(self.root, camera_id), self.key, self.settings)
+            task = asyncio.get_running_loop().create_task(self._run(recorder), name=f"record-{camera_id}")
+            self.running[camera_id] = (recorder, task)
+            log.info("camera %s: recording to %s", camera_id, recorder.chain.dir)
+        if self._retention is None:
+            self._retention = asyncio.get_running_loop().create_task(self._retention_loop(), name="recording-retention")
+
+    async def _run(self, recorder: Recorder) -> None:
+        try:
+            await recorder.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a full disk, a broken volume: say so, the next reconcile starts it again
+            log.exception("recording of %s failed", recorder.camera_id)
+            if self.running.get(recorder.camera_id, (None,))[0] is recorder:
+                del self.running[recorder.camera_id]
+
+    async def stop(self) -> None:
+        tasks = [task for _, task in self.running.values()]
+        if self._retention:
+            tasks.append(self._retention)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
+        self.running.clear()
+
+    async def _retention_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.retention_check_s)
+            try:
+                await self.enforce_retention()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away (holds unknown): delete nothing this time
+                log.warning("recording retention skipped: %s", exc)
+
+    async def enforce_retention(self, now: float | None = None) -> int:
+        """Delete what is past retention or over the budget, never a held range; the count deleted."""
+        if self.holds is None or not self.running:
+            return 0
+        holds = await self.holds.all()
+        chains = {camera_id: recorder.chain for camera_id, (recorder, _) in self.running.items()}
+        return await asyncio.get_running_loop().run_in_executor(
+            WRITERS, self._delete, chains, holds, time.time() if now is None else now)
+
+    def _delete(self, chains: dict[str, CameraChain], holds, now: float) -> int:
+        segments = {camera_id: present_segments(camera_id, chain.entries()) for camera_id, chain in chains.items()}
+        doomed = {camera_id: expired(found, holds, now, self.settings.retention_days) for camera_id, found in segments.items()}
+        if self.settings.budget_gb:
+            budget = int(self.settings.budget_gb * 1e9)
+            left = [s for found in segments.values() for s in found if s not in doomed[s.camera]]
+            used = bytes_used(self.root) - sum(s.size for found in doomed.values() for s in found)
+            for segment in over_budget(left, holds, used, budget):
+                doomed[segment.camera].append(segment)
+        count = 0
+        for camera_id, found in doomed.items():
+            if not found:
+                continue
+            chain = chains[camera_id]
+            reason = "retention" if all(s.entry.end < now - self.settings.retention_days * 86400 for s in found) else "budget"
+            chain.append("deleted", seqs=sorted(s.entry.seq for s in found), reason=reason, at=iso(now),
+                         start=iso(min(s.entry.start for s in found)), end=iso(max(s.entry.end for s in found)))
+            for segment in found:
+                with contextlib.suppress(FileNotFoundError):
+                    (chain.dir / segment.entry.fields["file"]).unlink()
+            count += len(found)
+            recorder = self.running.get(camera_id, (None,))[0]
+            if recorder is not None:
+                recorder.sign_head()
+        if count:
+            log.info("recording retention deleted %d segment(s)", count)
+        return count
+
+
+def recorders_for(settings, bus: StreamBus, redis) -> Recorders:
+    """The node's recordings (`settings`: pantau.runtime.config.Settings): its directory, the site key, holds."""
+    key = SiteKey.load_or_create(site_key_path(settings))
+    return Recorders(bus, settings.recording, settings.recordings_dir, key, HoldStore(redis))
+
+
+def site_key_path(settings) -> Path:
+    return settings.recording.key_file or settings.data_dir / "keys" / "site-ed25519.pem"

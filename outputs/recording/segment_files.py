@@ -1,0 +1,64 @@
+"""Writing one segment file so that a crash loses at most the segment being written.
+
+The fragments go to a temp file as they come; at the segment's end the file is fsynced and
+renamed into place (and the directory fsynced), and only then does the chain get its entry. A
+temp file left by a crash, or a renamed file whose entry never made it into the chain, is not
+part of the record and is removed when recording starts again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from outputs.recording.chain import SEGMENTS_DIR, CameraChain, fsync_dir, read_entries
+
+TEMP_SUFFIX = ".writing"
+
+
+class SegmentFile:
+    def __init__(self, camera_dir: Path, start: float, init: bytes):
+        day = datetime.fromtimestamp(start, UTC)  # named by its start (segments last >= 1 s: unique)
+        self.relative = f"{SEGMENTS_DIR}/{day:%Y-%m-%d}/{day:%H%M%S}.{day.microsecond // 1000:03d}.mp4"
+        self.path = camera_dir / self.relative
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.temp = self.path.with_name(self.path.name + TEMP_SUFFIX)
+        self._file = open(self.temp, "wb")
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self.init_bytes = len(init)
+        self.write(init)
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._hash.update(data)
+        self.size += len(data)
+
+    def commit(self) -> str:
+        """fsync and rename into place; the file's SHA-256."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self.temp, self.path)
+        fsync_dir(self.path.parent)
+        return self._hash.hexdigest()
+
+    def abandon(self) -> None:
+        self._file.close()
+        self.temp.unlink(missing_ok=True)
+
+
+def remove_unrecorded(chain: CameraChain) -> int:
+    """Temp files and files the chain does not name (a crash between rename and chain append)."""
+    named = {e.fields.get("file") for e in read_entries(chain.path) if e.kind == "segment"}
+    removed = 0
+    segments = chain.dir / SEGMENTS_DIR
+    if not segments.exists():
+        return 0
+    for path in segments.rglob("*"):
+        if path.is_file() and (path.name.endswith(TEMP_SUFFIX) or str(path.relative_to(chain.dir)) not in named):
+            path.unlink()
+            removed += 1
+    return removed
