@@ -30,6 +30,7 @@ from ingest.sources.whep_source import WhepPullSettings, WhepPullSource
 from ingest.sources.whip_source import WebRtcSettings, WhipSource
 from ingest.status_reporter import StatusReporter
 from ingest.transcoder import TranscodeSettings
+from outputs.restream.restreams import Restreams
 from pantau.bus.stream_bus import StreamBus
 from pantau.cameras.camera import Camera
 from pantau.cameras.reference_views import ReferenceViews
@@ -94,6 +95,8 @@ class IngestWorker:
     async def start(self) -> None:
         self._feeder.start()
         self.status = StatusReporter(self.registry.redis)
+        # Restreams to RTMP(S) (outputs/restream/), pushed by the camera's lease owner only.
+        self.restreams = Restreams(self.bus, self.status.report, self._backoff)
         self._tasks = [asyncio.create_task(self.status.run(), name="status-writer"),
                        asyncio.create_task(self._follow_registry(), name="follow-registry"),
                        asyncio.create_task(self._watch_stalls(), name="stall-watch")]
@@ -113,6 +116,8 @@ class IngestWorker:
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=1.0)
+        if self.status:
+            await self.restreams.stop()
         for _, source in self.sources.values():
             source.stop()
         end = time.monotonic() + deadline_s
@@ -210,6 +215,7 @@ class IngestWorker:
                 source.start()
         if self.recorders is not None:
             self.recorders.follow(cid for cid, camera in wanted.items() if camera.record and self.holds_lease(cid))
+        self.restreams.follow({cid: camera for cid, camera in wanted.items() if cid in self.sources and self.holds_lease(cid)})
         await self.references.step()
 
     def holds_lease(self, camera_id: str) -> bool:
@@ -233,12 +239,16 @@ class IngestWorker:
             return self._demo_player().source_for(camera, self._pipeline(camera))
         if camera.source_type == "whip":
             return WhipSource(camera.id, self._pipeline(camera), self.webrtc, push_lease=self.ownership)
-        backoff = Backoff(initial_s=s.backoff_initial_s, cap_s=s.backoff_cap_s, auth_initial_s=s.auth_backoff_initial_s)
+        backoff = self._backoff()
         if camera.source_type == "whep":
             return WhepPullSource(camera.id, camera.source, camera.source_token, self._pipeline(camera), self.webrtc,
                                   WhepPullSettings(s.rtsp_open_timeout_s, s.rtsp_read_timeout_s), backoff)
         return RtspSource(camera.id, camera.source, camera.transport, self._pipeline(camera),
                           RtspSettings(s.rtsp_open_timeout_s, s.rtsp_read_timeout_s), backoff, self._feeder)
+
+    def _backoff(self) -> Backoff:
+        s = self.settings
+        return Backoff(initial_s=s.backoff_initial_s, cap_s=s.backoff_cap_s, auth_initial_s=s.auth_backoff_initial_s)
 
     def _demo_player(self):
         if self._demo is None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.rtmp_server import RTMP_MODULE_PACKAGE
 from tests.support.rtsp_camera import Mount, RtspCameraError, RtspCameraServer
 from tests.support.rtsp_camera_server import GSTREAMER_ELEMENT_PACKAGES, OVERLAYS, missing_elements
 from tests.support.system_deps import DEBIAN_BINARIES, missing_binary
@@ -49,7 +50,7 @@ def test_test_script_installs_every_package_the_fixtures_name():
     installed = installed_by_test_script()
     needed = {package for package in GSTREAMER_ELEMENT_PACKAGES.values() if package != "libgstreamer1.0-0"}
     needed |= {DEBIAN_BINARIES[b] for b in ("redis-server", "/usr/bin/python3", "/usr/bin/chromium", "ffmpeg")}
-    needed |= {"python3-gi", "gir1.2-gst-rtsp-server-1.0"}
+    needed |= {"python3-gi", "gir1.2-gst-rtsp-server-1.0", RTMP_MODULE_PACKAGE}
     assert needed <= installed, f"scripts/test.sh does not install {sorted(needed - installed)}"
 
 

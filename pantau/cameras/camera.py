@@ -14,14 +14,14 @@ from urllib.parse import urlsplit
 
 from pantau.access.redaction import MASK, NoStoredSecret, check_same_origin, keep_masked_secrets, mask_url, url_secrets
 from pantau.cameras import masks as privacy_masks
-from pantau.cameras import source_policy, visibility
+from pantau.cameras import restream_target, source_policy, visibility
 from pantau.cameras.regions import RegionTree
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" also accepts a trailing "\n"
 KINDS = ("tps", "recap")
 TRANSPORTS = ("tcp", "udp")
 FIELDS = ("id", "kind", "region", "tps", "name", "source", "transport", "source_token", "public", "enabled", "tags",
-          "public_windows", "record", "masks")
+          "public_windows", "record", "masks", "restream_url", "restream_key")
 MAX_TPS = 999
 MAX_NAME = 200
 MAX_TAGS = 32
@@ -60,6 +60,9 @@ class Camera:
     masks: list[dict[str, Any]] = field(default_factory=list)
     # Recorded as evidence by its lease owner (outputs/recording/); the demo set records recap sites.
     record: bool = False
+    # Restream to RTMP(S) (pantau/cameras/restream_target.py); the key is a secret like a password.
+    restream_url: str | None = None
+    restream_key: str | None = None
 
     def to_stored(self) -> dict[str, Any]:
         # By hand rather than dataclasses.asdict (a deep copy): 30k of these per bulk import.
@@ -76,7 +79,7 @@ class Camera:
         return source_type(self.source) or "unknown"
 
     def secrets(self) -> list[str]:
-        return [s for s in (*url_secrets(self.source), self.source_token) if s]
+        return [s for s in (*url_secrets(self.source), self.source_token, self.restream_key) if s]
 
 
 def source_type(source: str) -> str | None:
@@ -302,13 +305,21 @@ def validate_camera(data: Any, regions: RegionTree, stored: Camera | None = None
         errors.append(FieldError(exc.field, exc.reason))
         masks = []
 
+    try:
+        restream_url = restream_target.check_url(data.get("restream_url"))
+        restream_key = restream_target.check_key(data.get("restream_key"), restream_url, stored and stored.restream_key,
+                                                 stored and stored.restream_url)
+    except restream_target.TargetInvalid as exc:
+        errors.append(FieldError(exc.field, str(exc)))
+        restream_url = restream_key = None
+
     if errors:
         raise CameraInvalid(errors)
     return Camera(
         id=camera_id, kind=kind, region=region.code, tps=tps, name=name, source=source,
         transport=transport, source_token=token, public=flags["public"], enabled=flags["enabled"],
         tags=list(dict.fromkeys(tags)), public_windows=public_windows, record=bool(record),
-        masks=masks,
+        masks=masks, restream_url=restream_url, restream_key=restream_key,
     )
 
 
@@ -328,6 +339,7 @@ def masked_fields(camera: Camera) -> dict[str, Any]:
     data = camera.to_stored()
     data["source"] = mask_url(camera.source)
     data["source_token"] = MASK if camera.source_token else None
+    data["restream_key"] = MASK if camera.restream_key else None
     return data
 
 
@@ -342,5 +354,6 @@ def public_view(camera: Camera, regions: RegionTree, status: dict[str, Any] | No
         "id": camera.id, "kind": camera.kind, "region": camera.region, "tps": camera.tps,
         "name": camera.name, "public": camera.public, "enabled": camera.enabled,
         "tags": camera.tags, "location": regions.path(camera.region),
-        "status": status or default_status(camera),
+        # The restream's state is the operators' business (it names failures at a destination).
+        "status": {k: v for k, v in (status or default_status(camera)).items() if k != "restream"},
     }

@@ -41,7 +41,8 @@ BUILT_IN_DENY = {
     "0.0.0.0/8": "unspecified address (0, 0.0.0.0: the node itself)",
     "::/128": "unspecified address (::, the node itself)",
 }
-DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "whep+http": 80, "whep+https": 443, "http": 80, "https": 443}
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "whep+http": 80, "whep+https": 443, "http": 80, "https": 443,
+                 "rtmp": 1935, "rtmps": 443}
 
 
 class SourceRefused(OSError):

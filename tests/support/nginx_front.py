@@ -67,26 +67,36 @@ http {{
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 10.0) -> NginxFront:
-        check = subprocess.run([self.binary, "-t", "-p", str(self.prefix), "-e", str(self.prefix / "logs/error.log"),
-                                "-c", str(self.prefix / "nginx.conf")], capture_output=True, text=True)
-        assert check.returncode == 0, check.stderr
-        self.process = subprocess.Popen([self.binary, "-p", str(self.prefix), "-e", str(self.prefix / "logs/error.log"),
-                                         "-c", str(self.prefix / "nginx.conf")], stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                assert self.process.poll() is None, self.process.stderr.read().decode()
-                time.sleep(0.05)
-        raise AssertionError("nginx did not start")
+        self.process = run_nginx(self.binary, self.prefix, self.port, timeout)
+        return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_nginx(self.process)
+
+
+def run_nginx(binary: str, prefix: Path, port: int, timeout: float, **popen: object) -> subprocess.Popen:
+    """nginx with `prefix`/nginx.conf (checked first), once it accepts connections on `port`."""
+    args = [binary, "-p", str(prefix), "-e", str(prefix / "logs/error.log"), "-c", str(prefix / "nginx.conf")]
+    check = subprocess.run([*args, "-t"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    process = subprocess.Popen(args, stderr=subprocess.PIPE, **popen)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return process
+        except OSError:
+            assert process.poll() is None, process.stderr.read().decode()
+            time.sleep(0.05)
+    process.kill()
+    raise AssertionError("nginx did not start")
+
+
+def stop_nginx(process: subprocess.Popen | None) -> None:
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
