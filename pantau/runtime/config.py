@@ -194,6 +194,10 @@ class RelaySettings(BaseModel):
     # firewall, scales) or "webrtc" (WHEP's sub-second start, for a small site). Either way a
     # WHEP 503 or a failed connection falls back to HLS; operators always get WHEP.
     public_player: Literal["hls", "webrtc"] = "hls"
+    # How WHEP viewers are sent RTP: "shared" packetizes each frame once per camera and per
+    # viewer only rewrites the header, protects and sends (relay/webrtc/shared_rtp_sender.py);
+    # "aiortc" is aiortc's own per-viewer sender, kept until the shared path is proven.
+    fanout: Literal["shared", "aiortc"] = "shared"
 
 
 class MetricsSettings(BaseModel):

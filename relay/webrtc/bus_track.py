@@ -20,7 +20,7 @@ from fractions import Fraction
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from pantau.bus.stream_bus import CLOCK_RATE, Subscription
+from pantau.bus.stream_bus import CLOCK_RATE, MediaPacket, Subscription
 from relay.webrtc.relay_latency import RelayLatency
 
 CLOCK = Fraction(1, CLOCK_RATE)
@@ -41,7 +41,10 @@ class BusVideoTrack(MediaStreamTrack):
         self._last_out: int | None = None
         self._pace_until = 0.0
 
-    async def recv(self) -> av.Packet:
+    async def next_frame(self) -> tuple[MediaPacket, int]:
+        """The next bus packet and its outgoing 90 kHz timestamp (paced and retimed while
+        catching up). The shared RTP path (relay/webrtc/shared_rtp_sender.py) reads this;
+        aiortc's own sender reads `recv()`."""
         if self.readyState != "live":
             raise MediaStreamError
         backlog = self.subscription.pending() > 0
@@ -62,13 +65,17 @@ class BusVideoTrack(MediaStreamTrack):
         elif self.latency_samples is not None and timed.packet.received_at:
             self.latency_samples.append(time.time() - timed.packet.received_at)
         self._last_out = out
-        packet = av.Packet(timed.packet.data)
-        packet.pts = packet.dts = out
-        packet.time_base = CLOCK
         self._pace_until = time.monotonic() + len(timed.packet.data) / self.catchup_bytes_per_s
         self.sent += 1
         if self.first_sent_at is None:
             self.first_sent_at = time.monotonic()
+        return timed.packet, out
+
+    async def recv(self) -> av.Packet:
+        media, out = await self.next_frame()
+        packet = av.Packet(media.data)
+        packet.pts = packet.dts = out
+        packet.time_base = CLOCK
         return packet
 
     def stop(self) -> None:

@@ -32,6 +32,8 @@ from pantau.web.ice_config import announce, rtc_configuration
 from relay.webrtc.bus_track import BusVideoTrack
 from relay.webrtc.picture_loss import KeyframeAsker, forward_picture_loss
 from relay.webrtc.relay_latency import RelayLatency
+from relay.webrtc.shared_payloads import SharedPayloads
+from relay.webrtc.shared_rtp_sender import SharedRtpSender
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,8 @@ class ViewerSessions:
         self._configuration = rtc_configuration(settings.ice)
         # Bus -> hand-over to the RTP sender, per live frame of every viewer (/api/metrics, /metrics).
         self.latency_samples = RelayLatency()
+        # Each camera's frames packetized once for all its viewers (relay.fanout: shared).
+        self.payloads = SharedPayloads()
 
     def viewers(self, camera_id: str) -> int:
         return self.per_camera.get(camera_id, 0)
@@ -128,6 +132,8 @@ class ViewerSessions:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             transceiver.setCodecPreferences(_h264_preferences())
             forward_picture_loss(transceiver.sender, lambda: self._ask_keyframe(camera_id))
+            if self.settings.fanout == "shared":
+                SharedRtpSender(transceiver.sender, track, camera_id, self.payloads)
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
@@ -169,6 +175,8 @@ class ViewerSessions:
             self.per_camera.pop(session.camera_id, None)
         self._on_count(session.camera_id, max(count, 0))
         await self._close_pc(session.pc, session.track)
+        if not self.viewers(session.camera_id):
+            self.payloads.release(session.camera_id)
         with contextlib.suppress(Exception):  # Redis away: the entry expires by itself
             await self.directory.forget(session_id)
         return True

@@ -1,0 +1,214 @@
+"""The per-viewer RTP send path of the shared fan-out (`relay.fanout: shared`).
+
+aiortc's RTCRtpSender packetizes every frame again for every viewer, builds an `RtpPacket`
+object per packet, serialises its header and extensions in Python and awaits five coroutines
+per packet on the way to the socket (sender -> DTLS transport -> ICE transport -> aioice
+connection -> protocol). For a relay sending the same camera to many viewers that is most of
+its CPU. Here, per viewer, only what must differ is done:
+
+- the payloads come from the camera's `SharedPayloads` (packetized once per camera);
+- the header is a template made once per viewer with aiortc's own serialiser (its SSRC,
+  payload type and the negotiated extensions: mid, abs-send-time), into which marker,
+  sequence number and timestamp are packed, and the abs-send-time once per frame;
+- the packet is protected with the DTLS transport's own SRTP session (libsrtp through
+  pylibsrtp) and handed to the nominated ICE pair's datagram transport directly, without the
+  coroutine chain (a TURN-relayed pair, whose protocol wraps data, still goes aiortc's way).
+
+aiortc keeps everything else: SDP, ICE, DTLS, RTCP (its sender reports read the counters kept
+here), PLI/FIR (relay/webrtc/picture_loss.py) and NACK, which calls `_retransmit`, answered
+here from a ring of the last `HISTORY` packets sent to this viewer. The ring holds references
+to the camera's shared payload bytes, not copies; with RTX negotiated the repair goes out as
+RTX (RFC 4588), as aiortc's sender does.
+
+How it goes around RTCRtpSender: the sender's `_run_rtp` (the task `send()` starts) and
+`_retransmit` are replaced on the instance before negotiation; aiortc's `stop()` cancels the
+task as it would its own. That relies on aiortc internals (name-mangled counters and events of
+RTCRtpSender, `RTCDtlsTransport._tx_srtp`, aioice's nominated pair), pinned in pyproject.toml
+and checked by `check_aiortc_internals()` at startup and by tests/test_whep_fanout.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from struct import pack, pack_into
+
+from aioice.ice import StunProtocol
+from aiortc import RTCRtpSender, clock
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
+from aiortc.utils import random32
+
+from relay.webrtc.bus_track import BusVideoTrack
+from relay.webrtc.shared_payloads import SharedPayloads
+
+log = logging.getLogger(__name__)
+
+HISTORY = 512  # packets per viewer for NACK: ~2 s at 2 Mbit/s (a power of two: seq & mask)
+_MASK = HISTORY - 1
+_MANGLED = ("rtp_started", "rtp_exited", "mid", "rtp_header_extensions_map", "rtx_payload_type",
+            "rtx_sequence_number", "ntp_timestamp", "rtp_timestamp", "octet_count", "packet_count")
+
+
+def _private(name: str) -> str:
+    return f"_RTCRtpSender__{name}"
+
+
+def check_aiortc_internals(sender: RTCRtpSender) -> None:
+    """Fail loudly if aiortc's sender no longer has what this path takes over."""
+    missing = [n for n in _MANGLED if not hasattr(sender, _private(n))]
+    missing += [n for n in ("_run_rtp", "_retransmit", "_ssrc", "_rtx_ssrc") if not hasattr(sender, n)]
+    if missing:
+        raise RuntimeError(f"this aiortc version's RTCRtpSender lacks {missing}; see relay/webrtc/shared_rtp_sender.py")
+
+
+def header_template(sender: RTCRtpSender, payload_type: int, ssrc: int) -> tuple[bytes, int | None]:
+    """A serialised header (marker, sequence and timestamp zero) with the viewer's negotiated
+    extensions, and the offset of abs-send-time's 3 bytes in it (None if not negotiated)."""
+    extensions_map = getattr(sender, _private("rtp_header_extensions_map"))
+    mid = getattr(sender, _private("mid"))
+
+    def serialised(abs_send_time: int) -> bytes:
+        packet = RtpPacket(payload_type=payload_type, ssrc=ssrc)
+        packet.extensions.mid = mid
+        packet.extensions.abs_send_time = abs_send_time
+        return packet.serialize(extensions_map)
+
+    low, high = serialised(0), serialised(0xFFFFFF)
+    differ = [i for i, (a, b) in enumerate(zip(low, high)) if a != b]
+    return low, (differ[0] if differ else None)
+
+
+class SharedRtpSender:
+    """Installed on one viewer's RTCRtpSender; sends the track's frames from shared payloads."""
+
+    def __init__(self, sender: RTCRtpSender, track: BusVideoTrack, camera_id: str, payloads: SharedPayloads):
+        check_aiortc_internals(sender)
+        self.sender = sender
+        self.track = track
+        self.camera_id = camera_id
+        self.payloads = payloads
+        # (sequence number, timestamp, marker, payload) of the last HISTORY packets, by seq & mask
+        self.history: list[tuple[int, int, int, bytes] | None] = [None] * HISTORY
+        self.retransmitted = 0
+        self.payload_type = 0  # the negotiated H.264 payload type, once sending
+        self._templates: dict[int, tuple[bytearray, int | None]] = {}
+        sender._run_rtp = self._run_rtp
+        sender._retransmit = self._retransmit
+
+    # -- the parts of aiortc used on the way out ----------------------------------------------
+
+    def _set(self, name: str, value: object) -> None:
+        setattr(self.sender, _private(name), value)
+
+    def _get(self, name: str):
+        return getattr(self.sender, _private(name))
+
+    def _dtls(self) -> RTCDtlsTransport:
+        dtls = self.sender.transport
+        if dtls._state != State.CONNECTED:
+            raise ConnectionError("DTLS is not connected")
+        return dtls
+
+    @staticmethod
+    def _datagram_path(dtls: RTCDtlsTransport):
+        """(transport.sendto, remote address) of the nominated pair, or None for a pair whose
+        protocol does more than send (TURN)."""
+        connection = dtls.transport._connection
+        pair = connection._nominated.get(1)
+        if pair is None:
+            raise ConnectionError("ICE has no nominated pair")
+        if type(pair.protocol) is not StunProtocol or pair.protocol.transport is None:
+            return None
+        return pair.protocol.transport.sendto, pair.remote_addr
+
+    def _template(self, payload_type: int, ssrc: int) -> tuple[bytearray, int | None]:
+        template = self._templates.get(ssrc)
+        if template is None:
+            raw, abs_offset = header_template(self.sender, payload_type, ssrc)
+            template = self._templates[ssrc] = (bytearray(raw), abs_offset)
+        return template
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def _send(self, dtls: RTCDtlsTransport, packets: list[bytes]) -> None:
+        protect = dtls._tx_srtp.protect
+        path = self._datagram_path(dtls)
+        if path is None:
+            for packet in packets:
+                await dtls._send_rtp(packet)
+            return
+        sendto, address = path
+        for packet in packets:
+            sendto(protect(packet), address)
+        # (aiortc's transport statistics count what went through it)
+        dtls._RTCDtlsTransport__tx_packets += len(packets)
+        dtls._RTCDtlsTransport__tx_bytes += sum(map(len, packets))
+
+    async def _run_rtp(self, codec: RTCRtpCodecParameters) -> None:
+        self._get("rtp_started").set()
+        sequence = random32() % 32768  # lower half, as aiortc: no early wrap-around
+        timestamp_origin = random32()
+        self.payload_type = payload_type = codec.payloadType
+        header, abs_offset = self._template(payload_type, self.sender._ssrc)
+        history, payloads_of, camera_id = self.history, self.payloads.payloads, self.camera_id
+        octets = packets_sent = 0
+        try:
+            while True:
+                media, out = await self.track.next_frame()
+                payloads = payloads_of(camera_id, media)
+                if not payloads:
+                    continue
+                timestamp = (timestamp_origin + out) & 0xFFFFFFFF
+                if abs_offset is not None:
+                    pack_into("!L", header, abs_offset - 1, header[abs_offset - 1] << 24
+                              | (clock.current_ntp_time() >> 14) & 0xFFFFFF)
+                last = len(payloads) - 1
+                packets = []
+                for index, payload in enumerate(payloads):
+                    marker = 1 if index == last else 0
+                    pack_into("!BHL", header, 1, marker << 7 | payload_type, sequence, timestamp)
+                    packets.append(bytes(header) + payload)
+                    history[sequence & _MASK] = (sequence, timestamp, marker, payload)
+                    octets += len(payload)
+                    sequence = (sequence + 1) & 0xFFFF
+                await self._send(self._dtls(), packets)
+                packets_sent += len(packets)
+                # what aiortc's RTCP sender reports read (per frame, not per packet)
+                self._set("ntp_timestamp", clock.current_ntp_time())
+                self._set("rtp_timestamp", timestamp)
+                self._set("octet_count", octets)
+                self._set("packet_count", packets_sent)
+        except (asyncio.CancelledError, ConnectionError, MediaStreamError):
+            pass
+        except Exception:
+            log.exception("shared RTP sender of %s stopped", self.camera_id)
+        finally:
+            self.track.stop()
+            self.history = [None] * HISTORY
+            self._get("rtp_exited").set()
+
+    async def _retransmit(self, sequence_number: int) -> None:
+        """A NACKed packet again, from this viewer's ring (RTX-wrapped when negotiated)."""
+        entry = self.history[sequence_number & _MASK]
+        if entry is None or entry[0] != sequence_number:
+            return  # too old: the viewer asks for a keyframe instead
+        _, timestamp, marker, payload = entry
+        rtx_payload_type = self._get("rtx_payload_type")
+        if rtx_payload_type is not None:
+            header, _ = self._template(rtx_payload_type, self.sender._rtx_ssrc)
+            rtx_sequence = self._get("rtx_sequence_number")
+            self._set("rtx_sequence_number", (rtx_sequence + 1) & 0xFFFF)
+            pack_into("!BHL", header, 1, marker << 7 | rtx_payload_type, rtx_sequence, timestamp)
+            packet = bytes(header) + pack("!H", sequence_number) + payload
+        else:
+            header, _ = self._template(self.payload_type, self.sender._ssrc)
+            pack_into("!BHL", header, 1, marker << 7 | self.payload_type, sequence_number, timestamp)
+            packet = bytes(header) + payload
+        self.retransmitted += 1
+        try:
+            await self._send(self._dtls(), [packet])
+        except ConnectionError:
+            pass
