@@ -1,4 +1,4 @@
-"""Stream-bus contract tests (the in-process bus now; the Redis Streams bus will run the same)."""
+"""Stream-bus contract tests, the same on the in-process bus and on the Redis Streams bus."""
 
 from __future__ import annotations
 
@@ -155,6 +155,94 @@ def test_rebaser_never_goes_backwards():
     out.append(rebaser.rebase(packet(2)).dts)  # a misbehaving publisher repeats a timestamp
     assert out == sorted(set(out)) and out[-1] - out[-2] == STEP
     assert rebaser.to_clock(1, Fraction(1, 1000)) == CLOCK_RATE // 1000
+
+
+AUDIO_TB = Fraction(1, 48_000)
+AUDIO_STEP = 960  # 20 ms of Opus at 48 kHz
+
+
+def audio(n: int, epoch: int = 1, base_s: float = 0.0, track: str = "opus") -> MediaPacket:
+    """Audio packet n, 20 ms each from `base_s` on the source clock; data byte 200 + n."""
+    ts = round(base_s * 48_000) + n * AUDIO_STEP
+    return MediaPacket(bytes([200 + n % 50]) * 40, ts, ts, AUDIO_TB, False, epoch, track=track)
+
+
+def interleaved(epoch: int = 1, base_s: float = 0.0, frames: int = 30) -> list[MediaPacket]:
+    """25 fps video and 50 packets/s of audio on one source clock, in time order (as a demuxer
+    hands them out); a video keyframe every 25 frames. One audio packet before the first frame."""
+    out = [audio(0, epoch, base_s - 0.02)]
+    for n in range(frames):
+        out.append(packet(n, epoch=epoch, base=round(base_s * 90_000)))
+        out += [audio(2 * n + 1, epoch, base_s - 0.02), audio(2 * n + 2, epoch, base_s - 0.02)]
+    return out
+
+
+async def test_audio_reaches_only_subscribers_that_ask_for_it(bus):
+    video_only = bus.subscribe("cam")
+    both = bus.subscribe("cam", tracks=("video", "opus"))
+    sound_only = bus.subscribe("cam", tracks=("opus",))
+    published = interleaved(frames=10)
+    for p in published:
+        bus.publish("cam", p)
+    await delivered(bus)
+    assert video_only.pending() == 10  # exactly what it got before audio existed
+    assert [(await video_only.get()).packet.track for _ in range(10)] == ["video"] * 10
+    got = [await both.get() for _ in range(both.pending())]
+    assert got[0].packet.keyframe  # the audio before the first keyframe is dropped
+    assert [t.packet for t in got] == published[1:]  # then everything, in order
+    assert sound_only.pending() == 21  # audio alone starts at once
+    assert {(await sound_only.get()).packet.track for _ in range(21)} == {"opus"}
+
+
+async def test_audio_stays_in_sync_with_video_across_a_reconnect(bus):
+    """Each audio packet keeps its distance to the video frame of the same source time, before
+    and after the camera's clock restarts (new epoch): lips and voices stay together."""
+    sub = bus.subscribe("cam", tracks=("video", "opus"))
+    got = []
+    for epoch, base_s in ((1, 500.0), (2, 0.0)):  # the camera's clock restarts near zero
+        for p in interleaved(epoch=epoch, base_s=base_s, frames=12):  # within the queue's bound
+            bus.publish("cam", p)
+        await delivered(bus)
+        got += [await sub.get() for _ in range(sub.pending())]
+    for epoch in (1, 2):
+        mine = [t for t in got if t.packet.epoch == epoch]
+        frame_at = {round(t.packet.dts / 90_000, 3): t.dts for t in mine if t.packet.track == "video"}
+        assert len(frame_at) == 12
+        for t in mine:
+            if t.packet.track != "opus":
+                continue
+            source_s = round(float(t.packet.dts * t.packet.time_base), 3)
+            if source_s in frame_at:  # an audio packet at the same source time as a frame
+                assert t.dts == frame_at[source_s], (epoch, source_s)
+    video_dts = [t.dts for t in got if t.packet.track == "video"]
+    audio_dts = [t.dts for t in got if t.packet.track == "opus"]
+    assert video_dts == sorted(video_dts) and audio_dts == sorted(audio_dts)
+    steps = [b - a for a, b in zip(video_dts, video_dts[1:])]
+    assert steps[:11] == steps[12:] == [STEP] * 11
+    # Across the reconnect: one frame step after the last packet delivered (here audio, 20 ms
+    # past the last frame), then the new epoch's audio lead (20 ms) before its first frame.
+    assert steps[11] == STEP + 2 * 1800
+
+
+async def test_a_late_subscriber_gets_the_audio_of_the_cached_gop(bus):
+    for p in interleaved(frames=30):  # keyframes at frames 0 and 25
+        bus.publish("cam", p)
+    await delivered(bus)
+    sub = bus.subscribe("cam", tracks=("video", "opus"))
+    first = await asyncio.wait_for(sub.get(), 1.0)
+    assert first.packet.keyframe and first.packet.data[0] == 25
+    await delivered(bus)
+    rest = [(await sub.get()).packet for _ in range(sub.pending())]
+    assert sum(p.track == "video" for p in rest) == 4 and sum(p.track == "opus" for p in rest) == 10
+
+
+def test_redis_entries_carry_the_track():
+    from pantau.bus.redis_bus import decode_entry, encode_entry
+
+    for p in (packet(0), audio(3, track="aac")):
+        fields = {k.encode(): v if isinstance(v, bytes) else v.encode() for k, v in encode_entry(p).items()}
+        assert decode_entry(fields) == p
+    assert "a" not in encode_entry(packet(0))  # video entries are as they were
 
 
 async def test_new_subscriber_asks_the_publisher_for_a_keyframe_when_none_is_fresh(bus):

@@ -11,11 +11,12 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from pantau.bus.stream_bus import (
     KEYFRAME_STALE_S,
+    VIDEO,
     MediaPacket,
     StreamBus,
     Subscription,
@@ -35,8 +36,9 @@ class BusLimits:
 
 
 class _MemorySubscription(Subscription):
-    def __init__(self, channel: _Channel, camera_id: str, limits: BusLimits):
+    def __init__(self, channel: _Channel, camera_id: str, limits: BusLimits, tracks: Collection[str]):
         self.camera_id = camera_id
+        self._tracks = frozenset(tracks)
         self.stats = SubscriptionStats()
         self._channel = channel
         self._limits = limits
@@ -46,12 +48,14 @@ class _MemorySubscription(Subscription):
         self._queue: deque[MediaPacket] = deque()
         self._queued_bytes = 0
         self._waiting = False  # a reader is parked on _event
-        self._need_keyframe = True
+        self._need_keyframe = VIDEO in self._tracks  # audio alone starts at once
         self._closed = False
         self._rebaser = TimestampRebaser()
 
     # called under the channel lock, from any thread
     def offer(self, packet: MediaPacket) -> None:
+        if packet.track not in self._tracks:
+            return
         with self._lock:
             if self._closed:
                 return
@@ -64,7 +68,7 @@ class _MemorySubscription(Subscription):
                 self.stats.skips += 1
                 self._queue.clear()
                 self._queued_bytes = 0
-                if not packet.keyframe:
+                if not packet.keyframe and VIDEO in self._tracks:
                     self._need_keyframe = True
                     self.stats.dropped += 1
                     return
@@ -154,9 +158,9 @@ class InProcessBus(StreamBus):
             channel.gop = []
             channel.gop_bytes = 0
 
-    def subscribe(self, camera_id: str) -> Subscription:
+    def subscribe(self, camera_id: str, tracks: Collection[str] = (VIDEO,)) -> Subscription:
         channel = self._channel(camera_id)
-        subscription = _MemorySubscription(channel, camera_id, self.limits)
+        subscription = _MemorySubscription(channel, camera_id, self.limits, tracks)
         with channel.lock:
             for packet in channel.gop:  # start at the latest keyframe, at once
                 subscription.offer(packet)

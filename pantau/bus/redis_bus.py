@@ -21,7 +21,7 @@ token share one Redis Cluster slot):
 Stream entry fields (all bytes): `v` the packet data (Annex-B H.264 access unit), `k` "1" for
 a keyframe else "0", `e` the publisher epoch (decimal; changes on every reconnect or change of
 owner), `p`/`d` pts/dts (decimal), `tb` the time base ("1/90000"), `t` the ingest receive time
-(float seconds). An entry with field `end` = "1" (and no media) says the camera stopped: relays
+(float seconds), `a` the track for an audio packet (absent: video). An entry with field `end` = "1" (and no media) says the camera stopped: relays
 drop their GOP cache. Every keyframe is added with `MINID` = the previous keyframe's id, so the
 stream holds the current GOP (and the one before it, for readers part-way through it), never a
 fixed count of packets. The bus Redis needs no persistence: after a restart relays and
@@ -37,14 +37,14 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 import redis.asyncio as aioredis
 
 from pantau.bus.memory_bus import BusLimits, InProcessBus
-from pantau.bus.stream_bus import KEYFRAME_STALE_S, MediaPacket, StreamBus, Subscription, Tile, TimedPacket
+from pantau.bus.stream_bus import KEYFRAME_STALE_S, VIDEO, MediaPacket, StreamBus, Subscription, Tile, TimedPacket
 from pantau.runtime.leases import FENCED_XADD, lease_key
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,8 @@ def keyframe_key(camera_id: str) -> str:
 def encode_entry(packet: MediaPacket) -> dict[str, bytes | str]:
     tb = packet.time_base
     return {"v": packet.data, "k": "1" if packet.keyframe else "0", "e": str(packet.epoch), "p": str(packet.pts),
-            "d": str(packet.dts), "tb": f"{tb.numerator}/{tb.denominator}", "t": repr(packet.received_at)}
+            "d": str(packet.dts), "tb": f"{tb.numerator}/{tb.denominator}", "t": repr(packet.received_at)} | (
+                {"a": packet.track} if packet.track != VIDEO else {})
 
 
 def decode_entry(fields: dict[bytes, bytes]) -> MediaPacket | None:
@@ -91,8 +92,9 @@ def decode_entry(fields: dict[bytes, bytes]) -> MediaPacket | None:
     if fields.get(b"end"):
         return None
     numerator, denominator = fields[b"tb"].split(b"/")
+    track = fields.get(b"a")
     return MediaPacket(fields[b"v"], int(fields[b"p"]), int(fields[b"d"]), Fraction(int(numerator), int(denominator)),
-                       fields[b"k"] == b"1", int(fields[b"e"]), float(fields[b"t"]))
+                       fields[b"k"] == b"1", int(fields[b"e"]), float(fields[b"t"]), track.decode() if track else VIDEO)
 
 
 def entry_ms(entry_id: bytes) -> int:
@@ -371,7 +373,7 @@ class RedisStreamBus(StreamBus):
             await pipe.execute()
 
     # ---- relaying (relay) ---------------------------------------------------------------------
-    def subscribe(self, camera_id: str) -> Subscription:
+    def subscribe(self, camera_id: str, tracks: Collection[str] = (VIDEO,)) -> Subscription:
         self._local_demand.add(camera_id)
         reader = self._readers.get(camera_id)
         if reader is None or reader.task is None or reader.task.done():
@@ -383,7 +385,7 @@ class RedisStreamBus(StreamBus):
             reader.task = self._loop.create_task(self._read(reader), name=f"bus-read-{camera_id}")
             self._loop.create_task(self._announce_demand(camera_id))
         reader.idle_since = None
-        inner = self._relayed.subscribe(camera_id)
+        inner = self._relayed.subscribe(camera_id, tracks)
         return _RelayedSubscription(inner, lambda: self._subscription_closed(camera_id))
 
     async def _announce_demand(self, camera_id: str) -> None:

@@ -1,14 +1,22 @@
 """The stream bus contract: how ingest hands encoded video to the relay.
 
 Per camera, an ordered stream of `MediaPacket`s (H.264 Annex-B access units, SPS/PPS in front
-of every keyframe, no B-frames), a GOP cache (a new subscriber starts at the latest keyframe
+of every keyframe, no B-frames; beside them, for a camera with sound, audio packets on tracks
+named by their codec: see `MediaPacket.track`), a GOP cache (a new subscriber starts at the latest keyframe
 at once) and the latest keyframe tile (JPEG). Publishers call from any thread and never block;
 subscribers read on the event loop through a bounded queue: one that falls behind skips to the
 next keyframe, so memory is bounded and a lost frame never corrupts the picture.
 
 Timestamps: each packet carries its publisher's `epoch`, which changes on every reconnect (and,
 later, on every change of owner). A subscription rebases timestamps onto one continuous 90 kHz
-clock across epochs, so a viewer never sees time jump back when a camera reboots.
+clock across epochs, so a viewer never sees time jump back when a camera reboots. Audio is
+rebased with the same offset as the video of its epoch (both come from one source clock), so
+lips and voices stay in sync across reconnects.
+
+Tracks: a subscription asks for the tracks it reads (video only unless it asks for more), so an
+output that knows nothing of audio sees exactly what it saw before audio existed. Audio packets
+are never keyframes; a subscription that reads video starts at a video keyframe and drops the
+audio before it, like any packet before the keyframe.
 
 Implementations: `pantau.bus.memory_bus.InProcessBus` (embedded) and, later, a Redis Streams bus.
 """
@@ -16,11 +24,15 @@ Implementations: `pantau.bus.memory_bus.InProcessBus` (embedded) and, later, a R
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 CLOCK_RATE = 90_000  # the RTP video clock; every subscription delivers timestamps in it
+VIDEO = "video"
+# Audio tracks, named by codec: "opus" (48 kHz, what WebRTC viewers get), "aac" (ADTS frames,
+# each with its own header, as cameras send it: what HLS and recordings keep).
+AUDIO_TRACKS = ("opus", "aac")
 KEYFRAME_STALE_S = 2.0  # a new subscriber asks for a fresh keyframe when the cached one is older
 
 
@@ -34,6 +46,7 @@ class MediaPacket:
     epoch: int
     # Wall-clock time (time.time()) ingest received it: for latency figures and pacing.
     received_at: float = 0.0
+    track: str = VIDEO  # VIDEO or one of AUDIO_TRACKS
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +106,9 @@ class StreamBus(abc.ABC):
         viewer is shown stale video. Subscribers stay attached for when it comes back."""
 
     @abc.abstractmethod
-    def subscribe(self, camera_id: str) -> Subscription:
-        """Must be called on the event loop that will read the subscription."""
+    def subscribe(self, camera_id: str, tracks: Collection[str] = (VIDEO,)) -> Subscription:
+        """Must be called on the event loop that will read the subscription. `tracks`: what it
+        reads (VIDEO and/or AUDIO_TRACKS); with VIDEO it starts at a video keyframe."""
 
     @abc.abstractmethod
     def gop(self, camera_id: str) -> list[MediaPacket]:
@@ -132,13 +146,17 @@ class TimestampRebaser:
     """Maps (epoch, pts, dts, time_base) onto one continuous 90 kHz clock.
 
     Within an epoch the offset is fixed. When the epoch changes, the new epoch's first packet
-    is placed one frame interval after the last one delivered, whatever its own timestamps."""
+    is placed one frame interval after the last one delivered, whatever its own timestamps.
+    Audio packets take the offset of their epoch as it is (never moving it) and only keep
+    their own track from going backwards."""
 
     epoch: int | None = None
     offset: int = 0
-    last_dts: int | None = None
+    last_dts: int | None = None  # the last delivered, any track
+    last_video_dts: int | None = None
     frame_step: int = CLOCK_RATE // 25
     _scale: dict[Fraction, Fraction] = field(default_factory=dict)
+    _last_audio_dts: dict[str, int] = field(default_factory=dict)
 
     def to_clock(self, value: int, time_base: Fraction) -> int:
         scale = self._scale.get(time_base)
@@ -152,13 +170,26 @@ class TimestampRebaser:
         if packet.epoch != self.epoch:
             self.epoch = packet.epoch
             self.offset = -dts if self.last_dts is None else self.last_dts + self.frame_step - dts
+        if packet.track != VIDEO:
+            return self._rebase_audio(packet, pts, dts)
         out_dts = dts + self.offset
-        if self.last_dts is not None:
-            step = out_dts - self.last_dts
+        if self.last_video_dts is not None:
+            step = out_dts - self.last_video_dts
             if step <= 0:  # never backwards, even if a publisher misbehaves
                 self.offset += self.frame_step - step
-                out_dts = self.last_dts + self.frame_step
+                out_dts = self.last_video_dts + self.frame_step
             elif step <= CLOCK_RATE // 5:  # a real frame interval, not a gap after a skip
                 self.frame_step = step
-        self.last_dts = out_dts
+        self.last_video_dts = out_dts
+        self.last_dts = max(out_dts, self.last_dts if self.last_dts is not None else out_dts)
         return TimedPacket(packet, pts + self.offset, out_dts)
+
+    def _rebase_audio(self, packet: MediaPacket, pts: int, dts: int) -> TimedPacket:
+        shift = self.offset
+        last = self._last_audio_dts.get(packet.track)
+        if last is not None and dts + shift <= last:  # never backwards within the track
+            shift = last + 1 - dts
+        out_dts = dts + shift
+        self._last_audio_dts[packet.track] = out_dts
+        self.last_dts = max(out_dts, self.last_dts if self.last_dts is not None else out_dts)
+        return TimedPacket(packet, pts + shift, out_dts)
