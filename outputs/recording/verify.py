@@ -27,7 +27,7 @@ from outputs.recording.chain import CHAIN_FILE, GENESIS, PUBLIC_KEY_FILE, SEGMEN
 from outputs.recording.retention import deleted_seqs
 from outputs.recording.site_key import fingerprint, load_public, signature_valid
 
-RANGE_FILE = "range.json"  # in an export: the range its segment files cover
+RANGE_FILE = "range.json"  # in an export: its range and the seqs of the segment files it holds
 
 
 @dataclass
@@ -73,12 +73,10 @@ def verify_dir(root: Path, start: float | None, end: float | None, keys: list[Pa
         report.problems.append(f"{root}: no {CHAIN_FILE} found (not a recordings directory)")
         return report
     trusted = _trusted_keys(keys or [key_dir / PUBLIC_KEY_FILE], report)
-    export_range = _export_range(root)
-    if export_range and start is None and end is None:
-        start, end = export_range
+    included = _export_seqs(root)  # an export: exactly the segment files it says it holds
     for camera_dir in camera_dirs:
         report.cameras += 1
-        _verify_camera(camera_dir, start, end, trusted, report)
+        _verify_camera(camera_dir, start, end, trusted, report, included)
     return report
 
 
@@ -94,20 +92,20 @@ def _trusted_keys(paths: list[Path], report: Report) -> dict:
     return trusted
 
 
-def _export_range(root: Path) -> tuple[float, float] | None:
+def _export_seqs(root: Path) -> set[int] | None:
     try:
-        data = json.loads((root / RANGE_FILE).read_text())
-        return float(data["from"]), float(data["to"])
+        return {int(seq) for seq in json.loads((root / RANGE_FILE).read_text())["seqs"]}
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def _verify_camera(camera_dir: Path, start: float | None, end: float | None, trusted: dict, report: Report) -> None:
+def _verify_camera(camera_dir: Path, start: float | None, end: float | None, trusted: dict, report: Report,
+                   included: set[int] | None) -> None:
     camera_id = camera_dir.name
     entries = read_entries(camera_dir / CHAIN_FILE)
     report.entries += len(entries)
     by_seq = _check_links(camera_id, entries, report)
-    _check_segments(camera_id, camera_dir, entries, start, end, report)
+    _check_segments(camera_id, camera_dir, entries, start, end, report, included)
     _check_signatures(camera_id, camera_dir, entries, by_seq, trusted, report)
 
 
@@ -142,7 +140,7 @@ def _check_links(camera_id: str, entries: list[Entry], report: Report) -> dict[i
 
 
 def _check_segments(camera_id: str, camera_dir: Path, entries: list[Entry], start: float | None, end: float | None,
-                    report: Report) -> None:
+                    report: Report, included: set[int] | None) -> None:
     deleted = deleted_seqs(entries)
     segments = [e for e in entries if e.fields.get("kind") == "segment"]
     by_hash = {e.fields.get("sha256"): e for e in segments}
@@ -151,6 +149,8 @@ def _check_segments(camera_id: str, camera_dir: Path, entries: list[Entry], star
         named.add(entry.fields.get("file"))
         if entry.seq in deleted or (start is not None and entry.end <= start) or (end is not None and entry.start >= end):
             continue
+        if included is not None and entry.seq not in included:
+            continue  # an export holds the range's files only; the entries around them link it to the signed head
         where = f"{camera_id} seq {entry.seq} ({entry.fields.get('file')}, {entry.fields.get('start')})"
         path = camera_dir / entry.fields.get("file", "")
         try:

@@ -259,6 +259,9 @@ class RecordingSettings(BaseModel):
     retention_days: float = Field(45.0, gt=0)  # India's ECI keeps webcast footage 45 days
     budget_gb: float = Field(0.0, ge=0)  # the site's disk budget for recordings; 0: no budget
     retention_check_s: float = Field(60.0, gt=0)
+    # The public may play and export recordings of public cameras, only what was recorded inside
+    # the camera's public windows; otherwise recordings are for operators and admins.
+    public_playback: bool = False
 
 
 class Settings(BaseSettings):
