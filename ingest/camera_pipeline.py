@@ -18,6 +18,12 @@ clock (`pantau.bus.stream_bus.TimestampRebaser`), as after a reconnect; dropping
 the DTS passed the old maximum froze a camera for as long as the jump, online and silent.
 `last_packet_at` (the last usable packet) lets the source's stall watch end a session that
 delivers none (ingest/sources/rtsp_source.py).
+
+A camera with privacy masks is always transcoded, masked before the encode
+(ingest/transcoder.py), so nothing on the bus carries the unmasked picture. Masks change
+without a reconnect (`set_masks`, from the worker's registry follower): new masks on a masked
+camera are painted from the next frame, made a keyframe; a camera that gains its first masks
+or loses its last switches path at the source's next keyframe (new epoch), as for B-frames.
 """
 
 from __future__ import annotations
@@ -27,10 +33,11 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import av
 
-from ingest.h264 import AnnexBNormalizer
+from ingest.h264 import AnnexBNormalizer, nal_type, nal_units
 from ingest.picture.keyframe_tiles import KeyframeAnalyzer
 from ingest.sources.failure_reasons import UnsupportedSource
 from ingest.status_reporter import StatusReporter
@@ -91,13 +98,18 @@ class RateMeter:
 
 class CameraPipeline:
     def __init__(self, camera_id: str, bus: StreamBus, status: StatusReporter, analyzer: KeyframeAnalyzer,
-                 transcode: TranscodeSettings, force_transcode: bool = False):
+                 transcode: TranscodeSettings, force_transcode: bool = False, masks: list[dict[str, Any]] | None = None):
         self.camera_id = camera_id
         self.bus = bus
         self.status = status
         self.analyzer = analyzer
         self.transcode_settings = transcode
         self.needs_transcode = force_transcode  # sticky: learned B-frames stay learned
+        self.masks = masks or []  # set from the worker's thread; feed() notices a change per packet
+        self._path_masks: list[dict[str, Any]] = []  # the masks the running path paints
+        self._codec = ""
+        self._extradata: bytes | None = None
+        self._source_size: tuple[int | None, int | None] = (None, None)
         self.mode: str | None = None
         self.epoch = 0
         self._meter = RateMeter()
@@ -110,7 +122,7 @@ class CameraPipeline:
         self._ticks_per_s = 90_000.0
         self.last_packet_at = 0.0  # time.time() of the last usable packet (or of the session start)
         self._waiting_for_keyframe = True
-        self._switch_to_transcode = False
+        self._switch_path = False  # at the next keyframe: a new path (B-frames found, masks added or removed)
         self._last_stats_report = 0.0
         self.sessions = 0  # connections that delivered a stream (ingest/metrics.py: reconnects)
 
@@ -130,31 +142,62 @@ class CameraPipeline:
         self.epoch = new_epoch()
         self._last_dts = None
         self._waiting_for_keyframe = True
-        self._switch_to_transcode = False
+        self._switch_path = False
         self._decoder = info.decoder
+        self._codec, self._extradata = info.codec, info.extradata
+        self._source_size = (info.width, info.height)
         self._time_base = info.time_base
         self._ticks_per_s = float(1 / info.time_base)
         self._jump = int(DISCONTINUITY_S * self._ticks_per_s)
         self.last_packet_at = time.time()
-        if info.codec == "h264" and not self.needs_transcode:
-            self._use_passthrough(info.extradata)
-        else:
-            self._use_transcode()
+        self._choose_path()
         self.analyzer.reset()
         self.status.report(self.camera_id, state="connecting", reason=None, codec=info.codec, width=info.width,
                            height=info.height, mode=self.mode)
+
+    def set_masks(self, masks: list[dict[str, Any]]) -> None:
+        """The camera's masks changed in the registry (called from the worker's thread)."""
+        self.masks = masks
+
+    def _choose_path(self) -> None:
+        masks = self.masks
+        self._path_masks = masks
+        if self._codec == "h264" and not self.needs_transcode and not masks:
+            self._use_passthrough(self._extradata)
+        else:
+            self._use_transcode(masks)
 
     def _use_passthrough(self, extradata: bytes | None) -> None:
         self.mode = "passthrough"
         self._normalizer = AnnexBNormalizer(extradata)
         self._transcoder = None
 
-    def _use_transcode(self) -> None:
+    def _use_transcode(self, masks: list[dict[str, Any]]) -> None:
         if self._decoder is None:
-            raise UnsupportedSource("this source cannot be transcoded")
+            self._decoder = self._new_decoder()
         self.mode = "transcode"
         self._normalizer = AnnexBNormalizer()
-        self._transcoder = H264Transcoder(self._decoder, self.transcode_settings)
+        self._transcoder = H264Transcoder(self._decoder, self.transcode_settings, masks)
+
+    def _new_decoder(self) -> av.CodecContext:
+        """A decoder for a source that brought none (the demo cameras: masks need one)."""
+        try:
+            decoder = av.CodecContext.create(self._codec, "r")
+        except (av.FFmpegError, ValueError):
+            raise UnsupportedSource("this source cannot be transcoded") from None
+        if self._extradata:
+            decoder.extradata = self._extradata
+        return decoder
+
+    def _notice_masks(self) -> None:
+        """Masks changed: repaint at once when the path stays masked, else switch paths at the
+        next keyframe."""
+        masks = self.masks
+        if masks and self._transcoder is not None and self._transcoder.masked:
+            self._transcoder.set_masks(masks)
+            self._path_masks = masks
+        else:
+            self._switch_path = True
 
     def end_session(self) -> None:
         self.bus.end_stream(self.camera_id)
@@ -185,6 +228,8 @@ class CameraPipeline:
         meter = self._meter
         meter.frames += 1
         meter.bytes += size
+        if self.masks is not self._path_masks and not self._switch_path:
+            self._notice_masks()
         if self.mode == "passthrough":
             self._feed_passthrough(packet, dts, now)
         else:
@@ -208,20 +253,42 @@ class CameraPipeline:
             if not self.needs_transcode:
                 log.info("camera %s sends B-frames: transcoding it from its next keyframe", self.camera_id)
             self.needs_transcode = True
-            self._switch_to_transcode = True
+            self._switch_path = True
         data, keyframe = self._normalizer.normalize(bytes(packet))
-        if self._switch_to_transcode:
+        if self._switch_path:
             if keyframe:
-                self._switch_to_transcode = False
-                self.epoch = new_epoch()  # timestamps change meaning with the path
-                self._waiting_for_keyframe = True
-                self._use_transcode()
-                self.status.report(self.camera_id, mode=self.mode)
-                self._feed_transcode(packet, now)
-            return  # B-frame GOP: not passed through; the switch happens at the keyframe
+                self._switch_paths(packet, now)
+                return
+            if self.needs_transcode:
+                return  # B-frame GOP: not passed through; the switch happens at the keyframe
         self._emit(data, pts, dts, self._time_base, keyframe, now)
 
+    def _switch_paths(self, packet: av.Packet, now: float) -> None:
+        """At a source keyframe: the path the camera needs now (B-frames, masks), on a new epoch."""
+        self._switch_path = False
+        self.epoch = new_epoch()  # timestamps change meaning with the path
+        self._waiting_for_keyframe = True
+        self._choose_path()
+        self.status.report(self.camera_id, mode=self.mode)
+        if self.mode == "passthrough":
+            self.status.report(self.camera_id, width=self._source_size[0], height=self._source_size[1])
+            self._feed_passthrough(packet, packet.dts, now)
+        else:
+            self._feed_transcode(packet, now)
+
+    def _is_source_keyframe(self, packet: av.Packet) -> bool:
+        """Only asked while a path switch waits (WebRTC and demo packets carry no key flag)."""
+        if packet.is_keyframe:
+            return True
+        data = bytes(packet)
+        if self._codec == "h264":
+            return any(nal_type(unit) == 5 for unit in nal_units(data))
+        return self._codec == "vp8" and bool(data) and not data[0] & 1
+
     def _feed_transcode(self, packet: av.Packet, now: float) -> None:
+        if self._switch_path and self._is_source_keyframe(packet):
+            self._switch_paths(packet, now)
+            return
         try:
             frames = self._transcoder.transcode(packet)
         except av.FFmpegError as exc:

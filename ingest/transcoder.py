@@ -2,16 +2,22 @@
 B-frames, at most `max_width` x `max_height` and `max_fps`, a keyframe every `keyframe_s`.
 
 Used for H.265, MJPEG and other codecs, H.264 with B-frames, and cameras tagged
-`force_transcode`. Decoder and encoder threads are capped (FFmpeg's default is one thread per
-CPU for every camera).
+`force_transcode`, and cameras with privacy masks: those are painted on the decoded picture
+(ingest/mask_painter.py) before the encode, optionally at a lower size (`masked_max_*`), and a
+change of masks is painted from the next frame on, which is made a keyframe, so the GOP a new
+viewer starts from never holds the picture as it was before the change. Decoder and encoder
+threads are capped (FFmpeg's default is one thread per CPU for every camera).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import av
+
+from ingest.mask_painter import MaskPainter, writable_copy
 
 OUTPUT_TIME_BASE = Fraction(1, 90_000)
 NEW_TIMELINE_TICKS = 90_000  # a step back of 1 s or more: the input's timestamps restarted
@@ -27,6 +33,9 @@ class TranscodeSettings:
     preset: str = "ultrafast"  # the cheapest; cameras are many and cores are two
     decoder_threads: int = 1
     encoder_threads: int = 1
+    # A masked camera costs a transcode whatever its codec: it may be sent smaller.
+    masked_max_width: int = 1280
+    masked_max_height: int = 720
 
 
 @dataclass(frozen=True)
@@ -42,8 +51,10 @@ def output_size(width: int, height: int, max_width: int, max_height: int) -> tup
 
 
 class H264Transcoder:
-    def __init__(self, decoder: av.CodecContext, settings: TranscodeSettings):
-        """`decoder`: the input stream's codec context (it knows the codec and extradata)."""
+    def __init__(self, decoder: av.CodecContext, settings: TranscodeSettings, masks: list[dict[str, Any]] | None = None):
+        """`decoder`: the input stream's codec context (it knows the codec and extradata).
+        `masks`: privacy masks to paint on every frame (a masked transcoder stays masked:
+        the pipeline starts a new one to drop them)."""
         self.settings = settings
         self._decoder = decoder
         self._decoder.thread_count = settings.decoder_threads
@@ -51,10 +62,25 @@ class H264Transcoder:
         self._last_pts: int | None = None
         self._last_keyframe_pts: int | None = None
         self._min_step = int(90_000 / settings.max_fps)
+        self.masked = bool(masks)
+        # (generation, masks): replaced whole from another thread, compared per frame, so a
+        # change is never lost between a read and a reset.
+        self._wanted_masks: tuple[int, list[dict[str, Any]]] = (0, masks or [])
+        self._painted_generation = 0
+        self._painter: MaskPainter | None = None
+
+    def set_masks(self, masks: list[dict[str, Any]]) -> None:
+        """New masks for a masked transcoder, painted from the next frame (a keyframe) on."""
+        if not masks:
+            raise ValueError("a masked transcoder needs masks; the pipeline starts an unmasked one")
+        self._wanted_masks = (self._wanted_masks[0] + 1, masks)
 
     def _open_encoder(self, frame: av.VideoFrame) -> av.CodecContext:
         s = self.settings
-        width, height = output_size(frame.width, frame.height, s.max_width, s.max_height)
+        if self.masked:
+            width, height = output_size(frame.width, frame.height, s.masked_max_width, s.masked_max_height)
+        else:
+            width, height = output_size(frame.width, frame.height, s.max_width, s.max_height)
         encoder = av.CodecContext.create("libx264", "w")
         encoder.width, encoder.height = width, height
         encoder.pix_fmt = "yuv420p"
@@ -93,12 +119,26 @@ class H264Transcoder:
                 self._encoder = self._open_encoder(frame)
             self._last_pts = pts
             picture = frame.reformat(width=self._encoder.width, height=self._encoder.height, format="yuv420p")
+            masks_changed = False
+            if self.masked:
+                picture, masks_changed = self._paint(picture if picture is not frame else writable_copy(picture))
             picture.pts = pts
             picture.time_base = OUTPUT_TIME_BASE
             # Keyframes by time, not frame count: camera frame rates drift.
-            if self._last_keyframe_pts is None or pts - self._last_keyframe_pts >= self.settings.keyframe_s * 90_000:
+            if (self._last_keyframe_pts is None or pts - self._last_keyframe_pts >= self.settings.keyframe_s * 90_000
+                    or masks_changed):
                 picture.pict_type = av.video.frame.PictureType.I
                 self._last_keyframe_pts = pts
             for encoded in self._encoder.encode(picture):
                 out.append(EncodedFrame(bytes(encoded), encoded.pts, encoded.is_keyframe))
         return out
+
+    def _paint(self, picture: av.VideoFrame) -> tuple[av.VideoFrame, bool]:
+        """The picture with the wanted masks painted, and whether they changed since the last."""
+        generation, masks = self._wanted_masks
+        changed = generation != self._painted_generation
+        if changed or self._painter is None or self._painter.size != (picture.width, picture.height):
+            self._painter = MaskPainter(masks, picture.width, picture.height)
+            self._painted_generation = generation
+        self._painter.paint(picture)
+        return picture, changed

@@ -209,6 +209,9 @@ class IngestWorker:
                     self.status.forget(camera_id)
                 log.info("camera %s: source stopped", camera_id)
         for camera_id, camera in wanted.items():
+            pipeline = self.pipelines.get(camera_id)
+            if pipeline is not None and camera.masks != pipeline.masks:
+                pipeline.set_masks(camera.masks)  # painted from the next keyframe, no reconnect
             if camera_id not in self.sources:
                 source = self._make_source(camera)
                 self.sources[camera_id] = (source_key(camera), source)
@@ -229,7 +232,7 @@ class IngestWorker:
                                         cid, picture=picture, width=width, height=height), health=self._health)
         self.references.attach(camera.id, analyzer)
         pipeline = CameraPipeline(camera.id, self.bus, self.status, analyzer, TranscodeSettings(**s.transcode.model_dump()),
-                                  force_transcode="force_transcode" in camera.tags)
+                                  force_transcode="force_transcode" in camera.tags, masks=camera.masks)
         self.pipelines[camera.id] = pipeline
         return pipeline
 

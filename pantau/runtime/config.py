@@ -86,6 +86,9 @@ class TranscodeOptions(BaseModel):
     preset: str = "ultrafast"
     decoder_threads: int = Field(1, ge=1, le=8)
     encoder_threads: int = Field(1, ge=1, le=8)
+    # Cameras with privacy masks are always transcoded (ingest/mask_painter.py): at most this size.
+    masked_max_width: int = Field(1280, ge=16)
+    masked_max_height: int = Field(720, ge=16)
 
 
 class PictureSettings(BaseModel):
