@@ -10,12 +10,13 @@ import {adminJson, cameraPath} from './admin-api.js';
 import {capitalise, describeError, fieldMessage, translate} from './admin-errors.js';
 import {probeInto} from './admin-probe.js';
 import {pushPanel} from './admin-push.js';
+import {masksPanel} from './admin-masks.js';
 import {referencePanel} from './admin-reference.js';
 import {regionPicker} from './admin-regions.js';
 
 const PICK = {kota: 'Pilih kota', kecamatan: 'Pilih kecamatan', kelurahan: 'Pilih kelurahan'};
 const FORM_FIELDS = ['id', 'kind', 'region', 'tps', 'name', 'source', 'transport', 'source_token', 'public', 'enabled', 'tags',
-  'public_windows'];
+  'public_windows', 'masks'];
 
 export function cameraForm(regions, {onSaved}) {
   const dialog = byTestId('camera-dialog');
@@ -27,6 +28,7 @@ export function cameraForm(regions, {onSaved}) {
   const picker = regionPicker(regions, {kota: f.kota, kecamatan: f.kecamatan, kelurahan: f.kelurahan}, () => {}, PICK);
   const push = pushPanel();
   const reference = referencePanel();
+  const masks = masksPanel();
   let editing = null; // the id being edited, or null for a new camera
 
   const fieldError = (name) => form.querySelector(`[data-error-for="${name}"]`);
@@ -49,9 +51,11 @@ export function cameraForm(regions, {onSaved}) {
     clearErrors();
     const general = [];
     for (const item of error.errors) {
-      const slot = item.field && fieldError(item.field);
+      // masks[1].points: the masks panel's one slot, the message names the mask.
+      const maskIndex = /^masks\[(\d+)\]/.exec(item.field || '');
+      const slot = item.field && (fieldError(item.field) || (maskIndex && fieldError('masks')));
       if (slot) {
-        slot.textContent = capitalise(translate(item.reason));
+        slot.textContent = maskIndex ? `Masker ${Number(maskIndex[1]) + 1}: ${translate(item.reason)}` : capitalise(translate(item.reason));
         slot.hidden = false;
         const input = item.field === 'region' ? f.kelurahan : f[item.field];
         if (input && input.setAttribute) input.setAttribute('aria-invalid', 'true');
@@ -134,6 +138,9 @@ export function cameraForm(regions, {onSaved}) {
     // The reference view belongs to a stored camera: its current picture, set or cleared here.
     if (editing) reference.show(camera);
     else reference.hide();
+    // Masks are drawn on the camera's latest picture: a stored camera has one.
+    if (editing) masks.show(camera);
+    else masks.hide();
   }
 
   function body() {
@@ -152,6 +159,7 @@ export function cameraForm(regions, {onSaved}) {
       enabled: f.enabled.checked,
       tags: f.tags.value.split(/[;,]/).map((tag) => tag.trim()).filter(Boolean),
       public_windows: windowsBody(),
+      masks: masks.value(),
     };
   }
 
@@ -160,7 +168,10 @@ export function cameraForm(regions, {onSaved}) {
   f.source.addEventListener('input', sourceEdited);
   f.transport.addEventListener('change', sourceEdited);
   byTestId('camera-cancel').addEventListener('click', () => dialog.close());
-  dialog.addEventListener('close', () => reference.hide()); // stops refreshing the tile
+  dialog.addEventListener('close', () => {
+    reference.hide(); // stops refreshing the tile
+    masks.hide();
+  });
   byTestId('probe').addEventListener('click', () => {
     const request = {source: f.source.value.trim(), transport: f.transport.value};
     if (editing) request.camera_id = editing; // lets a masked *** password use the stored one

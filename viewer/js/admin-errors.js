@@ -11,6 +11,7 @@ export const FIELD_LABELS = {
   transport: 'Transport', source_token: 'Token sumber', public: 'Publik', enabled: 'Aktif', tags: 'Tag',
   body: 'Isi permintaan', file: 'Berkas', camera_id: 'Kamera', mode: 'Mode', kota: 'Kota', kecamatan: 'Kecamatan',
   kelurahan: 'Kelurahan', cursor: 'Halaman', q: 'Pencarian', public_windows: 'Jam tayang publik',
+  masks: 'Masker privasi',
 };
 
 export const fieldLabel = (field) => FIELD_LABELS[field] || field;
@@ -78,6 +79,15 @@ const REASONS = [
   [/is a operator token; this needs admin$|is a operator token/, () => 'token operator tidak boleh memakai fungsi admin'],
   [/^missing or wrong X-CSRF-Token/, () => 'sesi tidak cocok (CSRF); muat ulang halaman lalu coba lagi'],
   [/^the camera is not valid$/, () => 'data kamera belum benar'],
+  // Privacy masks (pantau/cameras/masks.py)
+  [/^a polygon needs at least 3 points; this one has (\d+)$/, (m) => `poligon perlu paling sedikit 3 titik; yang ini ${m[1]}`],
+  [/^at most (\d+) points per mask/, (m) => `paling banyak ${m[1]} titik per masker`],
+  [/^point (\d+) .* is outside the picture/, (m) => `titik ${Number(m[1]) + 1} berada di luar gambar`],
+  [/^edges \d+ and \d+ cross/, () => 'sisi-sisinya bersilangan: gambar ulang tanpa memotong diri sendiri'],
+  [/^edges \d+ and \d+ fold back/, () => 'dua sisi saling menumpuk'],
+  [/^the polygon encloses \(almost\) no area$/, () => 'poligon hampir tidak punya luas'],
+  [/^points \d+ and \d+ are the same corner$/, () => 'dua titik berurutan sama'],
+  [/^at most (\d+) masks per camera$/, (m) => `paling banyak ${m[1]} masker per kamera`],
   [/^the CSV was refused whole; nothing was stored/, () => 'CSV ditolak seluruhnya; tidak ada yang disimpan'],
 ];
 
