@@ -7,6 +7,10 @@ stop request waits on a camera gone silent (a flowing camera stops at its next p
 Opening skips most probing (`analyzeduration=0`, `probesize=32`): size and SPS/PPS come from
 the SDP, ~0.12 s instead of ~1.2 s.
 
+Sound: the camera's first audio track, if it has one, is demuxed with the video and handed to
+the camera's `AudioPipeline` (ingest/audio_pipeline.py) on this thread, never to the feeder:
+the feeder's ordering is the video pipeline's.
+
 Given a `PipelineFeeder`, passthrough packets are handed to its one shared thread instead of
 being processed here while many cameras stream (fewer GIL hand-overs, see
 ingest/pipeline_feeder.py); a transcoded camera is always fed from this thread. Before feeding a packet itself, and before its
@@ -27,11 +31,12 @@ import logging
 import threading
 import time
 
+from ingest.audio_pipeline import AudioPipeline
 from ingest.camera_pipeline import CameraPipeline, StreamInfo
 from ingest.pipeline_feeder import PipelineFeeder
 from ingest.sources.backoff import Backoff
 from ingest.sources.failure_reasons import NO_DATA, classify, describe
-from pantau.media.rtsp_open import RtspSettings, open_rtsp, video_stream
+from pantau.media.rtsp_open import RtspSettings, audio_stream, open_rtsp, video_stream
 
 __all__ = ["RtspSettings", "RtspSource"]
 
@@ -41,7 +46,7 @@ log = logging.getLogger(__name__)
 class RtspSource:
     def __init__(self, camera_id: str, url: str, transport: str, pipeline: CameraPipeline,
                  settings: RtspSettings | None = None, backoff: Backoff | None = None,
-                 feeder: PipelineFeeder | None = None):
+                 feeder: PipelineFeeder | None = None, audio: bool = True):
         self.camera_id = camera_id
         self._url = url
         self._transport = transport
@@ -49,6 +54,7 @@ class RtspSource:
         self.settings = settings or RtspSettings()
         self.backoff = backoff or Backoff()
         self.feeder = feeder
+        self.audio = AudioPipeline(camera_id, pipeline.bus, pipeline.status, lambda: pipeline.epoch) if audio else None
         self._handed_over = False  # packets given to the feeder since it last settled
         self._feed_failure: Exception | None = None  # raised by the pipeline on the feeder's thread
         self._streaming = False  # a session is demuxing
@@ -104,24 +110,33 @@ class RtspSource:
         # every FFmpeg I/O poll (several per packet), and with many cameras the threads then spend
         # more CPU handing the GIL over than demuxing. FFmpeg's socket timeout (`timeout`, in
         # the options) still ends a read from a camera gone silent.
-        container = open_rtsp(self._url, self._transport, self.settings, arm_read_timeout=False)
+        container = open_rtsp(self._url, self._transport, self.settings, arm_read_timeout=False, audio=self.audio is not None)
         try:
             stream = video_stream(container)
+            sound = audio_stream(container) if self.audio is not None else None
             self.pipeline.start_session(StreamInfo.of(stream))
-            self._stream(container, stream)
+            if sound is not None:
+                self.audio.start_session(sound)
+            self._stream(container, stream, sound)
         finally:
+            if self.audio is not None:
+                self.audio.end_session()
             container.close()
 
-    def _stream(self, container, stream) -> None:
+    def _stream(self, container, stream, sound=None) -> None:
         pipeline, feeder, stop = self.pipeline, self.feeder, self._stop
+        sound_index = sound.index if sound is not None else -1
         if feeder is not None:
             feeder.source_started()
         self._stalled = False
         self._streaming = True
         try:
-            for packet in container.demux(stream):
+            for packet in container.demux(*(s for s in (stream, sound) if s is not None)):
                 if stop.is_set():
                     return
+                if packet.stream_index == sound_index:
+                    self.audio.feed(packet)
+                    continue
                 if self._feed_failure is not None:
                     raise self._feed_failure
                 if self._stalled:

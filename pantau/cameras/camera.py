@@ -122,7 +122,7 @@ def default_status(camera: Camera) -> dict[str, Any]:
     return {
         "state": state, "reason": None, "since": None, "picture": None, "codec": None,
         "width": None, "height": None, "fps": None, "bitrate_kbps": None, "mode": None,
-        "last_keyframe_at": None, "reference": None,
+        "last_keyframe_at": None, "reference": None, "audio_codec": None, "audio_level_db": None,
     }
 
 

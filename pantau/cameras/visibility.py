@@ -324,7 +324,7 @@ def scheduled_status(camera: Camera, at: datetime | float | None = None) -> dict
     opens = public_from(camera, at)
     return {"state": "scheduled", "reason": None, "since": None, "picture": None, "codec": None, "width": None,
             "height": None, "fps": None, "bitrate_kbps": None, "mode": None, "last_keyframe_at": None,
-            "public_from": None if opens is None else opens.isoformat()}
+            "audio_codec": None, "audio_level_db": None, "public_from": None if opens is None else opens.isoformat()}
 
 
 def label(opens: datetime | None) -> str:

@@ -269,7 +269,9 @@ def _document() -> dict[str, Any]:
                     "reference": {"type": ["boolean", "null"], "description": "the ingest worker has the camera's reference view; without it moved and blurred are not judged"},
                     "codec": {"type": ["string", "null"]}, "width": {"type": ["integer", "null"]}, "height": {"type": ["integer", "null"]},
                     "fps": {"type": ["number", "null"]}, "bitrate_kbps": {"type": ["number", "null"]},
-                    "mode": {"enum": ["passthrough", "transcode", None]}, "last_keyframe_at": {"type": ["string", "null"], "format": "date-time"}}},
+                    "mode": {"enum": ["passthrough", "transcode", None]}, "last_keyframe_at": {"type": ["string", "null"], "format": "date-time"},
+                    "audio_codec": {"type": ["string", "null"], "description": "the camera's sound as it sends it (aac, pcm_mulaw, pcm_alaw, opus); null: none"},
+                    "audio_level_db": {"type": ["number", "null"], "description": "sound level over the last second, dBFS (-90: silence); null: no sound"}}},
                 "CameraInput": {"type": "object", "required": ["kind", "region", "source"], "properties": {
                     "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "description": "default: kelurahan code without dots + 3-digit TPS, or rekap-<kecamatan code without dots>"},
                     "kind": {"enum": ["tps", "recap"]}, "region": {"type": "string", "description": "kelurahan code (tps) or kecamatan code (recap)"},

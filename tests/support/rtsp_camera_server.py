@@ -41,6 +41,14 @@ from dataclasses import asdict, dataclass, fields
 CODECS = ("h264", "h265")
 AUTH_METHODS = ("basic", "digest")
 OVERLAYS = ("clock", "time", "none")
+# A mount's sound (a 440 Hz sine, like a tuning fork held to the microphone), as cameras send it.
+AUDIO_CHAINS = {
+    "none": [],
+    "aac": ["voaacenc bitrate=64000", "aacparse", "rtpmp4gpay pt=97 name=pay1"],
+    "pcmu": ["audioresample", "audio/x-raw,rate=8000", "mulawenc", "rtppcmupay name=pay1"],
+    "pcma": ["audioresample", "audio/x-raw,rate=8000", "alawenc", "rtppcmapay name=pay1"],
+    "opus": ["opusenc", "rtpopuspay pt=98 name=pay1"],
+}
 TAMPER_ACTIONS = ("none", "turn", "blur", "obstruct", "cover", "freeze", "light")
 # Launch-string tokens we interpolate must not be able to break out of the pipeline description.
 _SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -62,6 +70,18 @@ GSTREAMER_ELEMENT_PACKAGES = {
     "x265enc": "gstreamer1.0-plugins-bad",
     "rtph264pay": "gstreamer1.0-plugins-good",
     "rtph265pay": "gstreamer1.0-plugins-good",
+    "audiotestsrc": "gstreamer1.0-plugins-base",
+    "audioconvert": "gstreamer1.0-plugins-base",
+    "audioresample": "gstreamer1.0-plugins-base",
+    "voaacenc": "gstreamer1.0-plugins-bad",
+    "aacparse": "gstreamer1.0-plugins-good",
+    "rtpmp4gpay": "gstreamer1.0-plugins-good",
+    "mulawenc": "gstreamer1.0-plugins-good",
+    "rtppcmupay": "gstreamer1.0-plugins-good",
+    "alawenc": "gstreamer1.0-plugins-good",
+    "rtppcmapay": "gstreamer1.0-plugins-good",
+    "opusenc": "gstreamer1.0-plugins-base",
+    "rtpopuspay": "gstreamer1.0-plugins-good",
 }
 MISSING_DEPENDENCY_EXIT = 3
 
@@ -86,6 +106,7 @@ class Mount:
     password: str = "secret"
     tamperable: bool = False  # a layered scene that TAMPER commands change while it streams
     person: float = 0.0  # tamperable: a ball this share of the picture's height across moves in front
+    audio: str = "none"  # none | aac | pcmu | pcma | opus: a 440 Hz sine as a second track (pay1)
 
     def __post_init__(self) -> None:
         # Accept JSON lists and "digest+basic" strings for auth, normalised to a sorted tuple.
@@ -97,6 +118,8 @@ class Mount:
             raise ValueError(f"mount path must look like /name[/name...], got {self.path!r}")
         if self.codec not in CODECS:
             raise ValueError(f"codec must be one of {CODECS}, got {self.codec!r}")
+        if self.audio not in AUDIO_CHAINS:
+            raise ValueError(f"audio must be one of {tuple(AUDIO_CHAINS)}, got {self.audio!r}")
         if self.overlay not in OVERLAYS:
             raise ValueError(f"overlay must be one of {OVERLAYS}, got {self.overlay!r}")
         if not _SAFE_TOKEN.match(self.pattern):
@@ -202,6 +225,9 @@ class Mount:
                 "video/x-h264,profile=" + ("main" if self.bframes else "constrained-baseline"),
                 "rtph264pay config-interval=1 pt=96 name=pay0",
             ]
+        if self.audio != "none":
+            layers.append(["audiotestsrc is-live=true wave=sine freq=440 volume=0.5", "audio/x-raw,rate=48000,channels=1",
+                           "audioconvert", *AUDIO_CHAINS[self.audio]])
         return [chain, *layers]
 
     def _scene(self, caps: str, overlay: list[str]) -> tuple[list[str], list[list[str]]]:
