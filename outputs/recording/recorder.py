@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from outputs.recording.chain import SIGNATURES_FILE, CameraChain, append_line, iso
 from outputs.recording.segment_files import SegmentFile, remove_unrecorded
 from outputs.recording.site_key import SiteKey
-from pantau.bus.stream_bus import StreamBus
+from pantau.bus.stream_bus import StreamBus, TimedPacket
 from pantau.media.fmp4_segmenter import Chunk, Fmp4Segmenter
 from pantau.runtime.config import RecordingSettings
 
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 # Muxing and fsync are blocking: threads of their own, so live outputs never wait on a disk.
 WRITERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="recording")
 PART_S = 1.0  # fragments inside a segment file (the HLS VOD playlist plays whole segments)
+BATCH_S = 0.5  # packets are handed to the writer thread in batches of about this long
 
 GAP_OFFLINE = "no video from the camera"
 GAP_RESTART = "recording stopped (node restart, crash or new lease owner)"
@@ -59,28 +60,41 @@ class Recorder:
         try:
             with self.bus.subscribe(self.camera_id) as subscription:
                 while True:
+                    batch = await self._next_batch(subscription)
                     try:
-                        timed = await asyncio.wait_for(subscription.get(), self.settings.idle_s)
-                        work = self._segmenter.feed
-                        args = (timed,)
-                    except TimeoutError:
-                        work, args = self._segmenter.finish, ()
-                    try:
-                        chunks = await loop.run_in_executor(WRITERS, work, *args)
+                        await loop.run_in_executor(WRITERS, self._record, batch)
                     except (ValueError, OSError) as exc:  # a packet the muxer refuses: start again at a keyframe
                         log.warning("recording of %s: %s; starting again at the next keyframe", self.camera_id, exc)
                         await loop.run_in_executor(WRITERS, self._abandon)
                         self._segmenter = Fmp4Segmenter(PART_S, self.settings.segment_s)
                         continue
-                    if chunks:
-                        await loop.run_in_executor(WRITERS, self._write, chunks)
-                    if time.monotonic() - self._last_signed_at >= self.settings.sign_every_s:
-                        await loop.run_in_executor(WRITERS, self.sign_head)
         finally:
             # Stopping (lease lost, camera no longer recorded, shutdown): the open segment is kept.
             await asyncio.shield(loop.run_in_executor(WRITERS, self._close))
 
+    async def _next_batch(self, subscription) -> list[TimedPacket]:
+        """The packets of the next BATCH_S (one thread hop per batch, not per packet: the hop and
+        the wake-up cost more than muxing a packet); empty when the camera sent nothing for idle_s."""
+        try:
+            async with asyncio.timeout(self.settings.idle_s):
+                first = await subscription.get()
+        except TimeoutError:
+            return []
+        await asyncio.sleep(BATCH_S)  # the subscription queues ~10 s: a short wait loses nothing
+        batch = [first]
+        while subscription.pending():
+            batch.append(await subscription.get())
+        return batch
+
     # -- in the writer thread ------------------------------------------------------------------
+    def _record(self, batch: list[TimedPacket]) -> None:
+        if not batch:  # the camera went quiet: close the open segment (a gap follows if it stays away)
+            self._write(self._segmenter.finish())
+        for timed in batch:
+            self._write(self._segmenter.feed(timed))
+        if time.monotonic() - self._last_signed_at >= self.settings.sign_every_s:
+            self.sign_head()
+
     def _write(self, chunks: list[Chunk]) -> None:
         for chunk in chunks:
             if chunk.new_segment:

@@ -1,0 +1,173 @@
+"""Benchmark of recordings (issue 18): what recording adds beside ingest, and `pantau verify` speed.
+
+    .venv/bin/python bench/recording.py            # 4 cameras, ABBA with 45 s windows (~4 min)
+    .venv/bin/python bench/recording.py --quick    # 2 cameras, 15 s windows: a smoke test
+
+One GStreamer RTSP test camera (720p, 25 fps, 2 Mbit/s H.264, 2 s GOP, one shared encoder)
+ingested N times by one `pantau serve` node (N camera entries on the same URL). In the same
+process, windows alternate A (ingest alone: `record` off) and B (recording: `record` on, set
+through the admin API between windows) as A B B A; the node's CPU per window is the difference
+of its cumulative counters. Reported: recording's CPU per camera-minute (median B - median A,
+divided by N cameras), its disk write per camera-minute against the H.264 payload recorded
+(container overhead: fMP4 boxes around the camera's own bytes), then `pantau verify` over the
+whole recording (segments hashed, chain and signatures checked) against hashing the same files
+with hashlib alone (the floor), medians of 3 runs each, in GB/min.
+Goal (issue 18): recording adds <= 0.05 CPU-s per camera-minute beside ingest; storage = the
+camera's bitrate, nothing more. Exit code non-zero only when something broke.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import av
+import psutil
+from camera_set import REPO
+from measure import measure_window
+from processes import BenchError, PantauNode, stop_process
+from runner import run_bench
+
+sys.path.insert(0, str(REPO))
+from outputs.recording.chain import read_entries  # noqa: E402
+from outputs.recording.verify import verify  # noqa: E402
+from tests.support.rtsp_camera import Mount, RtspCameraServer  # noqa: E402
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+STREAM = {"width": 1280, "height": 720, "fps": 25, "bitrate_kbps": 2000}
+GOAL_CPU_S = 0.05
+
+
+def request(node: PantauNode, method: str, path: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(node.base_url + path, data=data, method=method,
+                                 headers={"Authorization": f"Bearer {node.admin_token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def set_recording(node: PantauNode, cameras: list[str], on: bool) -> None:
+    for camera_id in cameras:
+        request(node, "PATCH", f"/api/admin/cameras/{camera_id}", {"record": on})
+
+
+def recorded(root: Path) -> tuple[int, float, int]:
+    """(files, seconds recorded, bytes on disk) over every camera's chain."""
+    files = seconds = size = 0
+    for chain in root.glob("*/chain.jsonl"):
+        for entry in read_entries(chain):
+            if entry.kind == "segment":
+                files += 1
+                seconds += entry.end - entry.start
+                size += entry.fields["bytes"]
+    return files, seconds, size
+
+
+def payload_bytes(root: Path) -> int:
+    """The H.264 bytes inside the segment files (what the camera sent)."""
+    total = 0
+    for path in root.rglob("*.mp4"):
+        with av.open(str(path)) as container:
+            total += sum(packet.size for packet in container.demux(container.streams.video[0]) if packet.size)
+    return total
+
+
+def hash_only(root: Path) -> None:
+    for path in root.rglob("*.mp4"):
+        hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def timed(work) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+async def run(args: argparse.Namespace) -> dict:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-recording-"))
+    camera = RtspCameraServer([Mount(path="/rec", gop_seconds=2, **STREAM)], log_dir=work / "camera").start()
+    node = PantauNode(work / "node", "adm-" + secrets.token_urlsafe(12), [])
+    try:
+        node.start()
+        cameras = [f"rec{i}" for i in range(args.cameras)]
+        for index, camera_id in enumerate(cameras):
+            request(node, "POST", "/api/admin/cameras", {"id": camera_id, "kind": "tps", "region": "31.71.01.1001",
+                                                          "tps": index + 1, "source": camera.url("/rec")})
+        deadline = time.monotonic() + 30
+        while any(request(node, "GET", f"/api/admin/cameras/{c}")["status"]["state"] != "online" for c in cameras):
+            if time.monotonic() > deadline:
+                raise BenchError("cameras did not come online")
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(3)
+        process = psutil.Process(node.pid)
+        root = node.data_dir / "recordings"
+        windows: dict[str, list[float]] = {"A": [], "B": []}
+        written: list[tuple[float, int]] = []
+        for side in "ABBA" * args.rounds:
+            set_recording(node, cameras, side == "B")
+            await asyncio.sleep(2)  # the worker follows the registry within poll_registry_s
+            before = psutil.disk_usage(str(node.data_dir)).used, recorded(root)[2]
+            window = await measure_window({"node": [process]}, args.window)
+            windows[side].append(window.cpu_s_per_minute("node"))
+            if side == "B":
+                written.append((window.seconds, recorded(root)[2] - before[1]))
+            print(f"  {side}: {window.core_pct('node'):.1f} % of a core, machine {window.machine_busy_pct:.0f} % busy", flush=True)
+        set_recording(node, cameras, False)
+        await asyncio.sleep(args.window / 3 + 2)
+    finally:
+        if node.process:
+            stop_process(node.process)
+        camera.stop()
+    files, seconds, size = recorded(root)
+    payload = payload_bytes(root)
+    verify_s = [timed(lambda: verify(str(root))) for _ in range(3)]
+    report = verify(str(root))
+    if not report.ok:
+        raise BenchError(f"verify failed on an untouched recording: {report.problems[:3]}")
+    hash_s = [timed(lambda: hash_only(root)) for _ in range(3)]
+    cpu_a, cpu_b = statistics.median(windows["A"]), statistics.median(windows["B"])
+    per_camera_minute = (cpu_b - cpu_a) / args.cameras
+    write_per_camera_minute = sum(b for _, b in written) / (sum(s for s, _ in written) / 60) / args.cameras
+    gb = size / 1e9
+    results = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cameras": args.cameras, "window_s": args.window,
+        "cpu_s_per_min_ingest_alone": round(cpu_a, 3), "cpu_s_per_min_recording": round(cpu_b, 3),
+        "recording_cpu_s_per_camera_minute": round(per_camera_minute, 4), "goal_cpu_s": GOAL_CPU_S,
+        "disk_write_mb_per_camera_minute": round(write_per_camera_minute / 1e6, 2),
+        "camera_bitrate_mb_per_minute": round(STREAM["bitrate_kbps"] * 1000 / 8 * 60 / 1e6, 2),
+        "segments": files, "seconds_recorded": round(seconds, 1), "bytes": size,
+        "container_overhead_pct": round(100 * (size - payload) / size, 2) if size else None,
+        "verify_gb_per_min": round(gb / (statistics.median(verify_s) / 60), 2),
+        "sha256_only_gb_per_min": round(gb / (statistics.median(hash_s) / 60), 2),
+    }
+    print(json.dumps(results, indent=1))
+    (RESULTS_DIR / ("recording-quick.json" if args.quick else "recording.json")).write_text(json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--cameras", type=int)
+    parser.add_argument("--window", type=float)
+    parser.add_argument("--rounds", type=int, default=1, help="ABBA repeated this often")
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+    args.cameras = args.cameras or (2 if args.quick else 4)
+    args.window = args.window or (15.0 if args.quick else 45.0)
+    return run_bench("bench/recording.py", run, args, failed=lambda results: False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
