@@ -11,8 +11,9 @@ its CPU. Here, per viewer, only what must differ is done:
   payload type and the negotiated extensions: mid, abs-send-time), into which marker,
   sequence number and timestamp are packed, and the abs-send-time once per frame;
 - the packet is protected with the DTLS transport's own SRTP session (libsrtp through
-  pylibsrtp) and handed to the nominated ICE pair's datagram transport directly, without the
-  coroutine chain (a TURN-relayed pair, whose protocol wraps data, still goes aiortc's way).
+  pylibsrtp) and a frame's packets go to the nominated ICE pair's socket directly, without the
+  coroutine chain, in as few system calls as UDP GSO allows (relay/webrtc/udp_batch.py; a
+  TURN-relayed pair, whose protocol wraps data, still goes aiortc's way).
 
 aiortc keeps everything else: SDP, ICE, DTLS, RTCP (its sender reports read the counters kept
 here), PLI/FIR (relay/webrtc/picture_loss.py) and NACK, which calls `_retransmit`, answered
@@ -43,6 +44,7 @@ from aiortc.utils import random32
 
 from relay.webrtc.bus_track import BusVideoTrack
 from relay.webrtc.shared_payloads import SharedPayloads
+from relay.webrtc.udp_batch import UdpBatchSender
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +86,14 @@ def header_template(sender: RTCRtpSender, payload_type: int, ssrc: int) -> tuple
 class SharedRtpSender:
     """Installed on one viewer's RTCRtpSender; sends the track's frames from shared payloads."""
 
-    def __init__(self, sender: RTCRtpSender, track: BusVideoTrack, camera_id: str, payloads: SharedPayloads):
+    def __init__(self, sender: RTCRtpSender, track: BusVideoTrack, camera_id: str, payloads: SharedPayloads,
+                 batch: UdpBatchSender):
         check_aiortc_internals(sender)
         self.sender = sender
         self.track = track
         self.camera_id = camera_id
         self.payloads = payloads
+        self.batch = batch
         # (sequence number, timestamp, marker, payload) of the last HISTORY packets, by seq & mask
         self.history: list[tuple[int, int, int, bytes] | None] = [None] * HISTORY
         self.retransmitted = 0
@@ -114,7 +118,7 @@ class SharedRtpSender:
 
     @staticmethod
     def _datagram_path(dtls: RTCDtlsTransport):
-        """(transport.sendto, remote address) of the nominated pair, or None for a pair whose
+        """(datagram transport, remote address) of the nominated pair, or None for a pair whose
         protocol does more than send (TURN)."""
         connection = dtls.transport._connection
         pair = connection._nominated.get(1)
@@ -122,7 +126,7 @@ class SharedRtpSender:
             raise ConnectionError("ICE has no nominated pair")
         if type(pair.protocol) is not StunProtocol or pair.protocol.transport is None:
             return None
-        return pair.protocol.transport.sendto, pair.remote_addr
+        return pair.protocol.transport, pair.remote_addr
 
     def _template(self, payload_type: int, ssrc: int) -> tuple[bytearray, int | None]:
         template = self._templates.get(ssrc)
@@ -140,9 +144,8 @@ class SharedRtpSender:
             for packet in packets:
                 await dtls._send_rtp(packet)
             return
-        sendto, address = path
-        for packet in packets:
-            sendto(protect(packet), address)
+        transport, address = path
+        self.batch.send(transport, [protect(packet) for packet in packets], address)
         # (aiortc's transport statistics count what went through it)
         dtls._RTCDtlsTransport__tx_packets += len(packets)
         dtls._RTCDtlsTransport__tx_bytes += sum(map(len, packets))

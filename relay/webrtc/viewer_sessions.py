@@ -34,6 +34,7 @@ from relay.webrtc.picture_loss import KeyframeAsker, forward_picture_loss
 from relay.webrtc.relay_latency import RelayLatency
 from relay.webrtc.shared_payloads import SharedPayloads
 from relay.webrtc.shared_rtp_sender import SharedRtpSender
+from relay.webrtc.udp_batch import UdpBatchSender
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class ViewerSessions:
         self.latency_samples = RelayLatency()
         # Each camera's frames packetized once for all its viewers (relay.fanout: shared).
         self.payloads = SharedPayloads()
+        self.udp_batch = UdpBatchSender()
 
     def viewers(self, camera_id: str) -> int:
         return self.per_camera.get(camera_id, 0)
@@ -133,7 +135,7 @@ class ViewerSessions:
             transceiver.setCodecPreferences(_h264_preferences())
             forward_picture_loss(transceiver.sender, lambda: self._ask_keyframe(camera_id))
             if self.settings.fanout == "shared":
-                SharedRtpSender(transceiver.sender, track, camera_id, self.payloads)
+                SharedRtpSender(transceiver.sender, track, camera_id, self.payloads, self.udp_batch)
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
