@@ -21,7 +21,7 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" also accepts a tra
 KINDS = ("tps", "recap")
 TRANSPORTS = ("tcp", "udp")
 FIELDS = ("id", "kind", "region", "tps", "name", "source", "transport", "source_token", "public", "enabled", "tags",
-          "public_windows", "record", "masks", "restream_url", "restream_key")
+          "public_windows", "record", "masks", "restream_url", "restream_key", "audio_public")
 MAX_TPS = 999
 MAX_NAME = 200
 MAX_TAGS = 32
@@ -63,6 +63,9 @@ class Camera:
     # Restream to RTMP(S) (pantau/cameras/restream_target.py); the key is a secret like a password.
     restream_url: str | None = None
     restream_key: str | None = None
+    # The public hears the camera's sound (operators always do). Off by default: a TPS microphone
+    # also hears voters talking.
+    audio_public: bool = False
 
     def to_stored(self) -> dict[str, Any]:
         # By hand rather than dataclasses.asdict (a deep copy): 30k of these per bulk import.
@@ -281,10 +284,12 @@ def validate_camera(data: Any, regions: RegionTree, stored: Camera | None = None
         if parsed is None:
             errors.append(FieldError(flag, "must be true or false (CSV: true/false/1/0)"))
         flags[flag] = parsed
-    record = data.get("record")
-    record = False if record in (None, "") else _parse_bool(record)
-    if record is None:
-        errors.append(FieldError("record", "must be true or false (CSV: true/false/1/0)"))
+    for flag in ("record", "audio_public"):  # off unless said
+        value = data.get(flag)
+        parsed = False if value in (None, "") else _parse_bool(value)
+        if parsed is None:
+            errors.append(FieldError(flag, "must be true or false (CSV: true/false/1/0)"))
+        flags[flag] = parsed
 
     tags = data.get("tags") or []
     if isinstance(tags, str):
@@ -318,8 +323,8 @@ def validate_camera(data: Any, regions: RegionTree, stored: Camera | None = None
     return Camera(
         id=camera_id, kind=kind, region=region.code, tps=tps, name=name, source=source,
         transport=transport, source_token=token, public=flags["public"], enabled=flags["enabled"],
-        tags=list(dict.fromkeys(tags)), public_windows=public_windows, record=bool(record),
-        masks=masks, restream_url=restream_url, restream_key=restream_key,
+        tags=list(dict.fromkeys(tags)), public_windows=public_windows, record=bool(flags["record"]),
+        masks=masks, restream_url=restream_url, restream_key=restream_key, audio_public=bool(flags["audio_public"]),
     )
 
 
@@ -354,6 +359,19 @@ def public_view(camera: Camera, regions: RegionTree, status: dict[str, Any] | No
         "id": camera.id, "kind": camera.kind, "region": camera.region, "tps": camera.tps,
         "name": camera.name, "public": camera.public, "enabled": camera.enabled,
         "tags": camera.tags, "location": regions.path(camera.region),
-        # The restream's state is the operators' business (it names failures at a destination).
-        "status": {k: v for k, v in (status or default_status(camera)).items() if k != "restream"},
+        "audio_public": camera.audio_public,
+        "status": public_status(camera, status or default_status(camera)),
     }
+
+
+def public_status(camera: Camera, status: dict[str, Any]) -> dict[str, Any]:
+    """What the public may know of a camera's status. The restream's state is the operators'
+    business (it names failures at a destination); of its sound, only whether there is any
+    they may hear (never its level: that would tell when someone in the room speaks)."""
+    public = {k: v for k, v in status.items() if k not in _OPERATORS_ONLY}
+    if "audio_codec" in public and not camera.audio_public:
+        public["audio_codec"] = None
+    return public
+
+
+_OPERATORS_ONLY = frozenset(("restream", "audio_level_db"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pantau.cameras.camera import ID_PATTERN, public_view
+from pantau.cameras.camera import ID_PATTERN, public_status, public_view
 from pantau.web.http_errors import ApiError
 from relay.access import auth
 from relay.api.query_params import encode_cursor, list_query
@@ -85,6 +85,7 @@ async def list_cameras(request: web.Request) -> web.Response:
     viewers = await request.app[VIEWERS].totals(c.id for c in page)
     if public_only:  # outside their windows: listed as "scheduled", nothing of the picture
         statuses, viewers = hide_scheduled(page, statuses, viewers)
+        statuses = {c.id: public_status(c, statuses[c.id]) for c in page}
     return web.json_response(text=request.app[LISTING_JSON].body(page, statuses, viewers, total, encode_cursor(next_id)))
 
 

@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from pantau.cameras import registry_keys as keys
-from pantau.cameras.camera import KINDS, Camera
+from pantau.cameras.camera import KINDS, Camera, public_status
 from pantau.cameras.registry import Registry, effective_status
 from pantau.cameras.visibility import publicly_visible
 from pantau.monitoring.alerts import alert_view, in_region
@@ -106,14 +106,20 @@ class EventHub:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=2)
 
-    def publish(self, event: str, camera_id: str, data: dict[str, Any]) -> None:
+    def publish(self, event: str, camera_id: str, data: dict[str, Any], public_data: dict[str, Any] | None = None) -> None:
+        """`public_data`: what clients who do not see all get instead of `data` (statuses)."""
         camera = self.registry.table.cameras.get(camera_id)
         if camera is None:
             return
-        frame = _frame(event, json.dumps({"id": camera_id, **data}, separators=(",", ":")))
+        frames: dict[bool, bytes] = {}
         visible = publicly_visible(camera)
         for client in self.clients:
             if client.wants(camera, visible):
+                sees_all = client.sees_all or public_data is None
+                frame = frames.get(sees_all)
+                if frame is None:
+                    payload = data if sees_all else public_data
+                    frame = frames[sees_all] = _frame(event, json.dumps({"id": camera_id, **payload}, separators=(",", ":")))
                 client.offer(frame)
 
     def publish_registry_change(self, audiences: tuple[bool, ...]) -> None:
@@ -198,7 +204,7 @@ class EventHub:
             camera = table.cameras.get(camera_id)
             if camera is not None:
                 status = effective_status(camera, reported)
-                self.publish("status", camera_id, status)
+                self.publish("status", camera_id, status, public_status(camera, status))
                 changed = self.wall.apply(camera, status)
                 if changed:
                     self.publish_counts(*changed)
