@@ -283,6 +283,8 @@ def _document() -> dict[str, Any]:
                     "public": {"type": "boolean", "default": True}, "enabled": {"type": "boolean", "default": True},
                     "tags": {"type": "array", "items": {"type": "string"}},
                     "record": {"type": "boolean", "default": False, "description": "recorded as evidence (README: Recordings)"},
+                    "audio_public": {"type": "boolean", "default": False, "description": "the public hears the camera's sound "
+                                     "(operators always do); off by default: a TPS microphone also hears voters"},
                     "masks": {"type": "array", "maxItems": 16, "description": "privacy masks burned into the picture at ingest, before any "
                               "output (README: Privacy masks). 422 naming the mask (e.g. masks[1].points) for a point outside 0..1, fewer "
                               "than 3 or more than 32 points, no area or edges that cross",
@@ -300,6 +302,7 @@ def _document() -> dict[str, Any]:
                 "PublicCamera": {"type": "object", "properties": {
                     "id": {"type": "string"}, "kind": {"type": "string"}, "region": {"type": "string"}, "tps": {"type": ["integer", "null"]},
                     "name": {"type": "string"}, "public": {"type": "boolean"}, "enabled": {"type": "boolean"},
+                    "audio_public": {"type": "boolean", "description": "the public may hear it; status.audio_codec says whether it has sound"},
                     "tags": {"type": "array", "items": {"type": "string"}}, "location": {"type": "object"},
                     "status": {"$ref": "#/components/schemas/Status"}}},
                 "CameraPage": {"type": "object", "properties": {"cameras": {"type": "array", "items": {"$ref": "#/components/schemas/PublicCamera"}},
