@@ -64,10 +64,9 @@ def _normalize_mask(index: int, mask: Any) -> dict[str, Any]:
         raise MaskInvalid(field, f"at most {MAX_POINTS} points per mask; this one has {len(points)}")
     corners: list[tuple[float, float]] = []
     for number, point in enumerate(points):
-        if (not isinstance(point, list | tuple) or len(point) != 2
-                or not all(isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c) for c in point)):
-            raise MaskInvalid(field, f"point {number} must be [x, y] with two numbers")
-        x, y = float(point[0]), float(point[1])
+        x, y = _coordinates(point)
+        if x is None or y is None:
+            raise MaskInvalid(field, f"point {number} must be [x, y] with two finite numbers")
         if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
             raise MaskInvalid(field, f"point {number} ({x:g}, {y:g}) is outside the picture: x and y go from 0 to 1")
         corners.append((round(x, PRECISION), round(y, PRECISION)))
@@ -75,6 +74,23 @@ def _normalize_mask(index: int, mask: Any) -> dict[str, Any]:
     if problem:
         raise MaskInvalid(field, problem)
     return {"kind": mask["kind"], "points": [list(c) for c in corners]}
+
+
+def _coordinates(point: Any) -> tuple[float | None, float | None]:
+    if not isinstance(point, list | tuple) or len(point) != 2:
+        return None, None
+    out = []
+    for c in point:
+        if isinstance(c, bool) or not isinstance(c, int | float):
+            return None, None
+        try:
+            value = float(c)  # an int of 400 digits does not fit
+        except OverflowError:
+            return None, None
+        if not math.isfinite(value):
+            return None, None
+        out.append(value)
+    return out[0], out[1]
 
 
 def polygon_problem(corners: list[tuple[float, float]]) -> str | None:
