@@ -103,21 +103,34 @@ class AudioPipeline:
         return self._codec is not None
 
     def start_session(self, stream) -> None:
+        """A demuxed stream (RTSP): its codec context, opened by PyAV with what the demuxer read
+        from the SDP, is the decoder."""
+        context = stream.codec_context
         try:
-            self._start(stream)
+            self._start(context.name, stream.time_base or Fraction(1, context.sample_rate or OPUS_RATE),
+                        bytes(context.extradata or b""), context)
         except Exception as exc:
             self._give_up(exc)
 
-    def _start(self, stream) -> None:
-        context = stream.codec_context  # opened by PyAV with what the demuxer read from the SDP
-        self._codec = context.name
-        self._time_base = stream.time_base or Fraction(1, context.sample_rate or OPUS_RATE)
-        self._config = bytes(context.extradata or b"")
-        self._decoder = context
+    def start_frames(self, codec: str, time_base: Fraction) -> None:
+        """Bare encoded frames (WebRTC: Opus payloads on the RTP clock)."""
+        try:
+            decoder = av.CodecContext.create(codec, "r")
+            decoder.sample_rate = OPUS_RATE
+            self._start(codec, time_base, b"", decoder)
+        except Exception as exc:
+            self._give_up(exc)
+
+    def _start(self, codec: str, time_base: Fraction, config: bytes, decoder) -> None:
+        self._codec = codec
+        self._time_base = time_base
+        self._config = config
+        self._decoder = decoder
         self._resampler = av.AudioResampler(format="s16", layout="mono", rate=OPUS_RATE, frame_size=OPUS_FRAME)
         self._encoder = None if self._codec == "opus" else self._new_opus_encoder()
         self._anchor_s = None
         self._samples_in = 0
+        self._level_sum, self._level_n, self._level_at = 0.0, 0, time.time()  # first level after a whole second
         self.status.report(self.camera_id, audio_codec=self._codec, audio_level_db=None)
 
     def end_session(self) -> None:

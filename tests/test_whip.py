@@ -183,3 +183,24 @@ async def test_bad_offers_get_clear_4xx_and_the_node_keeps_serving(node):
         assert "Traceback" not in node.node.output() and key not in node.node.output()
     finally:
         await live.stop()
+
+
+async def test_a_publisher_s_sound_is_taken(node):
+    """The offer's audio is answered recvonly with Opus (was: inactive) and its sound reaches the
+    camera's audio pipeline: the status names the codec and measures the sine's level."""
+    key = push_key(node, "push")
+    publisher = await WhipPublisher(node.url, "push", key, codec="H264", audio=True).start()
+    try:
+        answer = publisher.pc.remoteDescription.sdp
+        audio_section = answer[answer.index("m=audio"):]
+        assert "a=recvonly" in audio_section.split("m=", 2)[1] and "opus/48000" in audio_section.lower()
+        await wait_state(node, "push", "online")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            status = node.request("GET", "/api/admin/cameras/push", token=node.admin_token)[1]["status"]
+            if status.get("audio_level_db") is not None:
+                break
+            await asyncio.sleep(0.2)
+        assert status["audio_codec"] == "opus" and -13 < status["audio_level_db"] < -5, status
+    finally:
+        await publisher.stop()

@@ -67,7 +67,8 @@ async def played_as_the_public_plays_it(browser, node) -> None:
     await wait_for_frames(page, 20, timeout=40)
     assert await page.evaluate("window.__pantau.mode") == "hls"
     await wait_for_more_frames(page, 20)
-    assert errors.items == []
+    # A 503 is the origin's "not there yet" while the first (long) segment is made: not an error.
+    assert [e for e in errors.items if "status of 503" not in e] == []
     await page.close()
 
 

@@ -5,6 +5,11 @@ keyframe tiles, and for VP8 a decode + H.264 encode) must not run there. One fee
 connected publisher: a bounded queue and one thread. A feed that falls behind drops what is
 queued, asks the sender for a keyframe and restarts the pipeline session at it (new epoch),
 so a viewer never sees a picture built on a lost frame.
+
+Sound (Opus, the only audio codec answered) goes through the same queue and thread to the
+camera's `AudioPipeline`. Each track's RTP clock starts at 0 at its first packet (aiortc's
+timestamp mapper), so audio is placed on the video's clock by when the first packet of each
+arrived: both left the sender at about the same moment, within a few tens of ms.
 """
 
 from __future__ import annotations
@@ -12,18 +17,21 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from fractions import Fraction
 
 import av
 
+from ingest.audio_pipeline import AudioPipeline
 from ingest.camera_pipeline import CameraPipeline, StreamInfo
 
 log = logging.getLogger(__name__)
 
 RTP_VIDEO_CLOCK = Fraction(1, 90_000)
+RTP_OPUS_CLOCK = Fraction(1, 48_000)
 CODECS = {"H264": "h264", "VP8": "vp8"}  # what a WebRTC source may send -> FFmpeg codec
-MAX_QUEUED_FRAMES = 90  # ~3 s at 30 fps
+MAX_QUEUED_FRAMES = 90 + 150  # ~3 s at 30 fps, and 3 s of 20 ms audio packets
 _END = object()
 
 
@@ -43,17 +51,33 @@ class WebRtcFeed:
         self._codec: str | None = None
         self._started = False
         self.frames = 0
+        self.audio = AudioPipeline(camera_id, pipeline.bus, pipeline.status, lambda: pipeline.epoch)
+        self._first_video_at: float | None = None  # arrival of each track's RTP timestamp 0
+        self._first_audio_at: float | None = None
 
     def on_frame(self, codec_name: str, data: bytes, timestamp: int) -> None:
         """From the event loop: queue one encoded frame (never blocks)."""
         codec = CODECS.get(codec_name)
         if codec is None:
             return
+        if self._first_video_at is None:
+            self._first_video_at = time.time()
+        self._put((codec, data, timestamp))
+
+    def on_audio(self, codec_name: str, data: bytes, timestamp: int) -> None:
+        """From the event loop: queue one Opus packet (never blocks)."""
+        if codec_name.lower() != "opus":
+            return
+        if self._first_audio_at is None:
+            self._first_audio_at = time.time()
+        self._put(("audio", data, timestamp))
+
+    def _put(self, item: tuple) -> None:
         if not self._started:
             self._started = True
             self._thread.start()
         try:
-            self._queue.put_nowait((codec, data, timestamp))
+            self._queue.put_nowait(item)
         except queue.Full:
             self._drain()
             self._queue.put_nowait(("resync", b"", 0))
@@ -83,6 +107,9 @@ class WebRtcFeed:
         try:
             while (item := self._queue.get()) is not _END:
                 codec, data, timestamp = item
+                if codec == "audio":
+                    self._feed_audio(data, timestamp)
+                    continue
                 if codec == "resync":
                     self._codec = None  # the next frame starts a new session at a keyframe
                     continue
@@ -97,4 +124,16 @@ class WebRtcFeed:
         except Exception:  # a broken frame ends this feed, never the node
             log.exception("camera %s: WebRTC feed failed", self.camera_id)
         finally:
+            self.audio.end_session()
             self.pipeline.end_session()
+
+    def _feed_audio(self, data: bytes, timestamp: int) -> None:
+        if self._first_video_at is None or self._codec is None:
+            return  # nothing to be in sync with yet (and no subscriber would take it)
+        if not self.audio.active:
+            self.audio.start_frames("opus", RTP_OPUS_CLOCK)
+        packet = av.Packet(data)
+        lead = round((self._first_audio_at - self._first_video_at) * RTP_OPUS_CLOCK.denominator)
+        packet.pts = packet.dts = timestamp + lead
+        packet.time_base = RTP_OPUS_CLOCK
+        self.audio.feed(packet)

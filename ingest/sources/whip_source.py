@@ -3,7 +3,8 @@
 The camera is `waiting` until a publisher connects, and again after it leaves. One publisher
 at a time: a second gets `PublisherConflict` (409). The publisher's H.264 passes through
 untouched (VP8 is transcoded once to H.264) into the same pipeline, bus, tiles and health as
-an RTSP camera. Unlike an RTSP camera, the publisher listens: it is asked for a keyframe (PLI)
+an RTSP camera; its sound (the offer's first audio, Opus) goes undecoded to the camera's audio
+pipeline beside it (ingest/sources/webrtc_feed.py). Unlike an RTSP camera, the publisher listens: it is asked for a keyframe (PLI)
 when it connects and the bus has no picture yet, and whenever the bus asks for one (a new
 viewer while the GOP cache is empty or old).
 """
@@ -50,6 +51,11 @@ class WebRtcSettings:
     configuration: RTCConfiguration
     announce: object  # (sdp) -> sdp with the announced address added (pantau.web.ice_config.announce)
     connect_timeout_s: float = 20.0
+    audio: bool = True  # answer a publisher's sound (Opus) instead of refusing it
+
+
+def opus_preferences() -> list:
+    return [c for c in RTCRtpReceiver.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/opus"]
 
 
 def video_preferences() -> list:
@@ -115,7 +121,7 @@ class WhipSource:
         if self.publisher is not None:
             raise PublisherConflict("kamera ini sudah menerima kiriman dari perangkat lain")
         if "m=video" not in offer_sdp:
-            raise BadOffer("the offer has no video (Pantau takes video; audio is ignored)")
+            raise BadOffer("the offer has no video (Pantau takes video, and its sound with it)")
         if self._lease is not None and not await self._lease.claim_push(self.camera_id):
             raise PublisherConflict("kamera ini sedang menerima kiriman lewat node lain")
         try:
@@ -134,9 +140,17 @@ class WhipSource:
         tap_encoded_frames(transceiver.receiver, publisher.feed.on_frame)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            sound = None
             for other in pc.getTransceivers():
-                if other is not transceiver:
-                    other.direction = "inactive"  # audio (and extra video) is refused, not decoded
+                if other is transceiver:
+                    continue
+                if other.kind == "audio" and sound is None and self.settings.audio:
+                    sound = other  # the first audio: Opus, handed to the feed undecoded
+                    other.direction = "recvonly"
+                    other.setCodecPreferences(opus_preferences())
+                    tap_encoded_frames(other.receiver, publisher.feed.on_audio)
+                else:
+                    other.direction = "inactive"  # extra audio and video are refused, not decoded
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
             with contextlib.suppress(Exception):

@@ -116,7 +116,7 @@ def _document() -> dict[str, Any]:
                                    "or an operator/admin token (Authorization: Bearer); to anyone else, exactly as an unknown id (404)",
                         "parameters": _params("id"), "responses": {"200": {"description": "{id, enabled}"}, "404": _ERROR}},
                 "post": {"summary": "WHIP (RFC 9725) publish: Authorization: Bearer <push key>, SDP offer in, SDP answer out (201, Location). "
-                                    "H.264 passes through, VP8 is transcoded to H.264; audio is ignored. 409 while another publisher is live. "
+                                    "H.264 passes through, VP8 is transcoded to H.264; the first audio (Opus) is taken, other m-lines are answered inactive. 409 while another publisher is live. "
                                     "Served by the node that ingests the camera",
                          "parameters": _params("id"), "requestBody": {"required": True, "content": {"application/sdp": {"schema": {"type": "string"}}}},
                          "responses": {"201": {"description": "answer", "content": {"application/sdp": {}}}, "400": _ERROR, "401": _ERROR, "404": _ERROR,

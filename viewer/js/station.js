@@ -267,13 +267,14 @@ async function startHls() {
   render();
 }
 
-function onHlsState(state) {
+function onHlsState(state, detail) {
   if (mode !== 'hls') return; // a late event of a session we left
   if (state === 'connected') {
     hlsFailures = 0;
     view.player = 'connected';
   } else if (state === 'reconnecting') {
-    hlsFailures += 1;
+    // A 503 is the origin saying "not there yet" (the first segment of a long GOP): wait for it.
+    if (detail?.error?.response?.code !== 503) hlsFailures += 1;
     if (view.player !== 'connected' && hlsFailures >= HLS_FAILURES_BEFORE_WHEP
         && view.status.state === 'online' && switchAllowed()) {
       hlsFailures = 0;
