@@ -39,6 +39,10 @@ def _json(schema_ref: str, description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}}
 
 
+_RANGE = [{"name": name, "in": "query", "schema": {"type": "string"},
+           "description": "ISO 8601 (UTC unless an offset is given) or epoch seconds"} for name in ("from", "to")]
+
+
 def openapi_document() -> dict[str, Any]:
     document = _document()
     # Answers any operation may give, whatever its own: a rate limit or a blocked address (429).
@@ -111,6 +115,36 @@ def _document() -> dict[str, Any]:
                 "delete": {"summary": "Clear the reference view (audited: clear_reference); moved and blurred are then not judged",
                            "security": _ADMIN, "parameters": _params("id"), "responses": {"204": {"description": "cleared (or there was none)"}, **errors}},
             },
+            "/api/cameras/{id}/recordings": {"get": {
+                "summary": "What a camera's recording holds in [from, to) (default the last 24 h, at most 31 days): {camera, from, to, items: "
+                           "[{kind: segment, start, end, seq, bytes, sha256} | {kind: gap, start, end, reason}], playlist, export}. Operators and "
+                           "admins; the public only with recording.public_playback, for public cameras, inside their windows",
+                "parameters": _params("id") + _RANGE, "responses": {"200": {"description": "the listing"}, **errors}}},
+            "/api/cameras/{id}/recordings/vod.m3u8": {"get": {
+                "summary": "The range as HLS VOD (EXT-X-PLAYLIST-TYPE:VOD, EXT-X-PROGRAM-DATE-TIME, byte ranges into the segment files); "
+                           "404 when nothing was recorded in it", "parameters": _params("id") + _RANGE,
+                "responses": {"200": {"description": "playlist", "content": {"application/vnd.apple.mpegurl": {"schema": {"type": "string"}}}}, **errors}}},
+            "/api/cameras/{id}/recordings/export": {"get": {
+                "summary": "The range (at most 6 h) as a zip: video.mp4, the original segment files, the chain extract, signatures, the "
+                           "public key, README.txt (checking it with sha256sum and openssl); `pantau verify` checks it",
+                "parameters": _params("id") + _RANGE,
+                "responses": {"200": {"description": "zip", "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}, **errors}}},
+            "/api/recordings/site-key.pem": {"get": {"summary": "The site's Ed25519 public key that signs recording chains (PEM)",
+                                                     "responses": {"200": {"description": "PEM", "content": {"application/x-pem-file": {"schema": {"type": "string"}}}},
+                                                                   "404": _ERROR}}},
+            "/api/admin/recording-holds": {"get": {"summary": "Holds ('Tahan untuk sengketa'): ranges retention never deletes: {holds: [{id, camera, from, to, reason, by, at}]}",
+                                                   "security": _ADMIN, "parameters": [{"name": "camera", "in": "query", "schema": {"type": "string"}}],
+                                                   "responses": {"200": {"description": "holds"}, **errors}}},
+            "/api/admin/cameras/{id}/recording-holds": {"post": {
+                "summary": "Put a range of the camera's recording on hold (audited: recording-hold); 400 naming from, to or reason",
+                "security": _ADMIN, "parameters": _params("id"),
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["from", "to", "reason"], "properties": {
+                    "from": {"type": "string"}, "to": {"type": "string"}, "reason": {"type": "string", "maxLength": 500}}}}}},
+                "responses": {"201": {"description": "the hold"}, **errors}}},
+            "/api/admin/recording-holds/{hold}": {"delete": {
+                "summary": "Lift a hold (audited: recording-hold-lifted)", "security": _ADMIN,
+                "parameters": [{"name": "hold", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"204": {"description": "lifted"}, **errors}}},
             "/whip/{id}": {
                 "get": {"summary": "Does this camera take a push, is it enabled: {id, enabled}. A non-public camera answers only to its push key "
                                    "or an operator/admin token (Authorization: Bearer); to anyone else, exactly as an unknown id (404)",
@@ -187,7 +221,7 @@ def _document() -> dict[str, Any]:
                 "responses": {"200": {"description": "{iceServers: [{urls, username?, credential?}]}"}}}},
             "/api/player": {"get": {
                 "summary": "How the public station page plays: relay.public_player (hls|webrtc) and the hls.js the node serves (null when not installed)",
-                "responses": {"200": {"description": "{public_player, hls_js: {version, url} | null, hls_js_missing: reason | null}"}}}},
+                "responses": {"200": {"description": "{public_player, hls_js: {version, url} | null, hls_js_missing: reason | null, public_recordings: recording.public_playback}"}}}},
             "/api/wall": {"get": {
                 "summary": "The wall: every kota and kecamatan with its recap camera (id, name, status) and online/total TPS cameras (public cameras, or all with a token)",
                 "responses": {"200": {"description": "kota -> kecamatan -> {code, name, recap|null, tps: {online, total}}"}}}},

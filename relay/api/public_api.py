@@ -54,7 +54,9 @@ async def get_player(request: web.Request) -> web.Response:
     """How the public station page plays (relay.public_player) and the hls.js this node serves."""
     hls_js = installed_hls_js()
     return web.json_response({"public_player": request.app[SETTINGS].relay.public_player, "hls_js": hls_js,
-                              "hls_js_missing": None if hls_js else HLS_JS_MISSING},
+                              "hls_js_missing": None if hls_js else HLS_JS_MISSING,
+                              # The public may play recordings (README "Recordings"): the station page shows them.
+                              "public_recordings": request.app[SETTINGS].recording.public_playback},
                              headers={"Cache-Control": "no-cache"})
 
 

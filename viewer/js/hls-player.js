@@ -18,7 +18,7 @@ export function nativeHls(video) {
 }
 
 // The global Hls from the node's hls.min.js (a classic UMD script), loaded once.
-function loadHlsJs(url) {
+export function loadHlsJs(url) {
   if (window.Hls) return Promise.resolve(window.Hls);
   hlsJsLoading ??= new Promise((resolve, reject) => {
     const script = Object.assign(document.createElement('script'), {src: url, async: true});
