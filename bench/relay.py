@@ -1,15 +1,21 @@
-"""Benchmark of the relay: time to first frame, CPU and memory per WHEP viewer, relay latency.
+"""Benchmark of the relay: time to first frame, and the WebRTC fan-out's CPU and memory per
+viewer beside Janus, relay latency.
 
-    .venv/bin/python bench/relay.py            # 20 first-frame viewers per server, 30 s windows, 5 churn cycles (~15 min)
+    .venv/bin/python bench/relay.py            # 20 first-frame viewers per server, 15 s windows at 0/1/10/50/100 viewers, 5 churn cycles (~40 min)
     .venv/bin/python bench/relay.py --quick    # 5 first-frame viewers, 8 s windows, 2 churn cycles: a smoke test
+    .venv/bin/python bench/relay.py --profile  # and py-spy each Pantau path at 100 viewers
 
-One GStreamer RTSP test camera (720p, 25 fps, 2 Mbit/s H.264) feeds two servers side by side:
-a real Pantau node (`pantau serve`, ingest and relay in one process) and the stock aiortc
-baseline from `relay_support.py` (`MediaPlayer(decode=False)` + `MediaRelay`). The same aiortc
-WHEP clients, in processes of their own, watch one server at a time, alternating. The machine
-is shared and has 2 cores, so every figure of ours sits beside the baseline's from the same
-invocation, and CPU and memory are those of the server process alone. Targets are printed PASS/MISS; the exit code is
-non-zero only when something broke.
+One GStreamer RTSP test camera (720p, 25 fps, 2 Mbit/s H.264; one encoder per mount, shared by
+every client) feeds five servers side by side, all ingesting it throughout: Pantau with the
+shared fan-out (`relay.fanout: shared`, the default), Pantau with aiortc's own per-viewer sender
+(`relay.fanout: aiortc`), the stock aiortc baseline from `relay_support.py`
+(`MediaPlayer(decode=False)` + `MediaRelay`), and Janus 1.1.2 (Debian's `janus`, streaming
+plugin) with its default configuration and with `event_loops = 2` (`relay_janus.py`, the
+configurations in ../shared/bench/janus/). The same aiortc viewers (`relay_clients.py`: the
+shared Janus fan-out client, in processes of their own) watch one server at a time; the order
+of the servers reverses at every step (ABBA), so a noisy moment of the shared 2-core machine
+hits them alike. CPU and memory are the server process's alone. Targets are printed PASS/MISS;
+the exit code is non-zero only when something broke.
 """
 
 from __future__ import annotations
@@ -38,7 +44,9 @@ import aiohttp
 import psutil
 from camera_set import REPO
 from measure import percentile
-from processes import BenchError, PantauNode, kill_leftover, stop_process
+from processes import BenchError, PantauNode, kill_leftover
+from relay_clients import VIEWERS_PER_PROCESS, ClientFigures, FanoutClients
+from relay_janus import JanusServer, ServerProcess
 from runner import run_bench
 
 sys.path.insert(0, str(REPO))  # the RTSP test camera lives in tests/support
@@ -55,13 +63,16 @@ LOAD_MOUNT = Mount(path="/gop2", gop_seconds=2, **STREAM)
 REGION = "31.71.01.1001"  # any kelurahan of configs/regions-dki.json
 
 TTFF_TARGET_S = 0.5
-STEPS = (1, 10, 50)  # viewers connected during the CPU windows (after a window with none)
+STEPS = (1, 10, 50, 100)  # viewers connected during the CPU windows (after a window with none)
 CHURN_VIEWERS = 50
-VIEWERS_PER_PROCESS = 10
 HOLD_S = 3.0  # a churn cycle's viewers watch this long before leaving
 MIN_FPS = 20.0  # of the camera's 25: a viewer below it costs the server less and flatters it
-# Measured on the same kind of stream for the issue (CPU-seconds per viewer-minute); not this run.
-REFERENCES = (("stock aiortc passthrough", "0.27"), ("Janus 1.1.2 (Debian)", "0.25"), ("Janus 1.1.2, event_loops = 2", "0.15"))
+CLIENT_MARGIN_S = 10.0  # clients keep receiving this long past the window (they connect at different times)
+SHARED, OLD, STOCK, JANUS, JANUS_TUNED = "Pantau shared", "Pantau aiortc", "stock aiortc", "Janus", "Janus event_loops=2"
+SERVERS = (SHARED, OLD, STOCK, JANUS, JANUS_TUNED)
+GOAL_RATIO = 0.5  # of tuned Janus's CPU per viewer-minute (issue 19)
+GOAL_RSS_PER_VIEWER_MB = 0.5
+GOAL_LATENCY_P99_MS = 10.0
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,7 @@ class Plan:
     churn_cycles: int
 
 
-FULL = Plan(ttff_viewers=20, window_s=30.0, settle_s=5.0, churn_cycles=5)
+FULL = Plan(ttff_viewers=20, window_s=15.0, settle_s=5.0, churn_cycles=5)
 QUICK = Plan(ttff_viewers=5, window_s=8.0, settle_s=3.0, churn_cycles=2)
 
 
@@ -88,7 +99,8 @@ class Step:
     rss_mb: float  # the server process, median of 1 s samples
     clients_cpu_s: float
     machine_busy_pct: float  # of both cores: what the server was competing with
-    fps: list[float]  # per viewer, over the window
+    fps: list[float]  # per client process: its slowest viewer, over the client's receiving time
+    clients: ClientFigures | None = None
     latency: dict | None = None  # Pantau's /api/metrics relay_latency_ms at the end
 
     @property
@@ -117,6 +129,17 @@ class ServerResult:
         if viewers not in self.steps or 0 not in self.steps:
             return math.nan
         return (self.steps[viewers].cpu_s_per_minute - self.steps[0].cpu_s_per_minute) / viewers
+
+    @property
+    def slope(self) -> float:
+        """CPU-seconds per viewer-minute as the least-squares slope over every window."""
+        points = [(v, step.cpu_s_per_minute) for v, step in self.steps.items()]
+        if len(points) < 2:
+            return math.nan
+        mean_v = statistics.fmean(v for v, _ in points)
+        mean_c = statistics.fmean(c for _, c in points)
+        spread = sum((v - mean_v) ** 2 for v, _ in points)
+        return sum((v - mean_v) * (c - mean_c) for v, c in points) / spread if spread else math.nan
 
     @property
     def rss_per_viewer_mb(self) -> float:
@@ -184,54 +207,7 @@ class ViewerProcess:
             await self.process.wait()
 
 
-class ViewerPool:
-    """Load viewers spread evenly over a few processes (they share the server's 2 cores)."""
-
-    def __init__(self, processes: list[ViewerProcess]):
-        self.processes = processes
-        self.counts = [0] * len(processes)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts)
-
-    def psutil_processes(self) -> list[psutil.Process]:
-        return [psutil.Process(p.pid) for p in self.processes]
-
-    def _spread(self, more: int) -> list[int]:
-        adds = [0] * len(self.processes)
-        for _ in range(more):
-            least = min(range(len(adds)), key=lambda i: self.counts[i] + adds[i])
-            adds[least] += 1
-        return adds
-
-    async def grow_to(self, server: Server, viewers: int) -> None:
-        """Join viewers until `viewers` watch; each has received a frame when this returns."""
-        adds = self._spread(viewers - self.total)
-        if not any(adds):
-            return
-        command = {"op": "join", "base": server.base_url, "camera": server.camera}
-        replies = await asyncio.gather(*(p.call({**command, "count": n}) for p, n in zip(self.processes, adds) if n))
-        self.counts = [c + a for c, a in zip(self.counts, adds)]
-        errors = [e for r in replies for e in r.get("errors", [r.get("error")]) if e]
-        codecs = {c for r in replies for c in r.get("codecs", [])}
-        if errors:
-            raise BenchError(f"{len(errors)} viewers could not join {server.name}: {errors[0]}")
-        if codecs != {"H264"}:
-            raise BenchError(f"{server.name} answered with codecs {sorted(codecs)}, not H264 alone (it would transcode)")
-
-    async def frames(self) -> list[int]:
-        replies = await asyncio.gather(*(p.call({"op": "frames"}) for p in self.processes))
-        return [n for r in replies for n in r["frames"]]
-
-    async def leave_all(self) -> list:
-        """Every viewer sends its DELETE and closes; returns the DELETE statuses."""
-        replies = await asyncio.gather(*(p.call({"op": "leave"}) for p in self.processes))
-        self.counts = [0] * len(self.processes)
-        return [s for r in replies for s in r["statuses"]]
-
-
-# -- the two servers ----------------------------------------------------------------------------
+# -- the servers --------------------------------------------------------------------------------
 
 class Server:
     name: str
@@ -248,9 +224,8 @@ class Server:
 
 
 class PantauServer(Server):
-    name = "Pantau"
-
-    def __init__(self, node: PantauNode, camera: str):
+    def __init__(self, name: str, node: PantauNode, camera: str):
+        self.name = name
         self.node = node
         self.base_url = node.base_url
         self.camera = camera
@@ -267,10 +242,10 @@ class PantauServer(Server):
         return (await self._metrics(http))["relay_latency_ms"]
 
 
-class StockServer(Server):
+class StockServer(Server, ServerProcess):
     """relay_support.py stock-server on one RTSP URL; stdout/stderr go to files."""
 
-    name = "stock aiortc"
+    name = STOCK
     camera = "cam"  # it serves one camera, whatever the id
 
     def __init__(self, rtsp_url: str, workdir: Path, name: str):
@@ -294,14 +269,6 @@ class StockServer(Server):
                 break
             time.sleep(0.1)
         raise BenchError(f"the stock aiortc server did not start:\n{self.stderr_path.read_text(errors='replace')[-2000:]}")
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process, timeout_s=10.0)
 
     async def sessions(self, http: aiohttp.ClientSession) -> dict:
         async with http.get(f"{self.base_url}/stats") as response:
@@ -330,12 +297,14 @@ async def add_camera(http: aiohttp.ClientSession, node: PantauNode, camera_id: s
     raise BenchError(f"camera {camera_id} was not online after 30 s: {state}")
 
 
-def node_config(workdir: Path) -> Path:
-    """Loopback-only ICE (the bench never leaves 127.0.0.1) and room for every viewer. Given as
-    a config file: PantauNode passes no PANTAU_* variables through to the node."""
-    path = workdir / "pantau.yaml"
-    path.write_text("relay:\n  max_viewers_per_camera: 1000\n  ice:\n    include_loopback: true\n"
-                    "    host_addresses: [\"127.0.0.1\"]\n", encoding="utf-8")
+def node_config(workdir: Path, fanout: str = "shared") -> Path:
+    """Loopback-only ICE (the bench never leaves 127.0.0.1), room for every viewer (all of them
+    public viewers from one address: no offer rate limit), the fan-out path. Given as a config
+    file: PantauNode passes no PANTAU_* variables through to the node."""
+    path = workdir / f"pantau-{fanout}.yaml"
+    path.write_text(f"relay:\n  fanout: {fanout}\n  max_viewers_per_camera: 1000\n  ice:\n    include_loopback: true\n"
+                    "    host_addresses: [\"127.0.0.1\"]\nlimits:\n  pending_offers_per_address: 1000\n"
+                    "  offers: {per_s: 1000, burst: 1000}\n", encoding="utf-8")
     return path
 
 
@@ -358,37 +327,40 @@ async def time_to_first_frame(servers: list[Server], results: dict[str, ServerRe
                 result.problems.append(f"first-frame viewer: codec {reply['codec']}, DELETE answered {reply['delete']}")
 
 
-async def window(server: Server, pool: ViewerPool, viewers: int, plan: Plan, http: aiohttp.ClientSession) -> Step:
-    """`viewers` connected, settle, then the server's CPU and RSS over the window."""
-    await pool.grow_to(server, viewers)
-    await asyncio.sleep(plan.settle_s)
-    process, clients = psutil.Process(server.pid), pool.psutil_processes()
-    frames_before = await pool.frames()
-    cpu_before, clients_before = cpu_seconds(process), sum(map(cpu_seconds, clients))
-    busy_before, total_before = machine_busy_seconds()
-    started = time.monotonic()
-    rss = []
-    while (left := started + plan.window_s - time.monotonic()) > 0:
-        await asyncio.sleep(min(1.0, left))
-        rss.append(process.memory_info().rss / MB)
-    seconds = time.monotonic() - started
-    cpu_s, clients_s = cpu_seconds(process) - cpu_before, sum(map(cpu_seconds, clients)) - clients_before
-    busy, total = machine_busy_seconds()
-    frames_after = await pool.frames()
-    fps = [(after - before) / seconds for before, after in zip(frames_before, frames_after)]
+async def window(server, viewers: int, plan: Plan, http: aiohttp.ClientSession, workdir: Path) -> Step:
+    """`viewers` connected, settle, then the server's CPU and RSS over the window; the viewers
+    leave (and the server must then hold no session)."""
+    clients = FanoutClients(server, viewers, plan.settle_s + plan.window_s + CLIENT_MARGIN_S, workdir) if viewers else None
+    try:
+        if clients:
+            await clients.connect()
+        await asyncio.sleep(plan.settle_s)
+        process = psutil.Process(server.pid)
+        client_processes = [psutil.Process(p.pid) for p in clients.processes] if clients else []
+        cpu_before, clients_before = cpu_seconds(process), sum(map(cpu_seconds, client_processes))
+        busy_before, total_before = machine_busy_seconds()
+        started = time.monotonic()
+        rss = []
+        while (left := started + plan.window_s - time.monotonic()) > 0:
+            await asyncio.sleep(min(1.0, left))
+            rss.append(process.memory_info().rss / MB)
+        seconds = time.monotonic() - started
+        cpu_s, clients_s = cpu_seconds(process) - cpu_before, sum(map(cpu_seconds, client_processes)) - clients_before
+        busy, total = machine_busy_seconds()
+        latency = await server.latency(http)
+        figures = await clients.finish() if clients else ClientFigures(0)
+    finally:
+        if clients:
+            await clients.kill()
     return Step(viewers, seconds, cpu_s, statistics.median(rss), clients_s, 100 * (busy - busy_before) / (total - total_before),
-                fps, await server.latency(http))
+                figures.fps, clients=figures, latency=latency)
 
 
-async def leave(server: Server, pool: ViewerPool, http: aiohttp.ClientSession, result: ServerResult) -> None:
-    """Every viewer leaves with DELETE; the server must then hold no session."""
-    statuses = await pool.leave_all()
-    if bad := Counter(s for s in statuses if s != 200):
-        result.problems.append(f"DELETE of a session answered {dict(bad)}")
+async def until_no_session(server, http: aiohttp.ClientSession, result: ServerResult) -> None:
     deadline = time.monotonic() + 10
-    while (held := await server.sessions(http))["sessions"] and time.monotonic() < deadline:
+    while (held := await server.sessions(http)).get("sessions") and time.monotonic() < deadline:
         await asyncio.sleep(0.25)
-    if held["sessions"]:
+    if held.get("sessions"):
         result.problems.append(f"{held['sessions']} sessions still open 10 s after their viewers left: {held}")
 
 
@@ -400,23 +372,33 @@ async def rss_now(pid: int, samples: int = 3) -> float:
     return statistics.median(values)
 
 
-async def churn(server: Server, pool: ViewerPool, plan: Plan, http: aiohttp.ClientSession, result: ServerResult) -> None:
+async def churn(server, plan: Plan, http: aiohttp.ClientSession, result: ServerResult, workdir: Path) -> None:
     """Cycles of 50 viewers joining, watching a moment and leaving; RSS after each."""
+    print(f"{server.name}: churn", flush=True)
+    await asyncio.sleep(plan.settle_s)
+    result.rss_after_load_mb = await rss_now(server.pid)
     for cycle in range(plan.churn_cycles):
-        await pool.grow_to(server, CHURN_VIEWERS)
-        await asyncio.sleep(HOLD_S)
-        await leave(server, pool, http, result)
+        clients = FanoutClients(server, CHURN_VIEWERS, HOLD_S, workdir)
+        try:
+            await clients.connect()
+            figures = await clients.finish()
+        finally:
+            await clients.kill()
+        if figures.connected < CHURN_VIEWERS:
+            result.problems.append(f"churn cycle {cycle + 1}: {figures.connected} of {CHURN_VIEWERS} viewers connected")
+        await until_no_session(server, http, result)
         await asyncio.sleep(plan.settle_s)
         result.churn_rss_mb.append(await rss_now(server.pid))
         print(f"  churn cycle {cycle + 1}: RSS {result.churn_rss_mb[-1]:.0f} MB", flush=True)
+    result.leftovers = json.dumps(await server.sessions(http))
 
 
-async def profile(server: Server, seconds: float, path: Path) -> list[str]:
+async def profile(server, seconds: float, path: Path) -> list[str]:
     """py-spy (non-blocking, so the server is not paused) over `seconds`: the functions the
     server spends its CPU in, by own samples."""
     py_spy = Path(sys.executable).with_name("py-spy")
     if not py_spy.exists():
-        return [f"(no py-spy next to {sys.executable})"]
+        return [f"(no py-spy next to {sys.executable}: .venv/bin/pip install py-spy)"]
     command = [str(py_spy), "record", "--nonblocking", "--format", "raw", "--rate", "100", "--duration", str(int(seconds)),
                "--pid", str(server.pid), "--output", str(path)]
     process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
@@ -429,38 +411,41 @@ async def profile(server: Server, seconds: float, path: Path) -> list[str]:
         if stack and count.isdigit():
             own[re.sub(r":\d+\)$", ")", stack.rsplit(";", 1)[-1])] += int(count)  # per function, not per line
     total = sum(own.values()) or 1
-    return [f"{100 * n / total:5.1f} % {frame}" for frame, n in own.most_common(12)]
+    return [f"{100 * n / total:5.1f} % {frame}" for frame, n in own.most_common(14)]
 
 
-async def cpu_step(server: Server, pool: ViewerPool, viewers: int, plan: Plan, http: aiohttp.ClientSession,
-                   result: ServerResult) -> None:
-    """One CPU window of one server; its viewers leave afterwards, so the other server's
-    window has the clients' processes to itself."""
-    step = result.steps[viewers] = await window(server, pool, viewers, plan, http)
+async def cpu_step(server, viewers: int, plan: Plan, http: aiohttp.ClientSession, result: ServerResult, workdir: Path) -> None:
+    """One CPU window of one server."""
+    try:
+        step = result.steps[viewers] = await window(server, viewers, plan, http, workdir)
+    except (BenchError, TimeoutError) as exc:  # one server failing a step does not end the run
+        result.problems.append(f"{viewers} viewers: {type(exc).__name__}: {exc}")
+        print(f"  {server.name}, {viewers} viewers: FAILED {exc}", flush=True)
+        return
+    await until_no_session(server, http, result)
     if viewers:
-        await leave(server, pool, http, result)
-    slow = [f for f in step.fps if f < MIN_FPS]
-    if slow:
-        result.problems.append(f"{len(slow)} of {viewers} viewers got under {MIN_FPS:.0f} fps (min {min(slow):.1f})")
+        figures = step.clients
+        if figures.connected < viewers or figures.errors:
+            result.problems.append(f"{viewers} viewers: {figures.connected} connected, client errors {figures.errors[:2]}")
+        if figures.codecs - {"video/H264"}:
+            result.problems.append(f"{viewers} viewers: codecs {sorted(figures.codecs)}, not H.264 alone")
+        if figures.fps_min < MIN_FPS:
+            result.problems.append(f"{viewers} viewers: the slowest viewer got {figures.fps_min:.1f} fps (< {MIN_FPS:.0f})")
     print(f"  {server.name}, {viewers} viewers: {step.core_pct(step.cpu_s):.1f} % core, RSS {step.rss_mb:.0f} MB, "
-          f"viewer fps min {min(step.fps, default=math.nan):.1f}, machine busy {step.machine_busy_pct:.0f} %", flush=True)
+          f"viewer fps min {min(step.fps, default=math.nan):.1f}, clients {step.core_pct(step.clients_cpu_s):.0f} % core, "
+          f"machine busy {step.machine_busy_pct:.0f} %", flush=True)
 
 
-async def profiled_window(server: Server, pool: ViewerPool, plan: Plan, http: aiohttp.ClientSession,
-                          result: ServerResult, path: Path) -> None:
+async def profiled_window(server, plan: Plan, result: ServerResult, path: Path, workdir: Path) -> None:
     """An extra window, after the measured ones: py-spy's own CPU must not be in them."""
-    await pool.grow_to(server, max(STEPS))
-    await asyncio.sleep(plan.settle_s)
-    result.profile = await profile(server, plan.window_s, path)
-    await leave(server, pool, http, result)
-
-
-async def memory_churn(server: Server, pool: ViewerPool, plan: Plan, http: aiohttp.ClientSession, result: ServerResult) -> None:
-    print(f"{server.name}: churn", flush=True)
-    await asyncio.sleep(plan.settle_s)
-    result.rss_after_load_mb = await rss_now(server.pid)
-    await churn(server, pool, plan, http, result)
-    result.leftovers = json.dumps(await server.sessions(http))
+    clients = FanoutClients(server, max(STEPS), plan.settle_s + plan.window_s + CLIENT_MARGIN_S, workdir)
+    try:
+        await clients.connect()
+        await asyncio.sleep(plan.settle_s)
+        result.profile = await profile(server, plan.window_s, path)
+        await clients.finish()
+    finally:
+        await clients.kill()
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -472,16 +457,17 @@ class Run:
         self.workdir = workdir
         self.plan = plan
         self.profile_dir = profile_dir
-        self.results = {"Pantau": ServerResult("Pantau"), "stock aiortc": ServerResult("stock aiortc")}
+        self.results = {name: ServerResult(name) for name in SERVERS}
         self.camera = RtspCameraServer([TTFF_MOUNT, LOAD_MOUNT], log_dir=workdir / "camera")
         self.admin_token = "adm-" + secrets.token_urlsafe(16)
         self.nodes: list[PantauNode] = []
         self.embedded_redis_pids: list[int] = []
         self.stock: list[StockServer] = []
+        self.janus: list[JanusServer] = []
         self.viewers: list[ViewerProcess] = []
 
-    def start_node(self, name: str) -> PantauNode:
-        node = PantauNode(self.workdir / name, self.admin_token, ["--config", str(node_config(self.workdir))])
+    def start_node(self, name: str, fanout: str = "shared") -> PantauNode:
+        node = PantauNode(self.workdir / name, self.admin_token, ["--config", str(node_config(self.workdir, fanout))])
         self.nodes.append(node)
         node.start()
         self.embedded_redis_pids.append(node.embedded_redis()[0])
@@ -492,7 +478,7 @@ class Run:
             return
         code, _ = node.stop()
         if code != 0:
-            self.results["Pantau"].problems.append(f"pantau serve exit code after SIGTERM: {code} (None = killed)\n{node.log_tail()}")
+            self.results[SHARED].problems.append(f"pantau serve exit code after SIGTERM: {code} (None = killed)\n{node.log_tail()}")
 
     async def viewer_processes(self, count: int, decode: bool) -> list[ViewerProcess]:
         started = [ViewerProcess(self.workdir, f"viewers-{len(self.viewers) + i}", decode) for i in range(count)]
@@ -518,44 +504,52 @@ class Run:
         stock = self.stock_server(TTFF_MOUNT, "stock-gop4")
         [viewer] = await self.viewer_processes(1, decode=True)
         await asyncio.sleep(2)  # both servers past their first keyframe
-        ours = PantauServer(node, "bench-gop4")
+        ours = PantauServer(SHARED, node, "bench-gop4")
         await time_to_first_frame([ours, stock], self.results, viewer, self.plan, random.Random(4))
         latency = await ours.latency(http)
-        self.results["Pantau"].notes.append(
+        self.results[SHARED].notes.append(
             f"/api/metrics after the first-frame viewers (each watched under a second): relay latency p50 {latency['p50']} / "
             f"p99 {latency['p99']} ms over {latency['samples']} samples")
         await viewer.stop()
         stock.stop()
         self.stop_node(node)
 
+    def janus_server(self, name: str, config: str, index: int) -> JanusServer:
+        server = JanusServer(name, config, self.camera.url(LOAD_MOUNT), self.workdir, 18088 + index,
+                             (20000 + 10000 * index, 29999 + 10000 * index))
+        self.janus.append(server)
+        return server.start()
+
     async def load_phase(self, http: aiohttp.ClientSession) -> None:
-        """Both servers ingest the GOP 2 s camera throughout; their CPU windows alternate (which
-        goes first alternates too), so a noisy moment of the shared machine hits both alike."""
-        node = self.start_node("node-load")
-        await add_camera(http, node, "bench-gop2", self.camera.url(LOAD_MOUNT), tps=2)
-        servers = [PantauServer(node, "bench-gop2"), self.stock_server(LOAD_MOUNT, "stock-gop2")]
-        pool = ViewerPool(await self.viewer_processes(math.ceil(CHURN_VIEWERS / VIEWERS_PER_PROCESS), decode=False))
+        """Every server ingests the GOP 2 s camera throughout; only the measured one has viewers.
+        At each step the servers take turns, in reverse order at the next step (ABBA)."""
+        servers = []
+        for name, fanout in ((SHARED, "shared"), (OLD, "aiortc")):
+            node = self.start_node(f"node-{fanout}", fanout)
+            await add_camera(http, node, "bench-gop2", self.camera.url(LOAD_MOUNT), tps=2)
+            servers.append(PantauServer(name, node, "bench-gop2"))
+        servers.append(self.stock_server(LOAD_MOUNT, "stock-gop2"))
+        servers += [self.janus_server(JANUS, "conf", 0), self.janus_server(JANUS_TUNED, "conf_el2", 1)]
         await asyncio.sleep(self.plan.settle_s)
-        print("CPU windows", flush=True)
+        print(f"CPU windows (viewers in processes of {VIEWERS_PER_PROCESS})", flush=True)
         for index, viewers in enumerate((0, *STEPS)):
             for server in servers if index % 2 == 0 else servers[::-1]:
-                await cpu_step(server, pool, viewers, self.plan, http, self.results[server.name])
+                await cpu_step(server, viewers, self.plan, http, self.results[server.name], self.workdir)
         if self.profile_dir is not None:
-            for server in servers:
-                path = self.profile_dir / f"relay-{server.name.split()[0].lower()}-{max(STEPS)}-viewers.txt"
-                await profiled_window(server, pool, self.plan, http, self.results[server.name], path)
+            for server in servers[:2]:
+                path = self.profile_dir / f"relay-{server.name.replace(' ', '-').lower()}-{max(STEPS)}-viewers.txt"
+                await profiled_window(server, self.plan, self.results[server.name], path, self.workdir)
         for server in servers:
-            await memory_churn(server, pool, self.plan, http, self.results[server.name])
-        self.stop_node(node)
+            await churn(server, self.plan, http, self.results[server.name], self.workdir)
 
     async def stop_all(self) -> None:
         await asyncio.gather(*(p.stop() for p in self.viewers), return_exceptions=True)
-        for server in self.stock:
+        for server in self.stock + self.janus:
             server.stop()
         for node in self.nodes:
             self.stop_node(node)
         if [pid for pid in self.embedded_redis_pids if kill_leftover(pid)]:  # kill every one left
-            self.results["Pantau"].problems.append("a node's embedded Redis was still running after the node stopped")
+            self.results[SHARED].problems.append("a node's embedded Redis was still running after the node stopped")
         self.camera.stop()
 
 
@@ -592,23 +586,36 @@ def _latency(step: Step | None) -> str:
     return f"{_f(step.latency['p50'], 1)} / {_f(step.latency['p99'], 1)}"
 
 
-def cpu_table(ours: ServerResult, stock: ServerResult) -> list[str]:
-    lines = ["| viewers | Pantau % core | stock % core | Pantau CPU-s / viewer-min | stock CPU-s / viewer-min | Pantau / stock "
-             "| Pantau relay latency p50 / p99 ms | min viewer fps Pantau / stock | clients % core Pantau / stock "
-             "| machine busy % Pantau / stock |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for viewers in (0, *STEPS):
-        a, b = ours.steps.get(viewers), stock.steps.get(viewers)
+def cpu_table(results: list[ServerResult]) -> list[str]:
+    """% of a core at each step, and CPU-s per viewer-minute above the same server with none."""
+    tuned = next((r for r in results if r.name == JANUS_TUNED), None)
+    head = " | ".join(f"{v} viewers % core / CPU-s per viewer-min" for v in STEPS)
+    lines = [f"| server | 0 viewers % core | {head} | slope CPU-s per viewer-min | / {JANUS_TUNED} at {max(STEPS)} |",
+             "|---|---:|" + "---:|" * len(STEPS) + "---:|---:|"]
+    for r in results:
+        zero = r.steps.get(0)
+        cells = [f"{_f(s.core_pct(s.cpu_s), 1)} / {_f(r.per_viewer_minute(v), 3)}" if (s := r.steps.get(v)) else "n/a" for v in STEPS]
+        ratio = _ratio(r.per_viewer_minute(max(STEPS)), tuned.per_viewer_minute(max(STEPS))) if tuned else "n/a"
+        lines.append(f"| {r.name} | {_f(zero.core_pct(zero.cpu_s), 1) if zero else 'n/a'} | {' | '.join(cells)} | {_f(r.slope, 3)} | {ratio} |")
+    return lines
 
-        def pair(fn, steps=(a, b)) -> str:
-            return " / ".join(_f(fn(s), 1) if s else "n/a" for s in steps)
 
-        mine, theirs = (ours.per_viewer_minute(viewers), stock.per_viewer_minute(viewers)) if viewers else (math.nan, math.nan)
-        lines.append(
-            f"| {viewers} | {_f(a.core_pct(a.cpu_s), 1) if a else 'n/a'} | {_f(b.core_pct(b.cpu_s), 1) if b else 'n/a'} "
-            f"| {_f(mine, 3) if viewers else '—'} | {_f(theirs, 3) if viewers else '—'} | {_ratio(mine, theirs) if viewers else '—'} "
-            f"| {_latency(a)} | {pair(lambda s: min(s.fps, default=math.nan)) if viewers else '—'} "
-            f"| {pair(lambda s: s.core_pct(s.clients_cpu_s))} | {pair(lambda s: s.machine_busy_pct)} |")
+def load_table(results: list[ServerResult]) -> list[str]:
+    """What each window ran beside: the viewers' frame rate, the clients' and the machine's load."""
+    lines = ["| server | " + " | ".join(f"{v} viewers: min fps / clients % core / machine busy %" for v in STEPS) + " |",
+             "|---|" + "---:|" * len(STEPS)]
+    for r in results:
+        cells = [f"{_f(min(s.fps, default=math.nan), 1)} / {_f(s.core_pct(s.clients_cpu_s), 0)} / {_f(s.machine_busy_pct, 0)}"
+                 if (s := r.steps.get(v)) else "n/a" for v in STEPS]
+        lines.append(f"| {r.name} | {' | '.join(cells)} |")
+    return lines
+
+
+def latency_table(results: list[ServerResult]) -> list[str]:
+    lines = ["| server | " + " | ".join(f"{v} viewers p50 / p99 ms" for v in STEPS) + " |", "|---|" + "---:|" * len(STEPS)]
+    for r in results:
+        if any(s.latency for s in r.steps.values()):
+            lines.append(f"| {r.name} | {' | '.join(_latency(r.steps.get(v)) for v in STEPS)} |")
     return lines
 
 
@@ -626,34 +633,48 @@ def memory_table(results: list[ServerResult]) -> list[str]:
     return lines
 
 
+def goals(results: dict[str, ServerResult]) -> list[str]:
+    ours, tuned, top = results[SHARED], results[JANUS_TUNED], max(STEPS)
+    ratio = ours.per_viewer_minute(top) / tuned.per_viewer_minute(top) if tuned.per_viewer_minute(top) else math.nan
+    step = ours.steps.get(top)
+    p99 = step.latency.get("p99") if step and step.latency and step.latency.get("p99") is not None else math.nan
+    growth = ours.churn_growth_mb
+    return [f"- CPU per viewer-minute at {top} viewers ≤ {GOAL_RATIO}x {JANUS_TUNED}: {_f(ratio)}x — {_verdict(ratio <= GOAL_RATIO)}",
+            f"- RSS per viewer ≤ {GOAL_RSS_PER_VIEWER_MB} MB: {_f(ours.rss_per_viewer_mb)} MB — {_verdict(ours.rss_per_viewer_mb <= GOAL_RSS_PER_VIEWER_MB)}",
+            f"- RSS flat over the churn cycles (growth ≤ 5 MB): {_f(growth, 0)} MB — {_verdict(growth <= 5)}",
+            f"- relay-added latency p99 ≤ {GOAL_LATENCY_P99_MS:g} ms at {top} viewers: {_f(p99, 1)} ms — {_verdict(p99 <= GOAL_LATENCY_P99_MS)}"]
+
+
 def report(results: dict[str, ServerResult], plan: Plan, error: str | None) -> str:
-    ours, stock = results["Pantau"], results["stock aiortc"]
+    ordered = [results[name] for name in SERVERS]
     lines = [
         "# Relay benchmark", "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} CPUs, Python {platform.python_version()}). "
         f"Camera: GStreamer RTSP test camera, {STREAM['width']}x{STREAM['height']} {STREAM['fps']} fps H.264 {STREAM['bitrate_kbps']} kbit/s "
         f"(x264 ultrafast, zerolatency), GOP {TTFF_MOUNT.gop_seconds:g} s for the first frame, {LOAD_MOUNT.gop_seconds:g} s for CPU and memory. "
-        "Pantau: `pantau serve` (ingest and relay in one process; its embedded Redis not counted). "
+        "Pantau: `pantau serve` (ingest and relay in one process; its embedded Redis not counted), `relay.fanout: shared` and `aiortc`. "
         "Stock aiortc: `MediaPlayer(decode=False)` + `MediaRelay().subscribe()` per viewer (`bench/relay_support.py`). "
-        f"Viewers: aiortc WHEP clients in {math.ceil(CHURN_VIEWERS / VIEWERS_PER_PROCESS)} processes of their own; "
-        "first-frame viewers decode, load viewers reassemble and count frames without decoding. Everything on 127.0.0.1 (loopback ICE). "
-        f"CPU windows {plan.window_s:g} s after {plan.settle_s:g} s of settling, alternating between the servers (both ingest the camera "
-        "throughout; only the measured one has viewers); CPU and RSS of the server process only. "
-        "The machine has 2 cores shared by the server, the clients and the camera's encoder: see the clients' and machine columns.",
+        "Janus 1.1.2 (Debian), streaming plugin pulling the camera, default configuration and `event_loops = 2` (../shared/bench/janus/). "
+        f"Viewers: the shared fan-out client's aiortc viewers (no decoding) in processes of {VIEWERS_PER_PROCESS}; "
+        "first-frame viewers (Pantau and stock aiortc only) decode. Everything on 127.0.0.1 (loopback ICE). "
+        f"CPU windows {plan.window_s:g} s after {plan.settle_s:g} s of settling; every server ingests the camera throughout, only the "
+        "measured one has viewers; the servers' order reverses at each step. CPU and RSS of the server process only. "
+        "The machine has 2 cores shared by the server, the clients, the camera's encoder and whatever else runs: see the load table.",
         "", f"## Time to first frame (new viewer, GOP {TTFF_MOUNT.gop_seconds:g} s; POST to first decoded frame)", "",
-        *ttff_table([ours, stock]),
+        *ttff_table([results[SHARED], results[STOCK]]),
         "", "## CPU per viewer (marginal over the same server with no viewer; camera ingesting)", "",
-        *cpu_table(ours, stock), "",
-        "Reference (measured for the issue on the same kind of stream, not in this run), CPU-s per viewer-minute: "
-        + "; ".join(f"{name} {value}" for name, value in REFERENCES) + ".",
-        "Relay latency: Pantau's `/api/metrics`, ingest receipt to hand-over to the RTP sender, last 20,000 live frames of all viewers.",
-        "", f"## Memory (RSS of the server process; churn: {CHURN_VIEWERS} viewers join, watch {HOLD_S:g} s, leave with DELETE)", "",
-        *memory_table([ours, stock]),
+        *cpu_table(ordered), "",
+        "What each window ran beside:", "", *load_table(ordered), "",
+        "## Goals (issue 19), Pantau shared", "", *goals(results), "",
+        "## Relay-added latency (Pantau's `/api/metrics`: ingest receipt to hand-over to the RTP sender, last 20,000 live frames)", "",
+        *latency_table(ordered),
+        "", f"## Memory (RSS of the server process; churn: {CHURN_VIEWERS} viewers join, watch {HOLD_S:g} s, leave)", "",
+        *memory_table(ordered),
     ]
-    for r in (ours, stock):
+    for r in ordered:
         if r.profile:
             lines += ["", f"py-spy, {r.name} at {max(STEPS)} viewers (own samples, top functions):", "", "```", *r.profile, "```"]
-    findings = [f"- {r.name}: {text}" for r in (ours, stock) for text in r.problems + r.notes + r.ttff_errors[:3]]
+    findings = [f"- {r.name}: {text}" for r in ordered for text in r.problems + r.notes + r.ttff_errors[:3]]
     if error:
         findings.insert(0, f"- the run stopped early: {error}")
     if findings:
@@ -693,13 +714,13 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, ServerResult], str | 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer first-frame viewers, 8 s windows, 2 churn cycles (smoke test)")
-    parser.add_argument("--profile", action="store_true", help=f"py-spy each server for one more window at {max(STEPS)} viewers")
-    parser.add_argument("--timeout", type=float, help="stop everything after this many seconds (default 1800; --quick 900)")
+    parser.add_argument("--profile", action="store_true", help=f"py-spy each Pantau path for one more window at {max(STEPS)} viewers")
+    parser.add_argument("--timeout", type=float, help="stop everything after this many seconds (default 3000; --quick 1500)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (node, camera, viewer logs)")
     parser.add_argument("--output", type=Path, help="Markdown report (default bench/results/relay.md, or relay-quick.md)")
     args = parser.parse_args(argv)
     args.plan = QUICK if args.quick else FULL
-    args.timeout = args.timeout or (900.0 if args.quick else 1800.0)
+    args.timeout = args.timeout or (1500.0 if args.quick else 3000.0)
     args.output = args.output or RESULTS_DIR / ("relay-quick.md" if args.quick else "relay.md")
     return args
 

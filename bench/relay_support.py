@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/relay_support.py stock-server --rtsp URL     # the stock aiortc baseline
     .venv/bin/python bench/relay_support.py viewers [--decode]          # a process holding WHEP viewers
+    .venv/bin/python bench/relay_support.py fanout-client ARGS...       # ../shared/bench/janus/fanout_bench.py, loopback ICE
 
 `stock-server` is a WHEP endpoint written the obvious stock-aiortc way, so the bench compares
 Pantau with what one would build from aiortc's own parts: one `MediaPlayer(decode=False)` on
@@ -285,7 +286,29 @@ async def serve_viewers(decode: bool, host_class: type = ViewerHost) -> None:
     await host.leave()
 
 
+FANOUT_CLIENT = REPO.parent / "shared" / "bench" / "janus" / "fanout_bench.py"
+
+
+def run_fanout_client(arguments: list[str]) -> None:
+    """The shared Janus fan-out client (N aiortc viewers of Janus or any WHEP server, one JSON
+    line of figures), run from where it lives, with the viewers offering loopback only like
+    every server of the bench (it has no option for that). `--machine-address` first: the
+    machine's own addresses instead, for Janus, whose libnice never offers loopback (traffic to
+    the machine's own address stays in the kernel's loopback path all the same)."""
+    import runpy
+
+    if arguments[:1] == ["--machine-address"]:
+        arguments = arguments[1:]
+    else:
+        _loopback_ice_only()
+    sys.argv = [str(FANOUT_CLIENT), *arguments]
+    runpy.run_path(str(FANOUT_CLIENT), run_name="__main__")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["fanout-client"]:
+        run_fanout_client(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     stock = commands.add_parser("stock-server")

@@ -58,6 +58,9 @@ def _private(name: str) -> str:
     return f"_RTCRtpSender__{name}"
 
 
+_NTP_TIMESTAMP, _RTP_TIMESTAMP, _OCTET_COUNT, _PACKET_COUNT = map(_private, ("ntp_timestamp", "rtp_timestamp", "octet_count", "packet_count"))
+
+
 def check_aiortc_internals(sender: RTCRtpSender) -> None:
     """Fail loudly if aiortc's sender no longer has what this path takes over."""
     missing = [n for n in _MANGLED if not hasattr(sender, _private(n))]
@@ -165,9 +168,9 @@ class SharedRtpSender:
                 if not payloads:
                     continue
                 timestamp = (timestamp_origin + out) & 0xFFFFFFFF
+                ntp_now = clock.current_ntp_time()  # once per frame: the packets leave together
                 if abs_offset is not None:
-                    pack_into("!L", header, abs_offset - 1, header[abs_offset - 1] << 24
-                              | (clock.current_ntp_time() >> 14) & 0xFFFFFF)
+                    pack_into("!L", header, abs_offset - 1, header[abs_offset - 1] << 24 | (ntp_now >> 14) & 0xFFFFFF)
                 last = len(payloads) - 1
                 packets = []
                 for index, payload in enumerate(payloads):
@@ -180,10 +183,11 @@ class SharedRtpSender:
                 await self._send(self._dtls(), packets)
                 packets_sent += len(packets)
                 # what aiortc's RTCP sender reports read (per frame, not per packet)
-                self._set("ntp_timestamp", clock.current_ntp_time())
-                self._set("rtp_timestamp", timestamp)
-                self._set("octet_count", octets)
-                self._set("packet_count", packets_sent)
+                sender_vars = vars(self.sender)
+                sender_vars[_NTP_TIMESTAMP] = ntp_now
+                sender_vars[_RTP_TIMESTAMP] = timestamp
+                sender_vars[_OCTET_COUNT] = octets
+                sender_vars[_PACKET_COUNT] = packets_sent
         except (asyncio.CancelledError, ConnectionError, MediaStreamError):
             pass
         except Exception:
