@@ -24,8 +24,8 @@ RTX (RFC 4588), as aiortc's sender does.
 How it goes around RTCRtpSender: the sender's `_run_rtp` (the task `send()` starts) and
 `_retransmit` are replaced on the instance before negotiation; aiortc's `stop()` cancels the
 task as it would its own. That relies on aiortc internals (name-mangled counters and events of
-RTCRtpSender, `RTCDtlsTransport._tx_srtp`, aioice's nominated pair), pinned in pyproject.toml
-and checked by `check_aiortc_internals()` at startup and by tests/test_whep_fanout.py.
+RTCRtpSender, `RTCDtlsTransport._tx_srtp`, aioice's nominated pair), tested with aiortc 1.16.0,
+checked by `check_aiortc_internals()` at every viewer's offer and by tests/test_whep_fanout.py.
 """
 
 from __future__ import annotations
