@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import subprocess
 import time
 
 import pytest
 
 from ingest.worker import IngestWorker
+from outputs.restream.restreamer import RestreamTimeouts
 from pantau.bus.memory_bus import InProcessBus
 from pantau.cameras.regions import dki_regions
 from pantau.cameras.registry import Registry
@@ -93,7 +96,7 @@ async def test_ffmpeg_reads_back_10_s_of_valid_h264(camera, rtmp, ingest, tmp_pa
     assert got["span"] >= 9.5 and got["frames"] >= 200  # 25 fps for 10 s; a loaded machine drops a few
     assert got["largest_step"] < 0.5  # timestamps continuous
     restreamer = ingest.worker.restreams.running["cam"]
-    assert restreamer.sessions == 1
+    assert restreamer.sessions == 1 and restreamer.skips == 0
 
 
 async def test_the_restream_comes_back_after_the_server_is_killed_and_restarted(camera, rtmp, ingest, tmp_path):
@@ -130,6 +133,31 @@ async def test_removing_the_destination_stops_the_restream(camera, rtmp, ingest)
     await ingest.registry.replace(validate_camera(edited, dki_regions(), stored), Actor("test", "127.0.0.1"), stored)
     assert (await wait_restream(ingest, "cam", "off"))["reason"] is None
     assert "cam" not in ingest.worker.restreams.running
+
+
+async def test_a_server_that_never_answers_the_handshake_is_given_up_on_and_tried_again(camera, rtmp, ingest):
+    ingest.worker.restreams.timeouts = RestreamTimeouts(connect_s=4.0, io_s=3.0)
+    rtmp.pause()  # connections are accepted (the kernel's backlog) but the RTMP handshake never answers
+    try:
+        await ingest.add("cam", camera.url("/cam"), restream_url=rtmp.url, restream_key=STREAM_KEY)
+        failed = await wait_restream(ingest, "cam", "error", timeout=15)
+        assert failed["reason"] == "timeout"
+        assert ingest.worker.status.current("cam")["state"] == "online"  # ingest went on meanwhile
+    finally:
+        rtmp.pause(False)
+    await wait_restream(ingest, "cam", "live")
+
+
+async def test_a_pusher_that_stops_taking_data_is_replaced(camera, rtmp, ingest):
+    ingest.worker.restreams.timeouts = RestreamTimeouts(connect_s=10.0, io_s=3.0)
+    await ingest.add("cam", camera.url("/cam"), restream_url=rtmp.url, restream_key=STREAM_KEY)
+    await wait_restream(ingest, "cam", "live")
+    restreamer = ingest.worker.restreams.running["cam"]
+    os.kill(restreamer.pusher.pid, signal.SIGSTOP)  # as when its socket write blocks on a stuck server
+    failed = await wait_restream(ingest, "cam", "error", timeout=15)
+    assert failed["reason"] == "stalled"
+    await wait_restream(ingest, "cam", "live")
+    assert restreamer.sessions == 2
 
 
 async def _in_thread(function, *args):

@@ -6,8 +6,8 @@ Annex-B access unit into length-prefixed NAL units itself, so the extradata is t
 keyframe's SPS/PPS in Annex-B (as the fMP4 packaging does). Timestamps come from the
 subscription's continuous 90 kHz clock, shifted so every session starts at 0.
 
-Blocking C code: runs on the restreamer's own thread. `rw_timeout` bounds every network read and
-write, the interrupt callback (`timeout=`) the connect, so a dead server never hangs the thread.
+Blocking C code: runs on the restreamer's own thread, its calls bounded by the stall guard
+(outputs/restream/stall_guard.py).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def parameter_sets(data: bytes) -> bytes:
 
 
 class FlvSession:
-    def __init__(self, url: str, first: TimedPacket, open_timeout_s: float, io_timeout_s: float):
+    def __init__(self, url: str, first: TimedPacket):
         """Connects to `url` (the stream key in it) and sends the header; `first` must be a
         keyframe. Raises what FFmpeg raises (its text may hold the URL: callers redact it)."""
         if not first.packet.keyframe:
@@ -44,10 +44,9 @@ class FlvSession:
         self.origin = first.dts
         self._last_dts = -1
         self.sent_bytes = 0
-        self._out = av.open(url, mode="w", format="flv", timeout=(open_timeout_s, io_timeout_s),
-                            options={"rw_timeout": str(round(io_timeout_s * 1e6)),
-                                     # a live socket cannot seek back to fill in duration and size
-                                     "flvflags": "no_duration_filesize"})
+        # A live socket cannot seek back to fill in duration and size. No timeouts here: PyAV
+        # passes none to an output URL (the restreamer's stall guard bounds these calls).
+        self._out = av.open(url, mode="w", format="flv", options={"flvflags": "no_duration_filesize"})
         try:
             self._stream = self._out.add_stream("h264")
             self._stream.time_base = CLOCK

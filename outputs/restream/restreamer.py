@@ -1,50 +1,44 @@
-"""One camera's restream: the stream bus -> FLV over RTMP(S), reconnecting by itself.
+"""One camera's restream: the stream bus -> a pusher process -> RTMP(S), reconnecting by itself.
 
-The bus is read on the event loop (a subscription must be); packets go through a bounded queue
-to the restream's own thread, where PyAV connects and muxes (blocking C code). When the
-destination is slower than the camera the queue is emptied and sending resumes at the next
-keyframe: memory stays bounded and the destination never gets a broken picture. A failed or
-lost connection is retried on ingest's reconnect schedule (ingest/sources/backoff.py), and the
-session starts again at a keyframe.
+The restreamer reads the bus on the event loop and writes each packet to its pusher's stdin
+(outputs/restream/flv_pusher.py: PyAV muxes FLV and sends it; a process of its own because
+PyAV opens an output URL holding the GIL, with no timeout). Every session subscribes afresh, so
+it starts at once from the cached GOP's keyframe and never sends what queued while it waited.
+
+Deadlines, since FFmpeg has none here: the pusher must say `live` within `connect_s`, and once
+live it must keep taking data: a pipe that stays unread for `io_s` is a stalled destination.
+Either way the pusher is killed and the session failed. When the pusher falls behind (a slow
+uplink), packets are dropped up to the next keyframe, so the destination never gets a broken
+picture and memory stays bounded. Failed sessions are retried on ingest's reconnect schedule
+(ingest/sources/backoff.py).
 
 Status goes to the camera's status as `restream`: {state: connecting|live|error, reason, since}.
-The stream key is in the URL FFmpeg gets, and FFmpeg puts that URL in its error text: nothing
-from FFmpeg is logged or reported unless the key has been masked out of it first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
+import json
 import logging
-import queue
-import socket
-import threading
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ingest.sources.backoff import Backoff
-from outputs.restream.flv_session import FlvSession, NeedsNewSession
-from pantau.access.redaction import MASK, redact
+from outputs.restream import push_failures
+from outputs.restream.flv_pusher import encode
+from pantau.access.redaction import redact
 from pantau.bus.stream_bus import StreamBus, TimedPacket
 from pantau.cameras import source_policy
-from pantau.cameras.restream_target import push_url
 from pantau.runtime.clock import iso_utc
 
 log = logging.getLogger(__name__)
 
-QUEUE_PACKETS = 250  # ~10 s at 25 fps between the bus and the sending thread
-POLL_S = 0.25  # how often the thread looks at its stop flag while waiting
-
-# Reasons shown in the status (short, no host, no key).
-REFUSED = "refused"  # nothing listens there (server down, wrong port)
-UNREACHABLE = "unreachable"  # no route, name does not resolve, or the source policy refuses it
-LOST = "connection_lost"  # the server closed or reset the connection (wrong key, server restart)
-TIMEOUT = "timeout"
-FAILED = "failed"
+POLL_S = 0.25  # how often deadlines are looked at while the bus is quiet
+MAX_UNSENT_BYTES = 4 * 1024 * 1024  # more than this waiting for the pusher: skip to a keyframe
 
 
 @dataclass(frozen=True)
@@ -52,164 +46,143 @@ class Destination:
     url: str  # rtmp(s)://host[:port]/app, no secret
     key: str | None
 
-    @property
-    def push_url(self) -> str:
-        return push_url(self.url, self.key)
-
 
 @dataclass(frozen=True)
 class RestreamTimeouts:
-    connect_s: float = 5.0
+    connect_s: float = 10.0  # pusher start, TCP connect, RTMP handshake, publish
     io_s: float = 10.0
 
 
 DEFAULT_TIMEOUTS = RestreamTimeouts()
 
 
-def reason_of(exc: BaseException) -> str:
-    if isinstance(exc, source_policy.SourceRefused | socket.gaierror):
-        return UNREACHABLE
-    if isinstance(exc, TimeoutError):
-        return TIMEOUT
-    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
-        return REFUSED
-    if getattr(exc, "errno", None) in (errno.EPIPE, errno.ECONNRESET, errno.EIO) or isinstance(exc, EOFError | ConnectionError):
-        return LOST
-    if getattr(exc, "errno", None) in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-        return UNREACHABLE
-    return FAILED
+class SessionFailed(Exception):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
 
 
-def safe_text(text: str, destination: Destination) -> str:
-    """`text` with the stream key masked out (FFmpeg quotes the URL it was given)."""
-    if destination.key:
-        text = text.replace(destination.key, MASK)
-    return redact(text)
-
-
-def check_reachable(url: str, timeout_s: float) -> None:
-    """Resolve the destination (every address checked by the source policy) and open a TCP
-    connection to it with a deadline: FFmpeg's RTMP client, opened for writing, has no connect
-    timeout of its own (PyAV arms its interrupt callback for inputs only)."""
+async def check_destination(url: str) -> None:
+    """Every address the destination's name resolves to must pass the source policy (the URL
+    was checked when stored, but a name can resolve anywhere)."""
     parts = urlsplit(url)
-    port = parts.port or source_policy.DEFAULT_PORTS[parts.scheme.lower()]
-    addresses = source_policy.current().resolve(parts.hostname, port)
-    last: OSError | None = None
-    for address in addresses:
-        try:
-            socket.create_connection((address, port), timeout=timeout_s).close()
-            return
-        except OSError as exc:
-            last = exc
-    raise last or OSError(errno.EHOSTUNREACH, "no address")
+    await source_policy.current().resolve_async(parts.hostname, parts.port or source_policy.DEFAULT_PORTS[parts.scheme.lower()])
 
 
 class Restreamer:
     def __init__(self, camera_id: str, destination: Destination, bus: StreamBus, report: Callable[..., None],
                  backoff: Backoff, timeouts: RestreamTimeouts = DEFAULT_TIMEOUTS):
-        """`report(camera_id, restream={...})`: the camera's status (any thread)."""
+        """`report(camera_id, restream={...})`: the camera's status."""
         self.camera_id = camera_id
         self.destination = destination
         self.bus = bus
         self._report = report
         self.backoff = backoff
         self.timeouts = timeouts
-        self.sessions = 0  # sessions that connected
+        self.sessions = 0  # sessions that went live
+        self.skips = 0  # times the pusher fell behind and packets were dropped to a keyframe
         self.state: str | None = None
-        self._queue: queue.Queue[TimedPacket] = queue.Queue(QUEUE_PACKETS)
-        self._need_keyframe = True  # the reader side: after an overflow, resume at a keyframe
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._send_loop, name=f"restream-{camera_id}", daemon=True)
-        self._reader: asyncio.Task | None = None
+        self.pusher: asyncio.subprocess.Process | None = None
+        self._task: asyncio.Task | None = None
 
-    # -- lifecycle (event loop) ---------------------------------------------------------------
     def start(self) -> None:
-        self._set_state("connecting")
-        self._reader = asyncio.get_running_loop().create_task(self._read_bus(), name=f"restream-read-{self.camera_id}")
-        self._thread.start()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"restream-{self.camera_id}")
 
-    async def stop(self, timeout_s: float = 5.0) -> None:
-        self._stopped.set()
-        if self._reader:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
-        await asyncio.to_thread(self._thread.join, timeout_s)
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
-    async def _read_bus(self) -> None:
-        with self.bus.subscribe(self.camera_id) as subscription:
-            while True:
-                timed = await subscription.get()
-                if self._need_keyframe and not timed.packet.keyframe:
-                    continue
-                try:
-                    self._queue.put_nowait(timed)
-                    self._need_keyframe = False
-                except queue.Full:  # the destination is slower than the camera: skip to a keyframe
-                    self._drain()
-                    self._need_keyframe = True
-
-    # -- sending (own thread) -----------------------------------------------------------------
-    def _send_loop(self) -> None:
-        first: TimedPacket | None = None
-        while not self._stopped.is_set():
+    async def _run(self) -> None:
+        while True:
             self._set_state("connecting")
-            first = first if first is not None else self._next_keyframe()
-            if first is None:
-                return
             started = time.monotonic()
             try:
-                first = self._session(first)
-                continue  # new parameter sets: a new session at once, from that keyframe
-            except Exception as exc:
-                first = None
-                if self._stopped.is_set():
-                    return
-                reason = reason_of(exc)
-                self._set_state("error", reason)
-                log.warning("camera %s: restream to %s failed (%s): %s", self.camera_id, self.destination.url, reason,
-                            safe_text(f"{type(exc).__name__}: {exc}", self.destination))
+                await check_destination(self.destination.url)
+                await self._session()  # returns only by raising
+            except SessionFailed as failed:
+                reason, detail = failed.reason, str(failed)
+            except OSError as exc:  # resolving (socket.gaierror), or the source policy
+                reason, detail = push_failures.reason_of(exc), push_failures.describe(exc, self.destination.key)
+            self._set_state("error", reason)
+            log.warning("camera %s: restream to %s failed (%s): %s", self.camera_id, self.destination.url, reason,
+                        redact(detail))
             self.backoff.connected_for(time.monotonic() - started)
-            if self._stopped.wait(self.backoff.next_delay(None)):
-                return
-            self._drain()  # what queued while waiting is stale: start again at a fresh keyframe
+            await asyncio.sleep(self.backoff.next_delay(None))
 
-    def _session(self, first: TimedPacket) -> TimedPacket:
-        """Connect and send until stopped (returns None) or until a keyframe brings new parameter
-        sets (returns that keyframe); raises on a connection failure."""
-        check_reachable(self.destination.url, self.timeouts.connect_s)
-        session = FlvSession(self.destination.push_url, first, self.timeouts.connect_s, self.timeouts.io_s)
+    async def _session(self) -> None:
+        pusher = self.pusher = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "outputs.restream.flv_pusher", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        said: asyncio.Queue[str] = asyncio.Queue()
+        listener = asyncio.create_task(_lines(pusher.stdout, said))
         try:
-            self.sessions += 1
-            self._set_state("live")
-            log.info("camera %s: restreaming to %s", self.camera_id, self.destination.url)
-            while not self._stopped.is_set():
-                try:
-                    timed = self._queue.get(timeout=POLL_S)
-                except queue.Empty:
-                    continue
-                try:
-                    session.send(timed)
-                except NeedsNewSession:
-                    return timed
-            return None
+            pusher.stdin.write(json.dumps({"url": self.destination.url, "key": self.destination.key}).encode() + b"\n")
+            with self.bus.subscribe(self.camera_id) as subscription:
+                await self._feed(pusher, subscription, said, listener)
         finally:
-            session.close()
+            with contextlib.suppress(ProcessLookupError):
+                pusher.kill()
+            await pusher.wait()
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
 
-    def _next_keyframe(self) -> TimedPacket | None:
-        while not self._stopped.is_set():
-            with contextlib.suppress(queue.Empty):
-                timed = self._queue.get(timeout=POLL_S)
-                if timed.packet.keyframe:
-                    return timed
-        return None
-
-    def _drain(self) -> None:
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._queue.get_nowait()
+    async def _feed(self, pusher, subscription, said: asyncio.Queue[str], listener: asyncio.Task) -> None:
+        transport = pusher.stdin.transport
+        connect_by = time.monotonic() + self.timeouts.connect_s
+        progress_at = time.monotonic()  # when the pipe was last found empty
+        live = False
+        need_keyframe = False
+        while True:
+            ended = listener.done()  # before reading what it said: its last words are all in
+            while not said.empty():
+                line = said.get_nowait()
+                if line == "live":
+                    live = True
+                    self.sessions += 1
+                    self._set_state("live")
+                    log.info("camera %s: restreaming to %s", self.camera_id, self.destination.url)
+                elif line.startswith("error "):
+                    reason, _, detail = line[6:].partition(" ")
+                    raise SessionFailed(reason, detail)
+            if ended:
+                raise SessionFailed(push_failures.LOST, f"the pusher exited ({pusher.returncode})")
+            now = time.monotonic()
+            unsent = transport.get_write_buffer_size()
+            if unsent == 0:
+                progress_at = now
+            if not live and now > connect_by:
+                raise SessionFailed(push_failures.TIMEOUT, f"not live after {self.timeouts.connect_s:g} s")
+            if live and now - progress_at > self.timeouts.io_s:
+                raise SessionFailed(push_failures.STALLED, f"no data taken for {self.timeouts.io_s:g} s")
+            timed = await _next(subscription)
+            if timed is None:
+                continue
+            if unsent > MAX_UNSENT_BYTES and not need_keyframe:
+                need_keyframe = True  # falling behind: drop up to the next keyframe
+                self.skips += 1
+            if need_keyframe and not timed.packet.keyframe:
+                continue
+            need_keyframe = False
+            pusher.stdin.write(encode(timed))
 
     def _set_state(self, state: str, reason: str | None = None) -> None:
         if self.state == state and reason is None:
             return
         self.state = state
         self._report(self.camera_id, restream={"state": state, "reason": reason, "since": iso_utc()})
+
+
+async def _next(subscription) -> TimedPacket | None:
+    try:
+        async with asyncio.timeout(POLL_S):
+            return await subscription.get()
+    except TimeoutError:
+        return None
+
+
+async def _lines(stream: asyncio.StreamReader, said: asyncio.Queue[str]) -> None:
+    """The pusher's report lines, until it exits."""
+    while line := await stream.readline():
+        said.put_nowait(line.decode(errors="replace").strip())
+

@@ -305,7 +305,11 @@ def _document() -> dict[str, Any]:
                     "fps": {"type": ["number", "null"]}, "bitrate_kbps": {"type": ["number", "null"]},
                     "mode": {"enum": ["passthrough", "transcode", None]}, "last_keyframe_at": {"type": ["string", "null"], "format": "date-time"},
                     "audio_codec": {"type": ["string", "null"], "description": "the camera's sound as it sends it (aac, pcm_mulaw, pcm_alaw, opus); null: none"},
-                    "audio_level_db": {"type": ["number", "null"], "description": "sound level over the last second, dBFS (-90: silence); null: no sound"}}},
+                    "audio_level_db": {"type": ["number", "null"], "description": "sound level over the last second, dBFS (-90: silence); null: no sound"},
+                    "restream": {"type": ["object", "null"], "description": "admin views only: the RTMP restream (README: Restream)",
+                                 "properties": {"state": {"enum": ["connecting", "live", "error", "off"]},
+                                                "reason": {"enum": ["refused", "unreachable", "connection_lost", "timeout", "stalled", "failed", None]},
+                                                "since": {"type": ["string", "null"], "format": "date-time"}}}}},
                 "CameraInput": {"type": "object", "required": ["kind", "region", "source"], "properties": {
                     "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "description": "default: kelurahan code without dots + 3-digit TPS, or rekap-<kecamatan code without dots>"},
                     "kind": {"enum": ["tps", "recap"]}, "region": {"type": "string", "description": "kelurahan code (tps) or kecamatan code (recap)"},
@@ -319,6 +323,11 @@ def _document() -> dict[str, Any]:
                     "record": {"type": "boolean", "default": False, "description": "recorded as evidence (README: Recordings)"},
                     "audio_public": {"type": "boolean", "default": False, "description": "the public hears the camera's sound "
                                      "(operators always do); off by default: a TPS microphone also hears voters"},
+                    "restream_url": {"type": ["string", "null"], "maxLength": 2048, "description": "restream destination: rtmp:// or "
+                                     "rtmps:// URL of the application, e.g. rtmps://a.rtmps.youtube.com/live2 (no credentials: 422 naming "
+                                     "restream_url; hosts as for source)"},
+                    "restream_key": {"type": ["string", "null"], "maxLength": 1024, "description": "the destination's stream key, write-only: "
+                                     "read back as ***; *** sent back keeps it for the same scheme, host and port (else 422 naming restream_key)"},
                     "masks": {"type": "array", "maxItems": 16, "description": "privacy masks burned into the picture at ingest, before any "
                               "output (README: Privacy masks). 422 naming the mask (e.g. masks[1].points) for a point outside 0..1, fewer "
                               "than 3 or more than 32 points, no area or edges that cross",
@@ -332,7 +341,7 @@ def _document() -> dict[str, Any]:
                                        "'daily HH:MM-HH:MM' or 'always'. Empty: the site's default (visibility.default_windows for "
                                        "TPS, visibility.recap_default_windows for recap). 422 naming public_windows if one is wrong"}}},
                 "AdminCamera": {"allOf": [{"$ref": "#/components/schemas/CameraInput"}, {"type": "object", "properties": {
-                    "status": {"$ref": "#/components/schemas/Status"}}}], "description": "source password and source_token come back as ***"},
+                    "status": {"$ref": "#/components/schemas/Status"}}}], "description": "source password, source_token and restream_key come back as ***"},
                 "PublicCamera": {"type": "object", "properties": {
                     "id": {"type": "string"}, "kind": {"type": "string"}, "region": {"type": "string"}, "tps": {"type": ["integer", "null"]},
                     "name": {"type": "string"}, "public": {"type": "boolean"}, "enabled": {"type": "boolean"},

@@ -85,6 +85,10 @@ rtmp {{
             self.process.wait(5)
         self.process = None
 
+    def pause(self, paused: bool = True) -> None:
+        """SIGSTOP (or SIGCONT): the server keeps its sockets but answers nothing, as a stuck one."""
+        os.killpg(self.process.pid, signal.SIGSTOP if paused else signal.SIGCONT)
+
     def stop(self) -> None:
         stop_nginx(self.process)
         self.process = None
