@@ -32,6 +32,7 @@ import numpy as np
 
 from ingest.status_reporter import StatusReporter
 from pantau.bus.stream_bus import MediaPacket, StreamBus
+from pantau.media.audio_config import adts_header
 
 log = logging.getLogger(__name__)
 
@@ -42,28 +43,6 @@ OPUS_BITRATE = 32_000  # speech and a room: plenty for mono
 LEVEL_EVERY_S = 1.0  # how often the status gets the level
 REANCHOR_S = 0.1  # input this far from where the encoder expects it: a gap or a reset
 SILENCE_DB = -90.0
-# ADTS sampling_frequency_index (ISO 14496-3, 1.6.3.4)
-ADTS_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
-
-
-def adts_header(config: bytes, payload_size: int) -> bytes:
-    """The 7-byte ADTS header (no CRC) for one raw AAC frame of the stream whose
-    AudioSpecificConfig is `config` (the stream's extradata)."""
-    object_type = config[0] >> 3
-    rate_index = ((config[0] & 0x07) << 1) | (config[1] >> 7)
-    channels = (config[1] >> 3) & 0x0F
-    length = payload_size + 7
-    profile = object_type - 1  # ADTS carries the profile as object type - 1 (LC: 1)
-    return bytes((
-        0xFF, 0xF1,  # sync word, MPEG-4, layer 0, no CRC
-        (profile << 6) | (rate_index << 2) | (channels >> 2),
-        ((channels & 3) << 6) | (length >> 11),
-        (length >> 3) & 0xFF,
-        ((length & 7) << 5) | 0x1F,
-        0xFC,  # buffer fullness 0x7FF (variable), one raw data block
-    ))
-
-
 def level_db(frame: av.AudioFrame) -> float:
     """RMS level in dBFS of a decoded frame (any sample format PyAV decodes to)."""
     samples = frame.to_ndarray().astype(np.float64, copy=False)

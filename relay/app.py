@@ -107,7 +107,8 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     app[BUS] = bus
     # LL-HLS: on a site one elected relay packages each camera into the bus Redis (relay/hls/).
     part_log = RedisPartLog(bus.redis, settings.node_name) if isinstance(bus, RedisStreamBus) else None
-    app[hls_http.HLS] = HlsCameras(bus, settings.hls, part_log)
+    app[hls_http.HLS] = HlsCameras(bus, settings.hls, part_log,  # sound only where the public may hear it
+                                   lambda camera_id: getattr(registry.table.cameras.get(camera_id), "audio_public", False))
     app[HUB] = hub
     app[WALL] = wall
     sessions = ViewerSessions(bus, settings.relay, SessionDirectory(registry.redis, "whep", settings.node_name),

@@ -14,6 +14,15 @@ recordings (outputs/recording/recorder.py).
 
 A new epoch (camera reconnect or new owner), a jump in time or new parameter sets end the
 segment; the next one is marked as a discontinuity and may carry a new init segment.
+
+Sound (`audio=True`, the caller subscribed to the audio tracks): a segment gets the camera's
+AAC (its own frames, ADTS header off, AudioSpecificConfig from it) or, without AAC, its Opus
+(with an OpusHead), whichever was seen before the segment's keyframe. The first segment waits
+one frame for the sound that comes with its keyframe, so a player that starts there gets the
+sound too (players set their tracks up from the first segment). Sound that starts or stops
+later, or a caller that turns `audio` off, changes the track list at the next segment: a new
+init segment after a discontinuity, where players set up again. Only video keyframes and gaps
+decide where segments and parts end.
 """
 
 from __future__ import annotations
@@ -25,7 +34,8 @@ from fractions import Fraction
 import av
 
 from ingest.h264 import NAL_PPS, NAL_SPS, join_annexb, nal_type, split_annexb
-from pantau.bus.stream_bus import CLOCK_RATE, TimedPacket
+from pantau.bus.stream_bus import CLOCK_RATE, VIDEO, TimedPacket
+from pantau.media.audio_config import AAC_FRAME_SAMPLES, OPUS_RATE, opus_head, split_adts
 from pantau.media.sps import picture_size
 
 CLOCK = Fraction(1, CLOCK_RATE)
@@ -47,7 +57,8 @@ class Chunk:
 
 
 class Fmp4Segmenter:
-    def __init__(self, part_target_s: float, segment_target_s: float):
+    def __init__(self, part_target_s: float, segment_target_s: float, audio: bool = False):
+        self.audio = audio  # segments opened from now on carry the sound (may change any time)
         self.part_target_s = part_target_s
         self.segment_target = round(segment_target_s * CLOCK_RATE)
         self.fragments = 0  # fragment_index: mfhd sequence numbers keep growing across muxers
@@ -66,10 +77,26 @@ class Fmp4Segmenter:
         self._segment_discontinuity = False
         self._segment_time = 0.0
         self._need_discontinuity = False
+        self._audio_stream = None
+        self._audio_track: str | None = None  # the track muxed into the open segment
+        self._aac: tuple[bytes, int] | None = None  # AudioSpecificConfig and rate, once seen
+        self._opus_seen = False
+        self._held: TimedPacket | None = None  # the first keyframe, waiting a frame for its sound
+        self._held_audio: list[TimedPacket] = []
+        self._segments = 0
+        self._last_audio_track: str | None = None  # of the previous segment
 
     def feed(self, timed: TimedPacket) -> list[Chunk]:
         packet = timed.packet
+        if packet.track != VIDEO:
+            return self._feed_audio(timed)
         chunks: list[Chunk] = []
+        if self._held is not None:
+            held, self._held = self._held, None
+            chunks += self._start_segment(held)
+            for audio in self._held_audio:
+                chunks += self._feed_audio(audio)
+            self._held_audio = []
         if self._out is not None:
             parameter_sets = _parameter_sets(packet.data) if packet.keyframe else b""
             broken = (packet.epoch != self._epoch or timed.dts - self._last_dts > MAX_STEP
@@ -82,17 +109,63 @@ class Fmp4Segmenter:
             if not packet.keyframe:
                 self._need_discontinuity = self._need_discontinuity or self._epoch not in (None, packet.epoch)
                 return chunks  # a segment starts at a keyframe
-            self._open_segment(timed)
+            if self._segments == 0 and self.audio and self._aac is None and not self._opus_seen:
+                self._held = timed  # see the module docstring
+                return chunks
+            return chunks + self._start_segment(timed)
         self._mux(timed)
-        if self._buffer.tell() != self._written:
-            if not self._init:
-                self._init = self._buffer.getvalue()  # the muxer's first write: ftyp+moov
-                self._written = self._buffer.tell()
-            else:  # a fragment was written: every packet before this one
-                chunks.append(self._part(timed.dts))
+        chunks += self._written_parts(timed.dts)
         self._part_has_keyframe |= packet.keyframe
         self._last_dts = timed.dts
         return chunks
+
+    def _start_segment(self, keyframe: TimedPacket) -> list[Chunk]:
+        self._open_segment(keyframe)
+        self._mux(keyframe)
+        self._part_has_keyframe = True
+        self._last_dts = keyframe.dts
+        return self._written_parts(keyframe.dts)
+
+    def wants(self, timed: TimedPacket) -> bool:
+        """Whether `feed` would use the packet (callers skip the rest before handing it over):
+        video; sound only with `audio`, and Opus only while no AAC was seen."""
+        track = timed.packet.track
+        return track == VIDEO or (self.audio and (track == "aac" or self._aac is None))
+
+    def _written_parts(self, dts: int) -> list[Chunk]:
+        if self._buffer.tell() == self._written:
+            return []
+        if not self._init:
+            self._init = self._buffer.getvalue()  # the muxer's first write: ftyp+moov
+            self._written = self._buffer.tell()
+            return []
+        return [self._part(dts)]  # a fragment was written: every packet before this one
+
+    def _feed_audio(self, timed: TimedPacket) -> list[Chunk]:
+        packet = timed.packet
+        if packet.track == "aac":
+            parsed = split_adts(packet.data)
+            if parsed is None:
+                return []
+            config, payload, rate = parsed
+            self._aac = (config, rate)
+        else:
+            self._opus_seen = True
+            payload = packet.data
+        if self._held is not None:
+            self._held_audio.append(timed)
+            return []
+        if self._audio_stream is None or packet.track != self._audio_track or self._last_dts is None:
+            return []
+        if timed.dts < self._segment_start:
+            return []  # sound from before the segment's first picture
+        av_packet = av.Packet(payload)
+        av_packet.dts = av_packet.pts = timed.dts
+        av_packet.time_base = CLOCK
+        av_packet.duration = round(CLOCK_RATE * (AAC_FRAME_SAMPLES / self._aac[1] if packet.track == "aac" else 0.02))
+        av_packet.stream = self._audio_stream
+        self._out.mux(av_packet)
+        return self._written_parts(self._last_dts)
 
     def finish(self) -> list[Chunk]:
         """End the open segment now (the camera went quiet, or the output stops): its last part.
@@ -118,6 +191,11 @@ class Fmp4Segmenter:
         self._stream.width, self._stream.height = width, height
         self._stream.time_base = CLOCK
         self._stream.codec_context.extradata = parameter_sets
+        self._add_audio_stream()
+        if self._segments and self._audio_track != self._last_audio_track:
+            self._need_discontinuity = True  # players set their tracks up again
+        self._last_audio_track = self._audio_track
+        self._segments += 1
         self._parameter_sets = parameter_sets
         self._epoch = timed.packet.epoch
         self._segment_start = self._part_start = timed.dts
@@ -126,6 +204,25 @@ class Fmp4Segmenter:
         self._segment_discontinuity = self._need_discontinuity
         self._need_discontinuity = False
         self._segment_time = timed.packet.received_at
+
+    def _add_audio_stream(self) -> None:
+        self._audio_stream = self._audio_track = None
+        if not self.audio:
+            return
+        if self._aac is not None:
+            config, rate = self._aac
+            stream = self._out.add_stream("aac", rate=rate)
+            stream.codec_context.extradata = config
+            self._audio_track = "aac"
+        elif self._opus_seen:
+            stream = self._out.add_stream("opus", rate=OPUS_RATE)
+            stream.codec_context.extradata = opus_head()
+            self._audio_track = "opus"
+        else:
+            return
+        stream.layout = "stereo" if self._audio_track == "aac" and (self._aac[0][1] >> 3) & 0x0F == 2 else "mono"
+        stream.time_base = Fraction(1, stream.codec_context.sample_rate)
+        self._audio_stream = stream
 
     def _mux(self, timed: TimedPacket) -> None:
         packet = av.Packet(timed.packet.data)
@@ -151,7 +248,7 @@ class Fmp4Segmenter:
 
     def _close_segment(self, end_dts: int) -> list[Chunk]:
         self._out.close()  # writes the buffered packets as the segment's last fragment
-        self._out = self._stream = None
+        self._out = self._stream = self._audio_stream = None
         return [self._part(end_dts)] if self._buffer.tell() != self._written else []
 
 

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 
 from pantau.bus.stream_bus import StreamBus
 from pantau.runtime.config import HlsSettings
@@ -61,7 +62,8 @@ class CameraHls:
             self.owner.cameras.pop(self.camera_id, None)
 
     async def _package(self, numbering: Numbering, sink) -> None:
-        packager = Packager(self.owner.bus, self.camera_id, self.owner.settings, numbering, sink)
+        packager = Packager(self.owner.bus, self.camera_id, self.owner.settings, numbering, sink,
+                            lambda: self.owner.audio_allowed(self.camera_id))
         try:
             await packager.run()
         finally:
@@ -129,7 +131,11 @@ class CameraHls:
 
 
 class HlsCameras:
-    def __init__(self, bus: StreamBus, settings: HlsSettings, part_log: RedisPartLog | None):
+    def __init__(self, bus: StreamBus, settings: HlsSettings, part_log: RedisPartLog | None,
+                 audio_allowed: Callable[[str], bool] = lambda camera_id: False):
+        """`audio_allowed(camera_id)`: may its sound go into HLS, which anyone may fetch
+        (its `audio_public`); asked at every segment."""
+        self.audio_allowed = audio_allowed
         self.bus = bus
         self.settings = settings
         self.part_log = part_log

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from pantau.bus.stream_bus import StreamBus
+from pantau.bus.stream_bus import AUDIO_TRACKS, VIDEO, StreamBus
 from pantau.media.fmp4_segmenter import Chunk, Fmp4Segmenter
 from pantau.runtime.config import HlsSettings
 from relay.hls.part_record import PartRecord, init_id
@@ -54,7 +54,9 @@ class Numbering:
 
 
 class Packager:
-    def __init__(self, bus: StreamBus, camera_id: str, settings: HlsSettings, numbering: Numbering, sink: Sink):
+    def __init__(self, bus: StreamBus, camera_id: str, settings: HlsSettings, numbering: Numbering, sink: Sink,
+                 audio_allowed: Callable[[], bool] = lambda: False):
+        self.audio_allowed = audio_allowed  # asked at every keyframe: a change applies at the next segment
         self.bus = bus
         self.camera_id = camera_id
         self.settings = settings
@@ -67,9 +69,13 @@ class Packager:
 
     async def run(self) -> None:
         segmenter = Fmp4Segmenter(self.settings.part_target_s, self.settings.segment_target_s)
-        with self.bus.subscribe(self.camera_id) as subscription:
+        with self.bus.subscribe(self.camera_id, tracks=(VIDEO, *AUDIO_TRACKS)) as subscription:
             while True:
                 timed = await subscription.get()
+                if timed.packet.keyframe:
+                    segmenter.audio = self.audio_allowed()
+                elif not segmenter.wants(timed):
+                    continue
                 try:
                     # Muxing is blocking C (~0.1-0.3 ms a packet at 720p): in a thread, one packet at a time.
                     chunks = await asyncio.get_running_loop().run_in_executor(MUXERS, segmenter.feed, timed)
