@@ -3,6 +3,7 @@
     .venv/bin/python bench/ingest.py            # N = 1, 10, 40 cameras, 30 s windows, ~8 minutes
     .venv/bin/python bench/ingest.py --quick    # N = 1, 4, 8 s windows: a smoke test of the benchmark itself
     .venv/bin/python bench/ingest.py --tamper-cost   # only what the tamper checks add (bench/tamper_cost.py)
+    .venv/bin/python bench/ingest.py --masks         # a masked camera vs plain transcode and ffmpeg (bench/mask_cost.py)
 
 One GStreamer RTSP test camera process serves a shared 720p25 H.264 mount (2 Mbps, a keyframe
 every 2 s) that every client reads, so the camera side costs one encoder whatever N is, plus an
@@ -519,7 +520,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tamper-cost", action="store_true",
                         help="only the cost of the tamper checks (issue 16): per keyframe, and a node with them off/on in ABBA "
                              "windows (N = the last --counts, default 20); see bench/tamper_cost.py")
-    parser.add_argument("--rounds", type=int, default=2, help="--tamper-cost: ABBA rounds (default 2)")
+    parser.add_argument("--masks", action="store_true",
+                        help="only privacy masks (issue 17): a masked camera at 720p and 854x480 beside the plain transcode "
+                             "and ffmpeg's drawbox/boxblur, ABBA (--rounds, 20 s windows); see bench/mask_cost.py")
+    parser.add_argument("--rounds", type=int, default=2, help="--tamper-cost, --masks: ABBA rounds (default 2)")
     args = parser.parse_args(argv)
     args.counts_given = args.counts is not None
     args.counts = args.counts or (QUICK_COUNTS if args.quick else COUNTS)
@@ -531,6 +535,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.masks:
+        import mask_cost
+
+        given = argv or sys.argv
+        args.window = args.window if "--window" in given else (8.0 if args.quick else 20.0)
+        args.timeout = args.timeout if "--timeout" in given else 1800.0  # 24 windows of a fresh node or ffmpeg
+        return run_bench("ingest bench (masks)", lambda a: mask_cost.run_and_report(a, sys.modules[__name__]), args,
+                         lambda results: results.problems)
     if args.tamper_cost:
         import tamper_cost
 
