@@ -105,7 +105,8 @@ async def test_moving_scenes_and_light_raise_nothing(make_relay_node, tmp_path):
                 await asyncio.to_thread(camera.tamper, "/person", "light" if round_ % 2 == 0 else "none")
                 await asyncio.sleep(15)
             for camera_id in ("tps-person", "tps-ball"):
-                assert [p for _, p in log.since(camera_id, start)] in ([], ["ok"]), log.since(camera_id, start)
+                # None: a reconnect on a loaded machine (no picture to judge), not a tamper signal
+                assert {p for _, p in log.since(camera_id, start)} <= {"ok", None}, log.since(camera_id, start)
                 status = await asyncio.to_thread(node.status, camera_id)
                 assert (status["state"], status["picture"], status["reference"]) == ("online", "ok", True)
     finally:
