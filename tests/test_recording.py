@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from outputs.recording.chain import read_entries
+from outputs.recording.chain import CameraChain, append_line, iso, read_entries
 from outputs.recording.holds import HoldStore
 from outputs.recording.recorders import Recorders
 from outputs.recording.site_key import SiteKey
@@ -35,11 +35,25 @@ pytestmark = pytest.mark.timeout(150)
 
 @pytest.fixture
 def recording_node(make_relay_node, camera):  # noqa: F811
-    node = make_relay_node(recording__segment_s="2", recording__sign_every_s="2")
+    node = make_relay_node(recording__segment_s="2", recording__sign_every_s="2", recording__retention_check_s="1")
     node.add_camera("cam", camera.url("/cam"), record=True)
     node.data_dir = Path(node.node.args[node.node.args.index("--data-dir") + 1])
     node.recordings = node.data_dir / "recordings"
     return node
+
+
+def test_two_writers_appending_in_turn_keep_one_chain(tmp_path):
+    """At a change of lease owner the old owner may still chain its last segment while the new one
+    starts: each append reads what the other wrote first (under an flock), so the links hold."""
+    old_owner, new_owner = CameraChain(tmp_path, "cam"), CameraChain(tmp_path, "cam")
+    for index in range(6):
+        writer = old_owner if index % 2 == 0 else new_owner
+        writer.append("gap", start=iso(1000.0 + index), end=iso(1001.0 + index), reason="test")
+    key = SiteKey.load_or_create(tmp_path / "key.pem")
+    key.publish(tmp_path)
+    append_line(new_owner.dir / "signatures.jsonl", key.sign_line(new_owner.last, 2000.0))
+    report = verify(str(tmp_path))
+    assert report.ok and report.entries == 6 and report.signatures == 1, report.problems
 
 
 def segments(root: Path, camera_id: str = "cam") -> list:
@@ -52,7 +66,8 @@ def test_a_recorded_camera_plays_with_ffmpeg_and_a_kill_mid_segment_loses_at_mos
     wait_for(lambda: len(segments(root)) >= 3, 40, "three segments")
     written = segments(root)
     for before, after in zip(written, written[1:]):  # one run: each segment starts where the one before ended
-        assert abs(after.start - before.end) < 0.3, (before.fields, after.fields)
+        # (within ingest's receive jitter on a loaded machine: starts are wall-clock receive times)
+        assert abs(after.start - before.end) < 1.0, (before.fields, after.fields)
     for entry in written[:3]:
         path = root / "cam" / entry.fields["file"]
         run = subprocess.run([ffmpeg, "-hide_banner", "-v", "error", "-i", str(path), "-f", "null", "-"],
@@ -64,12 +79,14 @@ def test_a_recorded_camera_plays_with_ffmpeg_and_a_kill_mid_segment_loses_at_mos
         assert abs(frames - 25 * (entry.end - entry.start)) <= 2, (frames, entry.fields)
 
     # kill -9 while a segment is being written
-    wait_for(lambda: any(p.stat().st_size > 0 for p in (root / "cam").rglob("*.writing")), 10, "a segment in progress")
+    torn = wait_for(lambda: [p for p in (root / "cam").rglob("*.writing") if p.stat().st_size > 0], 10, "a segment in progress")
     committed = len(segments(root))
     killed_at = time.time()
     recording_node.node.stop(signal.SIGKILL)
     recording_node.node.start()
     wait_for(lambda: len(segments(root)) >= committed + 2, 40, "two segments after the restart")
+    # The torn segment goes once it has been left alone for a while (it could be an old lease owner's last one).
+    wait_for(lambda: not any(p.exists() for p in torn), 30, "the torn segment to be removed")
     recording_node.node.stop(signal.SIGTERM)
 
     entries = read_entries(root / "cam" / "chain.jsonl")
@@ -79,7 +96,6 @@ def test_a_recorded_camera_plays_with_ffmpeg_and_a_kill_mid_segment_loses_at_mos
     last_before = entries[gap.seq - 1]
     assert last_before.kind == "segment" and gap.start == last_before.end and gap.start <= killed_at <= gap.end
     assert gap.start > killed_at - 2 - 1.5, "more than the segment being written was lost"
-    assert not list((root / "cam").rglob("*.writing")), "the torn segment was not cleaned up"
     report = verify(str(root))
     assert report.ok, report.problems
     assert report.segments_checked == len(segments(root)) and report.signatures >= 1 and not report.warnings

@@ -16,6 +16,7 @@ Layout of a recordings directory:
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -110,7 +111,11 @@ def fsync_dir(path: Path) -> None:
 
 
 class CameraChain:
-    """The writer's side of one camera's chain (one writer: the camera's lease owner)."""
+    """The writer's side of one camera's chain (one writer: the camera's lease owner).
+
+    At a change of lease owner the old owner may still close its last segment while the new one
+    starts: every append takes an `flock` on the chain file and first reads what another writer
+    appended since, so the chain stays one line after another whoever writes."""
 
     def __init__(self, root: Path, camera_id: str):
         self.camera_id = camera_id
@@ -118,16 +123,26 @@ class CameraChain:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / CHAIN_FILE
         self._lock = threading.Lock()  # the segment writer and retention append from their threads
-        entries = read_entries(self.path)
-        self._truncate_torn_tail(entries)
-        self.last: Entry | None = entries[-1] if entries else None
-        self.last_segment_end: float | None = next((e.end for e in reversed(entries) if e.kind in ("segment", "gap")), None)
+        self.last: Entry | None = None
+        self.last_segment_end: float | None = None
+        self._size = -1  # the chain file's size after our last read or write
+        with open(self.path, "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            self._catch_up(f, truncate_torn=True)
 
-    def _truncate_torn_tail(self, entries: list[Entry]) -> None:
+    def _catch_up(self, f, truncate_torn: bool = False) -> None:
+        """Read the chain again if someone else appended (or at start); drop a torn last line."""
+        size = os.fstat(f.fileno()).st_size
+        if size == self._size:
+            return
+        entries = read_entries(self.path)
         good = sum(len(e.line) + 1 for e in entries)
-        if self.path.exists() and self.path.stat().st_size != good:
-            with open(self.path, "r+b") as f:
-                f.truncate(good)
+        if truncate_torn and size != good:
+            f.truncate(good)  # a line the writer never acknowledged (a crash mid-write)
+            size = good
+        self.last = entries[-1] if entries else None
+        self.last_segment_end = next((e.end for e in reversed(entries) if e.kind in ("segment", "gap")), None)
+        self._size = size
 
     @property
     def next_seq(self) -> int:
@@ -137,15 +152,17 @@ class CameraChain:
         return read_entries(self.path)
 
     def append(self, kind: str, **fields: Any) -> Entry:
-        with self._lock:
-            return self._append(kind, fields)
-
-    def _append(self, kind: str, fields: dict[str, Any]) -> Entry:
-        entry = {"camera": self.camera_id, "kind": kind, "prev": self.last.hash if self.last else GENESIS,
-                 "seq": self.next_seq, **fields}
-        line = line_of(entry)
-        append_line(self.path, line)
-        self.last = Entry(line, entry)
-        if kind in ("segment", "gap"):
-            self.last_segment_end = self.last.end
-        return self.last
+        with self._lock, open(self.path, "ab") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
+            self._catch_up(f)
+            entry = {"camera": self.camera_id, "kind": kind, "prev": self.last.hash if self.last else GENESIS,
+                     "seq": self.next_seq, **fields}
+            line = line_of(entry)
+            f.write(line + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+            self._size = os.fstat(f.fileno()).st_size
+            self.last = Entry(line, entry)
+            if kind in ("segment", "gap"):
+                self.last_segment_end = self.last.end
+            return self.last

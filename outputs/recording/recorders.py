@@ -19,6 +19,7 @@ from outputs.recording.chain import CameraChain, iso
 from outputs.recording.holds import HoldStore
 from outputs.recording.recorder import WRITERS, Recorder
 from outputs.recording.retention import bytes_used, expired, over_budget, present_segments
+from outputs.recording.segment_files import remove_unrecorded
 from outputs.recording.site_key import SiteKey
 from pantau.bus.stream_bus import StreamBus
 from pantau.runtime.config import RecordingSettings
@@ -83,14 +84,16 @@ class Recorders:
 
     async def enforce_retention(self, now: float | None = None) -> int:
         """Delete what is past retention or over the budget, never a held range; the count deleted."""
-        if self.holds is None or not self.running:
+        if not self.running:
             return 0
-        holds = await self.holds.all()
+        holds = await self.holds.all() if self.holds is not None else []
         chains = {camera_id: recorder.chain for camera_id, (recorder, _) in self.running.items()}
         return await asyncio.get_running_loop().run_in_executor(
             WRITERS, self._delete, chains, holds, time.time() if now is None else now)
 
     def _delete(self, chains: dict[str, CameraChain], holds, now: float) -> int:
+        for chain in chains.values():
+            remove_unrecorded(chain)  # what a crash or the previous lease owner left half-written
         segments = {camera_id: present_segments(camera_id, chain.entries()) for camera_id, chain in chains.items()}
         doomed = {camera_id: expired(found, holds, now, self.settings.retention_days) for camera_id, found in segments.items()}
         if self.settings.budget_gb:

@@ -8,8 +8,10 @@ part of the record and is removed when recording starts again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,15 +52,23 @@ class SegmentFile:
         self.temp.unlink(missing_ok=True)
 
 
-def remove_unrecorded(chain: CameraChain) -> int:
-    """Temp files and files the chain does not name (a crash between rename and chain append)."""
+SETTLED_S = 10.0  # a writer touches its temp file every fragment (1 s); renaming and chaining take milliseconds
+
+
+def remove_unrecorded(chain: CameraChain, settled_s: float = SETTLED_S) -> int:
+    """Temp files and files the chain does not name (a crash between rename and chain append),
+    untouched for `settled_s`: at a change of lease owner the old owner may still be finishing
+    one. Run when recording starts and at every retention check."""
     named = {e.fields.get("file") for e in read_entries(chain.path) if e.kind == "segment"}
     removed = 0
     segments = chain.dir / SEGMENTS_DIR
     if not segments.exists():
         return 0
+    settled = time.time() - settled_s
     for path in segments.rglob("*"):
         if path.is_file() and (path.name.endswith(TEMP_SUFFIX) or str(path.relative_to(chain.dir)) not in named):
-            path.unlink()
-            removed += 1
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < settled:
+                    path.unlink()
+                    removed += 1
     return removed
