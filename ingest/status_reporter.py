@@ -22,7 +22,7 @@ from pantau.runtime.clock import iso_utc
 
 log = logging.getLogger(__name__)
 
-_URGENT = ("state", "reason", "picture", "reference", "mode", "codec", "width", "height", "restream")
+_URGENT = ("state", "reason", "picture", "reference", "mode", "codec", "width", "height", "restream", "audio_codec")
 
 
 class StatusReporter:

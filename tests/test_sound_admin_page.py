@@ -1,0 +1,51 @@
+"""The admin page shows each camera's sound (issue 20 part 4): codec and level, so an admin sees
+a dead microphone. Chromium against a real node with GStreamer cameras, one with a 440 Hz AAC
+sine and one without sound."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.browser import PageErrors, chromium
+from tests.support.rtsp_camera import Mount, RtspCameraServer
+
+pytestmark = pytest.mark.timeout(90)
+SMALL = {"width": 320, "height": 180, "fps": 10, "bitrate_kbps": 300, "gop_seconds": 1, "overlay": "none"}
+
+
+@pytest.fixture
+def cameras(tmp_path):
+    server = RtspCameraServer([Mount(path="/snd", audio="aac", **SMALL), Mount(path="/mute", **SMALL)],
+                              log_dir=tmp_path / "cameras").start()
+    yield server
+    server.stop()
+
+
+async def test_the_camera_list_shows_sound_and_its_level(make_relay_node, cameras):
+    node = make_relay_node()
+    node.add_camera("with-sound", cameras.url("/snd"), tps=1)
+    node.add_camera("without", cameras.url("/mute"), tps=2)
+    for camera_id in ("with-sound", "without"):
+        await asyncio.to_thread(node.wait_state, camera_id, "online")
+    deadline = asyncio.get_running_loop().time() + 15
+    while node.status("with-sound").get("audio_level_db") is None:
+        assert asyncio.get_running_loop().time() < deadline, node.status("with-sound")
+        await asyncio.sleep(0.2)
+    async with chromium() as browser:
+        page = await browser.new_page()
+        errors = PageErrors(page)
+        await page.goto(node.url + "/admin")
+        await page.get_by_test_id("token").fill(node.admin_token)
+        await page.get_by_test_id("sign-in-submit").click()
+        loud = page.locator('[data-testid="camera-row"][data-id="with-sound"] [data-testid="sound"]')
+        await loud.wait_for(timeout=10000)
+        assert await loud.get_attribute("data-state") == "ok"
+        assert -13 < float(await loud.get_attribute("data-level")) < -5
+        text = await loud.inner_text()
+        assert "Suara AAC" in text and " dB" in text, text
+        assert await loud.locator("meter").count() == 1
+        none = page.locator('[data-testid="camera-row"][data-id="without"] [data-testid="sound"]')
+        assert await none.inner_text() == "Tanpa suara"
+        assert errors.items == []
