@@ -31,13 +31,13 @@ from ingest.sources.backoff import Backoff
 from outputs.restream import push_failures
 from outputs.restream.flv_pusher import encode
 from pantau.access.redaction import redact
-from pantau.bus.stream_bus import StreamBus, TimedPacket
+from pantau.bus.stream_bus import StreamBus
 from pantau.cameras import source_policy
 from pantau.runtime.clock import iso_utc
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.25  # how often deadlines are looked at while the bus is quiet
+POLL_S = 0.25  # how often the deadlines are looked at
 MAX_UNSENT_BYTES = 4 * 1024 * 1024  # more than this waiting for the pusher: skip to a keyframe
 
 
@@ -84,6 +84,7 @@ class Restreamer:
         self.state: str | None = None
         self.pusher: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task | None = None
+        self._live = False  # the current session's pusher said `live`
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"restream-{self.camera_id}")
@@ -111,54 +112,37 @@ class Restreamer:
             await asyncio.sleep(self.backoff.next_delay(None))
 
     async def _session(self) -> None:
+        """One pusher process, fed until it fails or misses a deadline (raises SessionFailed)."""
         pusher = self.pusher = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "outputs.restream.flv_pusher", stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-        said: asyncio.Queue[str] = asyncio.Queue()
-        listener = asyncio.create_task(_lines(pusher.stdout, said))
+        self._live = False
         try:
             pusher.stdin.write(json.dumps({"url": self.destination.url, "key": self.destination.key}).encode() + b"\n")
             with self.bus.subscribe(self.camera_id) as subscription:
-                await self._feed(pusher, subscription, said, listener)
+                parts = [asyncio.create_task(self._forward(pusher, subscription)), asyncio.create_task(self._listen(pusher)),
+                         asyncio.create_task(self._supervise(pusher))]
+                try:
+                    done, _ = await asyncio.wait(parts, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for part in parts:
+                        part.cancel()
+                    await asyncio.gather(*parts, return_exceptions=True)
+                for part in done:
+                    part.result()  # the failure that ended the session
+                raise SessionFailed(push_failures.LOST, "the session ended")
         finally:
             with contextlib.suppress(ProcessLookupError):
                 pusher.kill()
             await pusher.wait()
-            listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
 
-    async def _feed(self, pusher, subscription, said: asyncio.Queue[str], listener: asyncio.Task) -> None:
+    async def _forward(self, pusher, subscription) -> None:
+        """Bus -> the pusher's stdin. The pipe's unsent bytes tell how far behind the pusher is."""
         transport = pusher.stdin.transport
-        connect_by = time.monotonic() + self.timeouts.connect_s
-        progress_at = time.monotonic()  # when the pipe was last found empty
-        live = False
         need_keyframe = False
         while True:
-            ended = listener.done()  # before reading what it said: its last words are all in
-            while not said.empty():
-                line = said.get_nowait()
-                if line == "live":
-                    live = True
-                    self.sessions += 1
-                    self._set_state("live")
-                    log.info("camera %s: restreaming to %s", self.camera_id, self.destination.url)
-                elif line.startswith("error "):
-                    reason, _, detail = line[6:].partition(" ")
-                    raise SessionFailed(reason, detail)
-            if ended:
-                raise SessionFailed(push_failures.LOST, f"the pusher exited ({pusher.returncode})")
-            now = time.monotonic()
-            unsent = transport.get_write_buffer_size()
-            if unsent == 0:
-                progress_at = now
-            if not live and now > connect_by:
-                raise SessionFailed(push_failures.TIMEOUT, f"not live after {self.timeouts.connect_s:g} s")
-            if live and now - progress_at > self.timeouts.io_s:
-                raise SessionFailed(push_failures.STALLED, f"no data taken for {self.timeouts.io_s:g} s")
-            timed = await _next(subscription)
-            if timed is None:
-                continue
-            if unsent > MAX_UNSENT_BYTES and not need_keyframe:
+            timed = await subscription.get()
+            if transport.get_write_buffer_size() > MAX_UNSENT_BYTES and not need_keyframe:
                 need_keyframe = True  # falling behind: drop up to the next keyframe
                 self.skips += 1
             if need_keyframe and not timed.packet.keyframe:
@@ -166,23 +150,38 @@ class Restreamer:
             need_keyframe = False
             pusher.stdin.write(encode(timed))
 
+    async def _listen(self, pusher) -> None:
+        """What the pusher says: `live`, or `error <reason> <detail>` before it exits."""
+        while line := (await pusher.stdout.readline()).decode(errors="replace").strip():
+            if line == "live":
+                self._live = True
+                self.sessions += 1
+                self._set_state("live")
+                log.info("camera %s: restreaming to %s", self.camera_id, self.destination.url)
+            elif line.startswith("error "):
+                reason, _, detail = line[6:].partition(" ")
+                raise SessionFailed(reason, detail)
+        raise SessionFailed(push_failures.LOST, f"the pusher exited ({await pusher.wait()})")
+
+    async def _supervise(self, pusher) -> None:
+        """The deadlines FFmpeg does not keep here: live within connect_s, then never a pipe left
+        unread for io_s."""
+        transport = pusher.stdin.transport
+        connect_by = time.monotonic() + self.timeouts.connect_s
+        progress_at = time.monotonic()  # when the pipe was last found drained
+        while True:
+            await asyncio.sleep(POLL_S)
+            now = time.monotonic()
+            if transport.get_write_buffer_size() == 0:
+                progress_at = now
+            if not self._live and now > connect_by:
+                raise SessionFailed(push_failures.TIMEOUT, f"not live after {self.timeouts.connect_s:g} s")
+            if self._live and now - progress_at > self.timeouts.io_s:
+                raise SessionFailed(push_failures.STALLED, f"no data taken for {self.timeouts.io_s:g} s")
+
     def _set_state(self, state: str, reason: str | None = None) -> None:
         if self.state == state and reason is None:
             return
         self.state = state
         self._report(self.camera_id, restream={"state": state, "reason": reason, "since": iso_utc()})
-
-
-async def _next(subscription) -> TimedPacket | None:
-    try:
-        async with asyncio.timeout(POLL_S):
-            return await subscription.get()
-    except TimeoutError:
-        return None
-
-
-async def _lines(stream: asyncio.StreamReader, said: asyncio.Queue[str]) -> None:
-    """The pusher's report lines, until it exits."""
-    while line := await stream.readline():
-        said.put_nowait(line.decode(errors="replace").strip())
 
