@@ -40,6 +40,9 @@ OPUS_RATE = 48_000
 OPUS_FRAME = 960  # 20 ms: what WebRTC endpoints expect
 OPUS_TIME_BASE = Fraction(1, OPUS_RATE)
 OPUS_BITRATE = 32_000  # speech and a room: plenty for mono
+# libopus at its default complexity (10) costs ~0.45 CPU-s per camera-minute here; at 0, with
+# the band cut at 8 kHz (wideband: all of speech), ~0.2 (bench/audio_cost.py).
+OPUS_OPTIONS = {"application": "voip", "frame_duration": "20", "compression_level": "0", "cutoff": "8000"}
 LEVEL_EVERY_S = 1.0  # how often the status gets the level
 REANCHOR_S = 0.1  # input this far from where the encoder expects it: a gap or a reset
 SILENCE_DB = -90.0
@@ -125,7 +128,7 @@ class AudioPipeline:
         encoder.format = "s16"
         encoder.bit_rate = OPUS_BITRATE
         encoder.time_base = OPUS_TIME_BASE
-        encoder.options = {"application": "voip", "frame_duration": "20"}
+        encoder.options = dict(OPUS_OPTIONS)
         return encoder
 
     def _give_up(self, exc: Exception) -> None:
