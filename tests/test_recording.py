@@ -163,25 +163,31 @@ def test_verify_names_a_changed_byte_a_deleted_segment_a_swap_and_a_replaced_sig
     assert run.returncode == 1 and "seq 2: its prev hash is not the hash of the line before it" in run.stdout, run.stdout
 
 
-async def test_retention_deletes_the_oldest_outside_a_hold_and_the_held_range_survives(recording_node, redis_server, tmp_path):
+@pytest.mark.parametrize("limit", ["age", "budget"])
+async def test_retention_deletes_the_oldest_outside_a_hold_and_the_held_range_survives(recording_node, redis_server, limit):
     import redis.asyncio as aioredis
 
     root = recording_node.recordings
     await asyncio.to_thread(wait_for, lambda: len(segments(root)) >= 5, 40, "five segments")
     recording_node.node.stop(signal.SIGTERM)
     written = segments(root)
-    held = written[2]
+    held, newest = written[2], written[-2:]
+    if limit == "age":
+        settings, later = RecordingSettings(retention_days=1), 2 * 86400
+    else:  # room for the held segment and the newest two: the rest goes, oldest first
+        room = sum(e.fields["bytes"] for e in [held, *newest])
+        settings, later = RecordingSettings(retention_days=45, budget_gb=room / 1e9), 0
     client = aioredis.from_url(redis_server.url, decode_responses=True)
     try:
         holds = HoldStore(client)
         await holds.put("cam", held.start + 0.1, held.end - 0.1, "sengketa TPS 001", Actor("admin-test"))
         key = SiteKey.load_or_create(recording_node.data_dir / "keys" / "site-ed25519.pem")
-        settings = RecordingSettings(retention_days=1)
         recorders = Recorders(InProcessBus(), settings, root, key, holds)
         recorders.follow(["cam"])  # the writer of the camera: only it deletes the camera's files
         try:
-            assert await recorders.enforce_retention(now=time.time()) == 0  # nothing is a day old yet
-            deleted = await recorders.enforce_retention(now=time.time() + 2 * 86400)
+            if limit == "age":
+                assert await recorders.enforce_retention(now=time.time()) == 0  # nothing is a day old yet
+            deleted = await recorders.enforce_retention(now=time.time() + later)
         finally:
             await recorders.stop()
         audit = await client.xrange("{pantau}:audit")
@@ -189,10 +195,13 @@ async def test_retention_deletes_the_oldest_outside_a_hold_and_the_held_range_su
         await client.aclose()
     left = {e.seq for e in segments(root) if (root / "cam" / e.fields["file"]).exists()}
     assert held.seq in left, "the held segment was deleted"
-    assert written[0].seq not in left and written[1].seq not in left and written[3].seq not in left
-    assert deleted >= 4
+    assert written[0].seq not in left and written[1].seq not in left
+    if limit == "age":
+        assert written[3].seq not in left and deleted == len(written) - 1
+    else:
+        assert left == {held.seq, *(e.seq for e in newest)} and deleted == len(written) - 3, (left, deleted)
     entries = read_entries(root / "cam" / "chain.jsonl")
-    assert any(e.kind == "deleted" and e.fields["reason"] == "retention" for e in entries)
+    assert any(e.kind == "deleted" and e.fields["reason"] == ("retention" if limit == "age" else "budget") for e in entries)
     report = verify(str(root))
     assert report.ok, report.problems  # deletions are in the chain: not a missing segment
     assert any(fields["action"] == "recording-hold" for _, fields in audit)
