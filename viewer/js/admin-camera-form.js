@@ -13,10 +13,11 @@ import {pushPanel} from './admin-push.js';
 import {masksPanel} from './admin-masks.js';
 import {referencePanel} from './admin-reference.js';
 import {regionPicker} from './admin-regions.js';
+import {restreamLine} from './restream-status.js';
 
 const PICK = {kota: 'Pilih kota', kecamatan: 'Pilih kecamatan', kelurahan: 'Pilih kelurahan'};
 const FORM_FIELDS = ['id', 'kind', 'region', 'tps', 'name', 'source', 'transport', 'source_token', 'public', 'enabled', 'tags',
-  'public_windows', 'masks'];
+  'public_windows', 'masks', 'restream_url', 'restream_key'];
 
 export function cameraForm(regions, {onSaved}) {
   const dialog = byTestId('camera-dialog');
@@ -126,6 +127,9 @@ export function cameraForm(regions, {onSaved}) {
     f.source.value = camera.source || '';
     f.transport.value = camera.transport || 'tcp';
     f.source_token.value = camera.source_token || '';
+    f.restream_url.value = camera.restream_url || '';
+    f.restream_key.value = camera.restream_key || ''; // a stored key comes back as ***, which keeps it
+    byTestId('restream-status').replaceChildren(restreamLine(camera.status));
     f.public.checked = camera.public ?? true;
     f.enabled.checked = camera.enabled ?? true;
     f.tags.value = (camera.tags || []).join('; ');
@@ -160,6 +164,8 @@ export function cameraForm(regions, {onSaved}) {
       tags: f.tags.value.split(/[;,]/).map((tag) => tag.trim()).filter(Boolean),
       public_windows: windowsBody(),
       masks: masks.value(),
+      restream_url: f.restream_url.value.trim() || null,
+      restream_key: f.restream_key.value.trim() || null,
     };
   }
 

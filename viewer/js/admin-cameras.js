@@ -8,6 +8,7 @@
 import {query, stationUrl} from './api.js';
 import {byTestId, el, formatCount} from './dom.js';
 import {soundMeter} from './sound-meter.js';
+import {restreamLine} from './restream-status.js';
 import {paintBadge} from './status-labels.js';
 import {adminJson, cameraPath} from './admin-api.js';
 import {describeError} from './admin-errors.js';
@@ -58,7 +59,7 @@ export function cameraList(regions, {onEdit}) {
         el('div', {class: 'sub'}, `${where}${camera.tps ? ` · TPS ${camera.tps}` : ''}`)),
       el('td', {}, KIND_LABELS[camera.kind] || camera.kind),
       el('td', {class: 'mono source-cell', 'data-testid': 'row-source'}, camera.source),
-      el('td', {}, badge, soundMeter(camera.status)),
+      el('td', {}, badge, soundMeter(camera.status), restreamLine(camera.status)),
       el('td', {}, camera.public ? 'Ya' : 'Tidak'),
       el('td', {class: 'row-actions'},
         el('button', {type: 'button', 'data-testid': 'edit', onclick: () => edit(camera.id)}, 'Ubah'),

@@ -8,7 +8,7 @@
 
 export const FIELD_LABELS = {
   id: 'ID', kind: 'Jenis', region: 'Wilayah', tps: 'Nomor TPS', name: 'Nama', source: 'Sumber video',
-  transport: 'Transport', source_token: 'Token sumber', public: 'Publik', enabled: 'Aktif', tags: 'Tag',
+  transport: 'Transport', source_token: 'Token sumber', restream_url: 'URL siaran ulang', restream_key: 'Kunci streaming', public: 'Publik', enabled: 'Aktif', tags: 'Tag',
   body: 'Isi permintaan', file: 'Berkas', camera_id: 'Kamera', mode: 'Mode', kota: 'Kota', kecamatan: 'Kecamatan',
   kelurahan: 'Kelurahan', cursor: 'Halaman', q: 'Pencarian', public_windows: 'Jam tayang publik',
   masks: 'Masker privasi',
@@ -40,7 +40,11 @@ const REASONS = [
   [/^is only used with whep/, () => 'hanya dipakai untuk sumber whep+https:// atau whep+http://'],
   [/^password '\*\*\*' is a mask, and there is no stored password/, () => "kata sandi '***' hanyalah penutup, dan tidak ada kata sandi tersimpan yang dapat dipakai"],
   [/^'\*\*\*' is a mask, and there is no stored token/, () => "'***' hanyalah penutup, dan tidak ada token tersimpan"],
-  [/^the scheme, host or port changed: type the (password|token) again/, (m) => `skema, host atau port berubah: ketik ulang ${m[1] === 'token' ? 'token' : 'kata sandi'} ('***' hanya memakai yang tersimpan untuk skema, host dan port yang sama)`],
+  [/^the scheme, host or port changed: type the (password|token|stream key) again/, (m) => `skema, host atau port berubah: ketik ulang ${{token: 'token', 'stream key': 'kunci streaming'}[m[1]] || 'kata sandi'} ('***' hanya memakai yang tersimpan untuk skema, host dan port yang sama)`],
+  [/^'\*\*\*' is a mask, and there is no stored stream key/, () => "'***' hanyalah penutup, dan tidak ada kunci streaming tersimpan"],
+  [/^must start with rtmp:\/\/ or rtmps:\/\//, () => 'harus diawali rtmp:// atau rtmps:// (YouTube: rtmps://a.rtmps.youtube.com/live2)'],
+  [/^no credentials in the URL/, () => 'jangan taruh kredensial di URL: kunci streaming diisi di kolomnya sendiri'],
+  [/^a stream key needs restream_url/, () => 'kunci streaming memerlukan URL siaran ulang'],
   [/^the address (.+?) is refused by the source policy \(rule: (.+)\)$/, (m) => `alamat ${m[1]} ditolak oleh kebijakan sumber (aturan: ${m[2]})`],
   [/^must be true or false/, () => 'harus true atau false (CSV: true/false/1/0)'],
   [/^must be a list of at most (\d+) non-empty texts/, (m) => `paling banyak ${m[1]} tag, masing-masing tidak kosong`],
