@@ -122,6 +122,7 @@ function render() {
   badge.dataset.state = status.state || '';
   badge.dataset.picture = status.picture || '';
   badge.dataset.tone = badgeTone(status);
+  updateMute();
 
   const viewers = $('viewers');
   viewers.hidden = view.viewers == null;
@@ -437,17 +438,24 @@ function canonicalUrl() {
   return `${location.origin}/kamera/${encodeURIComponent(cameraId)}`;
 }
 
+// Sound is off until the viewer turns it on (browsers block autoplay with sound). There is sound
+// to turn on when the WebRTC stream has an audio track, or, over HLS, when the camera's status
+// names its sound: the public status does so only for cameras the public may hear, and exactly
+// those cameras' HLS carries it.
+function updateMute() {
+  const mute = $('mute');
+  const stream = video.srcObject;
+  const hasAudio = !!(stream && stream.getAudioTracks().length) || (mode === 'hls' && !!view.status.audio_codec);
+  mute.disabled = !hasAudio;
+  mute.dataset.sound = hasAudio ? 'yes' : 'no';
+  mute.setAttribute('aria-pressed', String(video.muted));
+  mute.classList.toggle('muted', video.muted || !hasAudio);
+  mute.querySelector('.label').textContent = !hasAudio ? 'Tanpa suara' : video.muted ? 'Nyalakan suara' : 'Matikan suara';
+  mute.title = hasAudio ? '' : 'Siaran ini hanya gambar, tanpa suara';
+}
+
 function setUpControls() {
   const mute = $('mute');
-  const updateMute = () => {
-    const stream = video.srcObject;
-    const hasAudio = !!(stream && stream.getAudioTracks().length);
-    mute.disabled = !hasAudio;
-    mute.setAttribute('aria-pressed', String(video.muted));
-    mute.classList.toggle('muted', video.muted || !hasAudio);
-    mute.querySelector('.label').textContent = !hasAudio ? 'Tanpa suara' : video.muted ? 'Nyalakan suara' : 'Matikan suara';
-    mute.title = hasAudio ? '' : 'Siaran ini hanya gambar, tanpa suara';
-  };
   mute.addEventListener('click', () => {
     video.muted = !video.muted;
     updateMute();
