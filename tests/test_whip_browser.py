@@ -120,6 +120,13 @@ async def test_push_page_sends_the_phone_camera(node):
         size = await page.get_by_test_id("size").inner_text()
         assert codec in ("H264", "VP8") and "×" in size, (codec, size)
         await asyncio.to_thread(node.wait_state, "hp", "online", 20)
+        # The phone's microphone too (Chromium's fake one): its Opus reaches the audio pipeline.
+        for _ in range(75):
+            sound = node.request("GET", "/api/admin/cameras/hp", token=node.admin_token)[1]["status"]
+            if sound.get("audio_codec") == "opus" and sound.get("audio_level_db") is not None:
+                break
+            await asyncio.sleep(0.2)
+        assert sound.get("audio_codec") == "opus" and sound["audio_level_db"] is not None, sound
 
         viewer = await browser.new_page()
         await viewer.goto(f"{node.url}/kamera/hp?player=webrtc")  # WHIP in, WHEP out

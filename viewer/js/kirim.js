@@ -46,12 +46,17 @@ function setState(state) {
   $('facing').disabled = sending;
 }
 
+// The microphone too: at a TPS the count is spoken. A phone that refuses it (or has none) still
+// sends the picture.
 async function openCamera() {
   if (stream) return stream;
-  stream = await navigator.mediaDevices.getUserMedia({
-    audio: false,
-    video: {facingMode: $('facing').value, width: {ideal: 1280}, height: {ideal: 720}, frameRate: {ideal: 25, max: 30}},
-  });
+  const video = {facingMode: $('facing').value, width: {ideal: 1280}, height: {ideal: 720}, frameRate: {ideal: 25, max: 30}};
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({audio: true, video});
+  } catch (error) {
+    if (!['NotAllowedError', 'NotFoundError', 'NotReadableError', 'OverconstrainedError'].includes(error.name)) throw error;
+    stream = await navigator.mediaDevices.getUserMedia({audio: false, video});
+  }
   preview.srcObject = stream;
   $('overlay').hidden = true;
   return stream;

@@ -1,5 +1,6 @@
 // Publishing a camera over WHIP (RFC 9725): one sendonly video transceiver, H.264 preferred
-// (Pantau passes it through; VP8 is transcoded once on the server), no audio, no trickle ICE.
+// (Pantau passes it through; VP8 is transcoded once on the server), and the microphone's audio
+// track if the stream has one (Opus, taken as it is), no trickle ICE.
 //
 //   const publish = await publishWhip('/whip/cam1', stream, {token, onState: (state, detail) => ...});
 //   publish.stop();   // DELETE on the session URL, then close
@@ -51,6 +52,8 @@ class WhipPublish {
     this.onState('connecting');
     const [track] = this.stream.getVideoTracks();
     preferH264(pc.addTransceiver(track, {direction: 'sendonly', streams: [this.stream]}));
+    const [sound] = this.stream.getAudioTracks();
+    if (sound) pc.addTransceiver(sound, {direction: 'sendonly', streams: [this.stream]});
     pc.onconnectionstatechange = () => this.watch(pc);
     try {
       const {answer, location} = await exchangeSdp(pc, this.url, {token: this.token, failure: 'Kiriman ditolak'});
