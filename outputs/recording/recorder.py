@@ -7,7 +7,8 @@ video only).
 Times are wall-clock: a segment starts when ingest received its first frame and lasts the sum
 of its parts. A pause longer than `gap_s` between two segments becomes a gap entry, with the
 reason: the camera sent nothing (offline) or recording itself stopped (a node restart, a crash,
-a change of lease owner).
+a change of lease owner). A new subscription starts with the bus's cached GOP: what of it the
+chain already holds is skipped; what it does not (the last GOP a killed owner published) is kept.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 WRITERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="recording")
 PART_S = 1.0  # fragments inside a segment file (the HLS VOD playlist plays whole segments)
 BATCH_S = 0.5  # packets are handed to the writer thread in batches of about this long
+ALREADY_RECORDED_S = 0.02  # a packet received this long before the chain's last end is in it already
 
 GAP_OFFLINE = "no video from the camera"
 GAP_RESTART = "recording stopped (node restart, crash or new lease owner)"
@@ -47,7 +49,7 @@ class Recorder:
         self._file: SegmentFile | None = None
         self._start = 0.0
         self._duration = 0.0
-        self._first_of_run = True
+        self._started_at = time.time()
         self._signed_seq = -1
         self._last_signed_at = time.monotonic()
         self.segments_written = 0
@@ -90,7 +92,10 @@ class Recorder:
     def _record(self, batch: list[TimedPacket]) -> None:
         if not batch:  # the camera went quiet: close the open segment (a gap follows if it stays away)
             self._write(self._segmenter.finish())
+        recorded_until = self.chain.last_segment_end or 0.0
         for timed in batch:
+            if timed.packet.received_at < recorded_until - ALREADY_RECORDED_S:
+                continue  # the bus's cached GOP, already in a segment (the recorder restarted, or took over)
             self._write(self._segmenter.feed(timed))
         if time.monotonic() - self._last_signed_at >= self.settings.sign_every_s:
             self.sign_head()
@@ -117,9 +122,9 @@ class Recorder:
         start, end = self._start, self._start + self._duration
         previous_end = self.chain.last_segment_end
         if previous_end is not None and start - previous_end > self.settings.gap_s:
+            # Video stopped before this recorder started: recording itself stopped (restart, crash, new owner).
             self.chain.append("gap", start=iso(previous_end), end=iso(start),
-                              reason=GAP_RESTART if self._first_of_run else GAP_OFFLINE)
-        self._first_of_run = False
+                              reason=GAP_RESTART if previous_end < self._started_at else GAP_OFFLINE)
         self.chain.append("segment", start=iso(start), end=iso(end), file=file.relative, sha256=sha256,
                           bytes=file.size, init_bytes=file.init_bytes)
         self.segments_written += 1

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from outputs.recording.chain import CHAIN_FILE, GENESIS, PUBLIC_KEY_FILE, SEGMENTS_DIR, SIGNATURES_FILE, Entry, read_entries
 from outputs.recording.retention import deleted_seqs
+from outputs.recording.segment_files import TEMP_SUFFIX
 from outputs.recording.site_key import fingerprint, load_public, signature_valid
 
 RANGE_FILE = "range.json"  # in an export: its range and the seqs of the segment files it holds
@@ -169,7 +170,11 @@ def _check_segments(camera_id: str, camera_dir: Path, entries: list[Entry], star
     segments_dir = camera_dir / SEGMENTS_DIR
     if segments_dir.exists():
         for path in sorted(segments_dir.rglob("*")):
-            if path.is_file() and str(path.relative_to(camera_dir)) not in named:
+            if not path.is_file() or str(path.relative_to(camera_dir)) in named:
+                continue
+            if path.name.endswith(TEMP_SUFFIX):  # never evidence; removed by the writer once left alone
+                report.warnings.append(f"{camera_id} {path.relative_to(camera_dir)}: a segment still being written, or left by a crash")
+            else:
                 report.problems.append(f"{camera_id} {path.relative_to(camera_dir)}: a file the chain does not name (added)")
 
 
