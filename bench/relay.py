@@ -330,13 +330,16 @@ async def time_to_first_frame(servers: list[Server], results: dict[str, ServerRe
 async def window(server, viewers: int, plan: Plan, http: aiohttp.ClientSession, workdir: Path) -> Step:
     """`viewers` connected, settle, then the server's CPU and RSS over the window; the viewers
     leave (and the server must then hold no session)."""
-    clients = FanoutClients(server, viewers, plan.settle_s + plan.window_s + CLIENT_MARGIN_S, workdir) if viewers else None
+    clients = FanoutClients(server, viewers, hold_for(plan, viewers), workdir) if viewers else None
     try:
         if clients:
             await clients.connect()
         await asyncio.sleep(plan.settle_s)
         process = psutil.Process(server.pid)
-        client_processes = [psutil.Process(p.pid) for p in clients.processes] if clients else []
+        try:
+            client_processes = [psutil.Process(p.pid) for p in clients.processes] if clients else []
+        except psutil.NoSuchProcess:
+            raise BenchError("a fan-out client ended before the window (its viewers failed)") from None
         cpu_before, clients_before = cpu_seconds(process), sum(map(cpu_seconds, client_processes))
         busy_before, total_before = machine_busy_seconds()
         started = time.monotonic()
@@ -354,6 +357,13 @@ async def window(server, viewers: int, plan: Plan, http: aiohttp.ClientSession, 
             await clients.kill()
     return Step(viewers, seconds, cpu_s, statistics.median(rss), clients_s, 100 * (busy - busy_before) / (total - total_before),
                 figures.fps, clients=figures, latency=latency)
+
+
+def hold_for(plan: Plan, viewers: int) -> float:
+    """How long each client process keeps receiving once its viewers are connected: the window
+    must lie inside every one's, and a server that answers offers slowly connects the last
+    process long after the first (stock aiortc: ~0.5 s a viewer at 100)."""
+    return plan.settle_s + plan.window_s + CLIENT_MARGIN_S + 0.5 * viewers
 
 
 async def until_no_session(server, http: aiohttp.ClientSession, result: ServerResult) -> None:
@@ -438,7 +448,7 @@ async def cpu_step(server, viewers: int, plan: Plan, http: aiohttp.ClientSession
 
 async def profiled_window(server, plan: Plan, result: ServerResult, path: Path, workdir: Path) -> None:
     """An extra window, after the measured ones: py-spy's own CPU must not be in them."""
-    clients = FanoutClients(server, max(STEPS), plan.settle_s + plan.window_s + CLIENT_MARGIN_S, workdir)
+    clients = FanoutClients(server, max(STEPS), hold_for(plan, max(STEPS)), workdir)
     try:
         await clients.connect()
         await asyncio.sleep(plan.settle_s)
@@ -490,10 +500,11 @@ class Run:
         self.stock.append(server)
         return server.start()
 
-    async def execute(self) -> None:
+    async def execute(self, ttff: bool = True) -> None:
         self.camera.start(timeout=20)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-            await self.ttff_phase(http)
+            if ttff:
+                await self.ttff_phase(http)
             await self.load_phase(http)
 
     async def ttff_phase(self, http: aiohttp.ClientSession) -> None:
@@ -690,7 +701,7 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, ServerResult], str | 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     error = None
     try:
-        await bench.execute()
+        await bench.execute(ttff=not args.no_ttff)
     except (BenchError, aiohttp.ClientError, OSError, TimeoutError) as exc:
         error = f"{type(exc).__name__}: {exc}"
         print(f"FAILED: {error}", file=sys.stderr, flush=True)
@@ -716,10 +727,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer first-frame viewers, 8 s windows, 2 churn cycles (smoke test)")
     parser.add_argument("--profile", action="store_true", help=f"py-spy each Pantau path for one more window at {max(STEPS)} viewers")
     parser.add_argument("--timeout", type=float, help="stop everything after this many seconds (default 3000; --quick 1500)")
+    parser.add_argument("--steps", help=f"viewer counts of the CPU windows, comma-separated (default {','.join(map(str, STEPS))})")
+    parser.add_argument("--no-ttff", action="store_true", help="skip the first-frame phase")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (node, camera, viewer logs)")
     parser.add_argument("--output", type=Path, help="Markdown report (default bench/results/relay.md, or relay-quick.md)")
     args = parser.parse_args(argv)
     args.plan = QUICK if args.quick else FULL
+    if args.steps:
+        global STEPS
+        STEPS = tuple(int(n) for n in args.steps.split(","))  # read by the phases and the report
     args.timeout = args.timeout or (1500.0 if args.quick else 3000.0)
     args.output = args.output or RESULTS_DIR / ("relay-quick.md" if args.quick else "relay.md")
     return args
