@@ -125,10 +125,13 @@ class ServerResult:
     notes: list[str] = field(default_factory=list)
 
     def per_viewer_minute(self, viewers: int) -> float:
-        """Marginal CPU-seconds per viewer-minute: above the same server with no viewer."""
+        """Marginal CPU-seconds per viewer-minute: above the same server with no viewer, per
+        viewer that connected (on a saturated machine some do not within the client's 10 s)."""
         if viewers not in self.steps or 0 not in self.steps:
             return math.nan
-        return (self.steps[viewers].cpu_s_per_minute - self.steps[0].cpu_s_per_minute) / viewers
+        step = self.steps[viewers]
+        connected = step.clients.connected if step.clients and step.clients.connected else viewers
+        return (step.cpu_s_per_minute - self.steps[0].cpu_s_per_minute) / connected
 
     @property
     def slope(self) -> float:
@@ -723,6 +726,7 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, ServerResult], str | 
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    global STEPS  # --steps replaces the default for the phases and the report
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer first-frame viewers, 8 s windows, 2 churn cycles (smoke test)")
     parser.add_argument("--profile", action="store_true", help=f"py-spy each Pantau path for one more window at {max(STEPS)} viewers")
@@ -734,8 +738,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.plan = QUICK if args.quick else FULL
     if args.steps:
-        global STEPS
-        STEPS = tuple(int(n) for n in args.steps.split(","))  # read by the phases and the report
+        STEPS = tuple(int(n) for n in args.steps.split(","))
     args.timeout = args.timeout or (1500.0 if args.quick else 3000.0)
     args.output = args.output or RESULTS_DIR / ("relay-quick.md" if args.quick else "relay.md")
     return args
