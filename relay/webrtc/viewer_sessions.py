@@ -10,6 +10,11 @@ operator_reserve` of the node (operators and admins can always watch), at most
 `max_viewers_per_camera` per camera, and one client address holds at most
 `limits.pending_offers_per_address` public sessions that have not connected yet (an offer that
 never completes ICE costs nothing to send but holds a slot until it is reaped).
+
+Sound: an offer with an audio m-line gets the camera's Opus (relay/webrtc/bus_audio_track.py)
+when the viewer may hear it (operators always, the public where the camera's `audio_public`
+says so); otherwise its audio is answered `inactive`: the public gets no track at all, not a
+silent one it could unmute.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pantau.bus.stream_bus import StreamBus
 from pantau.runtime.config import RelaySettings
 from pantau.runtime.session_directory import SessionDirectory
 from pantau.web.ice_config import announce, rtc_configuration
+from relay.webrtc.bus_audio_track import BusAudioTrack
 from relay.webrtc.bus_track import BusVideoTrack
 from relay.webrtc.picture_loss import KeyframeAsker, forward_picture_loss
 from relay.webrtc.relay_latency import RelayLatency
@@ -61,6 +67,11 @@ class ViewerSession:
     address: str = ""
     created: float = field(default_factory=time.monotonic)
     connected: bool = False
+    audio: BusAudioTrack | None = None
+
+
+def _opus_preferences() -> list:
+    return [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/opus"]
 
 
 def _h264_preferences() -> list:
@@ -108,17 +119,19 @@ class ViewerSessions:
         if public and self.viewers(camera_id) + self._opening.get(camera_id, 0) >= s.max_viewers_per_camera:
             raise CapReached(f"Kamera ini sudah ditonton jumlah maksimum ({s.max_viewers_per_camera} penonton). Coba lagi sebentar lagi.")
 
-    async def open(self, camera_id: str, offer_sdp: str, public: bool, address: str = "") -> tuple[ViewerSession, str]:
-        """Answer a WHEP offer; returns the session and the answer SDP (all candidates in it)."""
+    async def open(self, camera_id: str, offer_sdp: str, public: bool, address: str = "",
+                   audio: bool = False) -> tuple[ViewerSession, str]:
+        """Answer a WHEP offer; returns the session and the answer SDP (all candidates in it).
+        `audio`: this viewer may hear the camera (see the module docstring)."""
         self.check_caps(camera_id, public, address)
         if "m=video" not in offer_sdp:
-            raise BadOffer("the offer has no video m-line (Pantau sends video only)")
+            raise BadOffer("the offer has no video m-line (Pantau sends video, and sound with it)")
         _count(self._opening, camera_id, +1)
         if public:
             _count(self._pending, address, +1)  # until it connects or ends
         answered = False
         try:
-            result = await self._answer(camera_id, offer_sdp, public, address)
+            result = await self._answer(camera_id, offer_sdp, public, address, audio)
             answered = True
             return result
         finally:
@@ -126,7 +139,8 @@ class ViewerSessions:
             if public and not answered:
                 _count(self._pending, address, -1)
 
-    async def _answer(self, camera_id: str, offer_sdp: str, public: bool, address: str) -> tuple[ViewerSession, str]:
+    async def _answer(self, camera_id: str, offer_sdp: str, public: bool, address: str,
+                      audio: bool) -> tuple[ViewerSession, str]:
         pc = RTCPeerConnection(configuration=self._configuration)
         track = BusVideoTrack(self.bus.subscribe(camera_id), self.settings.catchup_rate_mbps * 1_000_000 / 8, self.latency_samples)
         session = ViewerSession(secrets.token_urlsafe(16), camera_id, pc, track, public, address)
@@ -136,10 +150,16 @@ class ViewerSessions:
             forward_picture_loss(transceiver.sender, lambda: self._ask_keyframe(camera_id))
             if self.settings.fanout == "shared":
                 SharedRtpSender(transceiver.sender, track, camera_id, self.payloads, self.udp_batch)
+            if audio and "m=audio" in offer_sdp:
+                session.audio = BusAudioTrack(self.bus.subscribe(camera_id, tracks=("opus",)))
+                pc.addTransceiver(session.audio, direction="sendonly").setCodecPreferences(_opus_preferences())
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            for other in pc.getTransceivers():
+                if other.kind == "audio" and other.sender.track is None:
+                    other.direction = "inactive"  # no sound for this viewer: no track at all
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
-            await self._close_pc(pc, track)
+            await self._close_pc(pc, track, session.audio)
             raise BadOffer(f"the offer could not be answered: {exc}") from None
         self.sessions[session.id] = session
         await self.directory.register(session.id)
@@ -176,7 +196,7 @@ class ViewerSessions:
         else:
             self.per_camera.pop(session.camera_id, None)
         self._on_count(session.camera_id, max(count, 0))
-        await self._close_pc(session.pc, session.track)
+        await self._close_pc(session.pc, session.track, session.audio)
         if not self.viewers(session.camera_id):
             self.payloads.release(session.camera_id)
         with contextlib.suppress(Exception):  # Redis away: the entry expires by itself
@@ -184,8 +204,10 @@ class ViewerSessions:
         return True
 
     @staticmethod
-    async def _close_pc(pc: RTCPeerConnection, track: BusVideoTrack) -> None:
+    async def _close_pc(pc: RTCPeerConnection, track: BusVideoTrack, audio: BusAudioTrack | None = None) -> None:
         track.stop()
+        if audio is not None:
+            audio.stop()
         with contextlib.suppress(Exception):
             await pc.close()
 

@@ -46,7 +46,8 @@ async def offer(request: web.Request) -> web.Response:
     sdp = await read_offer(request, MAX_OFFER_BYTES, MAX_MEDIA_SECTIONS)
     sessions = request.app[SESSIONS]
     try:
-        session, answer = await sessions.open(camera.id, sdp, public=caller is None, address=address)
+        session, answer = await sessions.open(camera.id, sdp, public=caller is None, address=address,
+                                              audio=caller is not None or camera.audio_public)  # operators always hear
     except TooManyPending as exc:
         seconds = str(math.ceil(sessions.settings.connect_timeout_s))
         return with_cors(json_error(429, str(exc), headers={"Retry-After": seconds}))

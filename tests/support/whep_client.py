@@ -40,7 +40,10 @@ async def exchange_sdp(pc: RTCPeerConnection, url: str, token: str | None) -> st
 
 
 class WhepViewer:
-    def __init__(self, base_url: str, camera_id: str, token: str | None = None):
+    def __init__(self, base_url: str, camera_id: str, token: str | None = None, audio: bool = False):
+        self.audio = audio  # also offer to receive sound; decoded samples land in `sound`
+        self.sound: list = []  # numpy arrays of mono samples (48 kHz), as they arrived
+        self.audio_track = None
         self.base_url = base_url
         self.camera_id = camera_id
         self.token = token
@@ -51,12 +54,19 @@ class WhepViewer:
         self.posted_at = 0.0
         self._first = asyncio.get_running_loop().create_future()
         self._reader: asyncio.Task | None = None
+        self._audio_reader: asyncio.Task | None = None
 
     async def start(self) -> WhepViewer:
         self.pc.addTransceiver("video", direction="recvonly")
+        if self.audio:
+            self.pc.addTransceiver("audio", direction="recvonly")
 
         @self.pc.on("track")
         def on_track(track) -> None:
+            if track.kind == "audio":
+                self.audio_track = track
+                self._audio_reader = asyncio.ensure_future(self._read_sound(track))
+                return
             self._reader = asyncio.ensure_future(self._read(track))
 
         self.posted_at = time.monotonic()
@@ -71,6 +81,16 @@ class WhepViewer:
                 self.sizes.append((frame.width, frame.height))
                 if not self._first.done():
                     self._first.set_result(self.frames[-1])
+
+    async def _read_sound(self, track) -> None:
+        import numpy as np
+
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                samples = frame.to_ndarray().astype(np.float64)
+                channels = frame.layout.nb_channels
+                self.sound.append(samples.mean(axis=0) if frame.format.is_planar else samples.reshape(-1, channels).mean(axis=1))
 
     async def first_frame_after(self, timeout: float = 10.0) -> float:
         """Seconds from the POST to the first decoded frame."""
@@ -88,7 +108,8 @@ class WhepViewer:
         if send_delete and self.location:
             async with aiohttp.ClientSession() as session, session.delete(self.base_url + self.location) as response:
                 status = response.status
-        if self._reader:
-            self._reader.cancel()
+        for reader in (self._reader, self._audio_reader):
+            if reader:
+                reader.cancel()
         await self.pc.close()
         return status

@@ -43,6 +43,7 @@ export class LivePlayer {
   play(cameraId) {
     if (cameraId === this.cameraId && this.state !== 'failed') return;
     this.stop();
+    this.video.muted = true; // another camera: its sound only when asked for again
     this.cameraId = cameraId;
     this.frames = 0;
     this.start(this.attempt, 0);

@@ -462,6 +462,7 @@ function setUpControls() {
   });
   video.addEventListener('loadedmetadata', updateMute);
   video.addEventListener('volumechange', updateMute);
+  video.addEventListener('tracks', updateMute); // the WHEP client got a track (sound comes after the picture)
   updateMute();
 
   const full = $('fullscreen');

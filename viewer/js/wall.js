@@ -352,8 +352,25 @@ function setUpSignIn() {
 
 // ---- controls ---------------------------------------------------------------------------
 
+// The large view's sound: off until asked, one camera at a time (the large view is the wall's
+// only live player, and it mutes again whenever it plays another camera).
+function renderSound() {
+  const video = $('focus-video');
+  const button = $('focus-sound');
+  const stream = video.srcObject;
+  button.hidden = !(stream && stream.getAudioTracks().length);
+  button.textContent = video.muted ? 'Nyalakan suara' : 'Matikan suara';
+  button.setAttribute('aria-pressed', String(!video.muted));
+}
+
 function setUpControls() {
   $('focus-close').addEventListener('click', closeFocus);
+  const video = $('focus-video');
+  $('focus-sound').addEventListener('click', () => {
+    video.muted = !video.muted;
+    renderSound();
+  });
+  for (const event of ['tracks', 'volumechange', 'emptied']) video.addEventListener(event, renderSound);
   $('tour').addEventListener('click', () => {
     if (view.tourTimer != null) stopTour();
     else startTour(Number($('tour-interval').value));

@@ -1,5 +1,8 @@
-// A small WHEP (IETF WHEP) playback client: one recvonly video transceiver, no trickle ICE
-// (the offer is sent once ICE gathering is done and the answer carries all candidates).
+// A small WHEP (IETF WHEP) playback client: a recvonly video transceiver and a recvonly audio one
+// (the relay answers it with the camera's sound where this viewer may hear it, else inactive),
+// no trickle ICE (the offer is sent once ICE gathering is done and the answer carries all
+// candidates). Video and sound go into one MediaStream on the <video> element, muted until
+// the page unmutes it.
 //
 //   const session = await playWhep('/whep/cam1', videoElement, {onState: (state, detail) => ...});
 //   session.stop();   // DELETE on the session URL
@@ -46,11 +49,15 @@ class WhepSession {
     this.pc = pc;
     this.onState('connecting');
     pc.addTransceiver('video', {direction: 'recvonly'});
+    pc.addTransceiver('audio', {direction: 'recvonly'});
+    const media = new MediaStream(); // the relay's tracks come in streams of their own: one here
     pc.ontrack = (event) => {
       if (pc !== this.pc) return;
-      this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
+      media.addTrack(event.track);
+      if (this.video.srcObject !== media) this.video.srcObject = media;
       this.video.play().catch(() => {}); // muted autoplay; a refusal leaves the poster up
       this.onState('track');
+      this.video.dispatchEvent(new Event('tracks')); // a page's sound button looks again
     };
     pc.onconnectionstatechange = () => this.watch(pc);
     try {
