@@ -192,3 +192,28 @@ async def test_masked_cameras_may_be_sent_smaller(make_relay_node, camera):
         assert node.wait_state("plain", "online")["width"] == 640
     finally:
         await viewer.close()
+
+
+async def test_picture_health_judges_the_masked_picture_and_a_covered_lens_is_still_black(make_relay_node, tmp_path):
+    """Tiles and picture health see only the masked picture; a fill mask is video black, so a
+    camera whose lens is covered still reads `black`, and a masked picture reads `ok`."""
+    scene = RtspCameraServer([Mount(path="/scene", tamperable=True, width=480, height=270, fps=10, bitrate_kbps=400,
+                                    gop_seconds=2)], log_dir=tmp_path / "scene").start()
+    try:
+        node = make_relay_node()
+        node.add_camera("masked", scene.url("/scene"), masks=[CORNER, LEFT_HALF_BLUR])
+        deadline = time.monotonic() + 30
+        while (status := node.status("masked"))["picture"] != "ok":
+            assert time.monotonic() < deadline, status
+            await asyncio.sleep(0.2)
+        status, body = node.request("POST", "/api/admin/cameras/masked/reference", token=node.admin_token)
+        assert status == 201, body
+        await asyncio.sleep(4.5)  # two keyframes judged against the masked reference
+        assert node.status("masked")["picture"] == "ok"
+        await asyncio.to_thread(scene.tamper, "/scene", "cover")
+        deadline = time.monotonic() + 15
+        while (status := node.status("masked"))["picture"] != "black":
+            assert time.monotonic() < deadline, status
+            await asyncio.sleep(0.2)
+    finally:
+        scene.stop()
