@@ -16,6 +16,7 @@ the session cleanly. FFmpeg's own messages are not printed (they quote the URL).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import struct
 import sys
@@ -28,6 +29,7 @@ from pantau.bus.stream_bus import CLOCK_RATE, MediaPacket, TimedPacket
 from pantau.cameras.restream_target import push_url
 
 FRAME = struct.Struct("!?qqI")
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 CLOCK = Fraction(1, CLOCK_RATE)
 
 
@@ -82,8 +84,19 @@ def main() -> int:
     return 0
 
 
+def die_with_parent() -> None:
+    """A worker killed with -9 leaves no publisher behind (it would keep the stream name taken at
+    the RTMP server from the worker that takes the camera over): Linux's parent-death signal."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 if __name__ == "__main__":
     import av.logging
 
+    die_with_parent()
     av.logging.set_level(None)  # FFmpeg's messages quote the URL, key and all
     sys.exit(main())
