@@ -351,7 +351,10 @@ async def window(server, viewers: int, plan: Plan, http: aiohttp.ClientSession, 
             await asyncio.sleep(min(1.0, left))
             rss.append(process.memory_info().rss / MB)
         seconds = time.monotonic() - started
-        cpu_s, clients_s = cpu_seconds(process) - cpu_before, sum(map(cpu_seconds, client_processes)) - clients_before
+        try:
+            cpu_s, clients_s = cpu_seconds(process) - cpu_before, sum(map(cpu_seconds, client_processes)) - clients_before
+        except psutil.NoSuchProcess:
+            raise BenchError("a fan-out client ended during the window (its viewers failed)") from None
         busy, total = machine_busy_seconds()
         latency = await server.latency(http)
         figures = await clients.finish() if clients else ClientFigures(0)
@@ -466,7 +469,8 @@ async def profiled_window(server, plan: Plan, result: ServerResult, path: Path, 
 class Run:
     """Every process one invocation starts, so `finally` can stop them all whatever failed."""
 
-    def __init__(self, workdir: Path, plan: Plan, profile_dir: Path | None):
+    def __init__(self, workdir: Path, plan: Plan, profile_dir: Path | None, only: tuple[str, ...] = SERVERS):
+        self.only = only  # the servers of the load phase
         self.workdir = workdir
         self.plan = plan
         self.profile_dir = profile_dir
@@ -539,18 +543,21 @@ class Run:
         At each step the servers take turns, in reverse order at the next step (ABBA)."""
         servers = []
         for name, fanout in ((SHARED, "shared"), (OLD, "aiortc")):
-            node = self.start_node(f"node-{fanout}", fanout)
-            await add_camera(http, node, "bench-gop2", self.camera.url(LOAD_MOUNT), tps=2)
-            servers.append(PantauServer(name, node, "bench-gop2"))
-        servers.append(self.stock_server(LOAD_MOUNT, "stock-gop2"))
-        servers += [self.janus_server(JANUS, "conf", 0), self.janus_server(JANUS_TUNED, "conf_el2", 1)]
+            if name in self.only:
+                node = self.start_node(f"node-{fanout}", fanout)
+                await add_camera(http, node, "bench-gop2", self.camera.url(LOAD_MOUNT), tps=2)
+                servers.append(PantauServer(name, node, "bench-gop2"))
+        if STOCK in self.only:
+            servers.append(self.stock_server(LOAD_MOUNT, "stock-gop2"))
+        servers += [self.janus_server(name, config, index) for index, (name, config)
+                    in enumerate(((JANUS, "conf"), (JANUS_TUNED, "conf_el2"))) if name in self.only]
         await asyncio.sleep(self.plan.settle_s)
         print(f"CPU windows (viewers in processes of {VIEWERS_PER_PROCESS})", flush=True)
         for index, viewers in enumerate((0, *STEPS)):
             for server in servers if index % 2 == 0 else servers[::-1]:
                 await cpu_step(server, viewers, self.plan, http, self.results[server.name], self.workdir)
         if self.profile_dir is not None:
-            for server in servers[:2]:
+            for server in [s for s in servers if isinstance(s, PantauServer)]:
                 path = self.profile_dir / f"relay-{server.name.replace(' ', '-').lower()}-{max(STEPS)}-viewers.txt"
                 await profiled_window(server, self.plan, self.results[server.name], path, self.workdir)
         for server in servers:
@@ -700,7 +707,7 @@ def report(results: dict[str, ServerResult], plan: Plan, error: str | None) -> s
 
 async def run(args: argparse.Namespace) -> tuple[dict[str, ServerResult], str | None]:
     workdir = Path(tempfile.mkdtemp(prefix="pantau-bench-relay-"))
-    bench = Run(workdir, args.plan, RESULTS_DIR if args.profile else None)
+    bench = Run(workdir, args.plan, RESULTS_DIR if args.profile else None, args.servers)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     error = None
     try:
@@ -733,6 +740,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, help="stop everything after this many seconds (default 3000; --quick 1500)")
     parser.add_argument("--steps", help=f"viewer counts of the CPU windows, comma-separated (default {','.join(map(str, STEPS))})")
     parser.add_argument("--no-ttff", action="store_true", help="skip the first-frame phase")
+    parser.add_argument("--servers", type=lambda text: tuple(text.split(",")), default=SERVERS,
+                        help=f"the load phase's servers, comma-separated (default all: {','.join(SERVERS)})")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (node, camera, viewer logs)")
     parser.add_argument("--output", type=Path, help="Markdown report (default bench/results/relay.md, or relay-quick.md)")
     args = parser.parse_args(argv)
