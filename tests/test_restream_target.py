@@ -11,7 +11,7 @@ from pantau.cameras.audit_log import Actor
 from pantau.cameras.camera import CameraInvalid, admin_view, apply_patch, public_view, validate_camera
 from pantau.cameras.camera_csv import cameras_to_csv
 from pantau.cameras.regions import dki_regions
-from pantau.cameras.registry import Registry
+from pantau.cameras.registry import Registry, effective_status
 
 KEY = "abcd-efgh-ijkl-mnop-q7r8"
 BASE = {"id": "cam", "kind": "tps", "region": "31.71.01.1001", "tps": 1, "source": "rtsp://10.0.0.5/stream"}
@@ -86,3 +86,12 @@ async def test_the_audit_entry_and_the_log_redactor_never_show_the_key(registry:
     assert KEY in known_secrets._words
     assert KEY not in redact(f"Broken pipe: 'rtmp://10.1.1.1/live/{KEY}'")
 
+
+
+def test_a_restream_status_is_dropped_once_nothing_restreams_the_camera():
+    reported = {"state": "online", "restream": {"state": "live", "reason": None, "since": "2026-12-07T06:00:00Z"}}
+    cam = camera(restream_url="rtmp://10.1.1.1/live", restream_key=KEY)
+    assert effective_status(cam, dict(reported))["restream"]["state"] == "live"
+    cam.enabled = False
+    assert effective_status(cam, dict(reported))["restream"] == {"state": "off", "reason": None, "since": None}
+    assert "restream" not in effective_status(camera(), dict(reported))  # destination removed

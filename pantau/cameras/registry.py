@@ -143,6 +143,13 @@ def effective_status(camera: Camera, reported: dict[str, Any] | None) -> dict[st
         status.update(reported)
     if not camera.enabled:
         status.update(state="disabled", reason=None)
+    if "restream" in status and not (camera.enabled and camera.restream_url):
+        # What the last pusher said is stale once nothing restreams the camera (the worker that
+        # stopped it may have lost the lease and cannot say so).
+        if camera.restream_url:
+            status["restream"] = {"state": "off", "reason": None, "since": None}
+        else:
+            del status["restream"]
     return status
 
 
