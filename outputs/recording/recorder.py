@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 
 # Muxing and fsync are blocking: threads of their own, so live outputs never wait on a disk.
 WRITERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="recording")
-PART_S = 1.0  # fragments inside a segment file (the HLS VOD playlist plays whole segments)
+# One fragment per segment file: the muxer writes it when the segment closes (a fragment per
+# second cost ~40 % more CPU; a crash loses the open segment either way, and VOD plays whole files).
+ONE_FRAGMENT = 600.0  # s, longer than any segment (segment_s <= 60 plus a GOP); FFmpeg takes at most ~2147 s
 BATCH_S = 0.5  # packets are handed to the writer thread in batches of about this long
 ALREADY_RECORDED_S = 0.02  # a packet received this long before the chain's last end is in it already
 
@@ -45,10 +47,11 @@ class Recorder:
         self.chain = chain
         self.key = key
         self.settings = settings
-        self._segmenter = Fmp4Segmenter(PART_S, settings.segment_s)
+        self._segmenter = Fmp4Segmenter(ONE_FRAGMENT, settings.segment_s)
         self._file: SegmentFile | None = None
         self._start = 0.0
         self._duration = 0.0
+        self._end: float | None = None  # where the last segment written ended (its continuation starts there)
         self._started_at = time.time()
         self._signed_seq = -1
         self._last_signed_at = time.monotonic()
@@ -68,7 +71,7 @@ class Recorder:
                     except (ValueError, OSError) as exc:  # a packet the muxer refuses: start again at a keyframe
                         log.warning("recording of %s: %s; starting again at the next keyframe", self.camera_id, exc)
                         await loop.run_in_executor(WRITERS, self._abandon)
-                        self._segmenter = Fmp4Segmenter(PART_S, self.settings.segment_s)
+                        self._segmenter = Fmp4Segmenter(ONE_FRAGMENT, self.settings.segment_s)
                         continue
         finally:
             # Stopping (lease lost, camera no longer recorded, shutdown): the open segment is kept.
@@ -101,18 +104,16 @@ class Recorder:
             self.sign_head()
 
     def _write(self, chunks: list[Chunk]) -> None:
+        """One chunk is one whole segment (one fragment per segment): written, fsynced, renamed
+        and chained at once. A segment longer than ONE_FRAGMENT would come as several chunks:
+        each becomes a file of its own (every chunk carries its segment's init)."""
         for chunk in chunks:
-            if chunk.new_segment:
-                self._commit()
-                self._open(chunk)
-            if self._file is not None:
-                self._file.write(chunk.data)
-                self._duration += chunk.duration
-
-    def _open(self, chunk: Chunk) -> None:
-        self._start = chunk.program_date_time
-        self._duration = 0.0
-        self._file = SegmentFile(self.chain.dir, self._start, chunk.init)
+            start = chunk.program_date_time if chunk.new_segment or self._end is None else self._end
+            self._file = SegmentFile(self.chain.dir, start, chunk.init)
+            self._file.write(chunk.data)
+            self._start, self._duration = start, chunk.duration
+            self._commit()
+            self._end = start + chunk.duration
 
     def _commit(self) -> None:
         if self._file is None:

@@ -1,7 +1,8 @@
 """Writing one segment file so that a crash loses at most the segment being written.
 
-The fragments go to a temp file as they come; at the segment's end the file is fsynced and
-renamed into place (and the directory fsynced), and only then does the chain get its entry. A
+A finished segment (the muxer hands it over when the next keyframe closes it) goes to a temp
+file, is fsynced and renamed into place (and the directory fsynced), and only then does the
+chain get its entry; until then it is in memory, so a crash loses that segment and no more. A
 temp file left by a crash, or a renamed file whose entry never made it into the chain, is not
 part of the record and is removed when recording starts again.
 """
@@ -52,7 +53,7 @@ class SegmentFile:
         self.temp.unlink(missing_ok=True)
 
 
-SETTLED_S = 10.0  # a writer touches its temp file every fragment (1 s); renaming and chaining take milliseconds
+SETTLED_S = 10.0  # a writer's temp file lives milliseconds (write, fsync, rename, chain)
 
 
 def remove_unrecorded(chain: CameraChain, settled_s: float = SETTLED_S) -> int:
