@@ -96,8 +96,8 @@ async def restream_window(node: PantauNode, ids: list[str], rtmp: RtmpServer, ar
     RSS of one pusher (MB)."""
     for camera_id in ids:
         admin(node, "PATCH", f"/api/admin/cameras/{camera_id}", {"restream_url": rtmp.url, "restream_key": f"pantau-{camera_id}"})
-    await wait_until(lambda: all((s.get("restream") or {}).get("state") == "live" for s in statuses(node).values()), 60,
-                     "every restream live")
+    await wait_until(lambda: all((s.get("restream") or {}).get("state") == "live" for s in statuses(node).values())
+                     and len(pushers(node)) == len(ids), 60, "every restream live")
     await asyncio.sleep(args.settle)
     before = {cid: s["restream"]["since"] for cid, s in statuses(node).items()}
     children = pushers(node)

@@ -38,6 +38,7 @@ from pantau.runtime.clock import iso_utc
 log = logging.getLogger(__name__)
 
 POLL_S = 0.25  # how often the deadlines are looked at
+BATCH_S = 0.1  # packets go to the pusher this often
 MAX_UNSENT_BYTES = 4 * 1024 * 1024  # more than this waiting for the pusher: skip to a keyframe
 
 
@@ -137,18 +138,27 @@ class Restreamer:
             await pusher.wait()
 
     async def _forward(self, pusher, subscription) -> None:
-        """Bus -> the pusher's stdin. The pipe's unsent bytes tell how far behind the pusher is."""
+        """Bus -> the pusher's stdin, in batches of BATCH_S: a reader that is not waiting is not
+        woken by every packet, and one write carries several (RTMP viewers are seconds behind
+        anyway). The pipe's unsent bytes tell how far behind the pusher is."""
         transport = pusher.stdin.transport
         need_keyframe = False
         while True:
-            timed = await subscription.get()
+            batch = [await subscription.get()]
+            while subscription.pending():
+                batch.append(await subscription.get())
             if transport.get_write_buffer_size() > MAX_UNSENT_BYTES and not need_keyframe:
                 need_keyframe = True  # falling behind: drop up to the next keyframe
                 self.skips += 1
-            if need_keyframe and not timed.packet.keyframe:
-                continue
-            need_keyframe = False
-            pusher.stdin.write(encode(timed))
+            chunks = []
+            for timed in batch:
+                if need_keyframe and not timed.packet.keyframe:
+                    continue
+                need_keyframe = False
+                chunks.append(encode(timed))
+            if chunks:
+                pusher.stdin.write(b"".join(chunks))
+            await asyncio.sleep(BATCH_S)
 
     async def _listen(self, pusher) -> None:
         """What the pusher says: `live`, or `error <reason> <detail>` before it exits."""

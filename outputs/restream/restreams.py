@@ -3,7 +3,8 @@
 The worker calls `follow` after each reconcile with the cameras whose packets it puts on the bus
 (on a site: those it holds the lease of), so exactly one process on a site pushes a camera, and
 a restream moves with the lease. A changed URL or key restarts the restream; a removed one is
-stopped (its last status is dropped by the registry's `effective_status`, which knows the URL is gone).
+stopped and, while the camera is still ours, shown `off` (a worker that lost the lease cannot say
+so: the registry's `effective_status` drops a restream status once the camera has no URL).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class Restreams:
             if destination != restreamer.destination:
                 del self.running[camera_id]
                 self._stop_later(restreamer)
+                if camera is not None:  # still ours: no stale `live` when a destination is set again
+                    self._report(camera_id, restream={"state": "off", "reason": None, "since": None})
                 log.info("camera %s: restream stopped", camera_id)
         for camera_id, camera in published.items():
             destination = destination_of(camera)
