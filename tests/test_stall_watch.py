@@ -82,6 +82,7 @@ def test_a_busy_socket_without_usable_video_is_no_data_within_the_read_timeout(m
 
     monkeypatch.setattr(rtsp_source, "open_rtsp", open_camera)
     monkeypatch.setattr(rtsp_source, "video_stream", lambda container: container.stream)
+    monkeypatch.setattr(rtsp_source, "audio_stream", lambda container: None)  # a camera without sound
     status = History()
     pipeline = CameraPipeline("cam", InProcessBus(), status, Analyzer(), TranscodeSettings())
     source = RtspSource("cam", "rtsp://camera/x", "tcp", pipeline, RtspSettings(1.0, READ_TIMEOUT_S),
