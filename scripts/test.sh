@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 ensure_apt_packages python3 python3-venv redis-server ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 \
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x chromium nginx libnginx-mod-rtmp
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x chromium nginx libnginx-mod-rtmp \
+  openssl coreutils
 ensure_venv test
 # Browser-side clients that are not ours (the npm whip-whep WHIP client), for the WHIP tests.
 command -v npm >/dev/null 2>&1 || ensure_apt_packages npm

@@ -110,7 +110,7 @@ def test_export_proof_checks_with_sha256sum_and_openssl_only(recording_node, tmp
     chain = (root / "cam" / "chain.jsonl").read_bytes().splitlines()
     assert head.read_bytes() in chain
     first = json.loads(chain[0])
-    digest = subprocess.run(["sha256sum", str(root / "cam" / first["file"])], capture_output=True, text=True).stdout.split()[0]
+    digest = subprocess.run([require_binary("sha256sum"), str(root / "cam" / first["file"])], capture_output=True, text=True).stdout.split()[0]
     assert digest == first["sha256"]
     tampered = bytearray(head.read_bytes())
     tampered[-3] ^= 1

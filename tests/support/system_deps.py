@@ -24,6 +24,8 @@ DEBIAN_BINARIES = {
     "ffprobe": "ffmpeg",
     "nginx": "nginx",
     "janus": "janus",
+    "openssl": "openssl",  # an export's proof checked with standard tools (tests/test_recording_playback.py)
+    "sha256sum": "coreutils",
 }
 
 
