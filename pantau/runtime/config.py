@@ -260,7 +260,9 @@ class RecordingSettings(BaseModel):
     gap_s: float = Field(2.0, gt=0)  # a pause longer than this between segments is a gap entry
     sign_every_s: float = Field(120.0, ge=1.0)  # the chain head is signed this often (and at stop)
     retention_days: float = Field(45.0, gt=0)  # India's ECI keeps webcast footage 45 days
-    budget_gb: float = Field(0.0, ge=0)  # the site's disk budget for recordings; 0: no budget
+    # The recordings directory's disk budget (0: none). 20 GB keeps a laptop running the demo set (44 recorded
+    # recap cameras) from filling its disk; a site sets it to its volume.
+    budget_gb: float = Field(20.0, ge=0)
     retention_check_s: float = Field(60.0, gt=0)
     # The public may play and export recordings of public cameras, only what was recorded inside
     # the camera's public windows; otherwise recordings are for operators and admins.
