@@ -16,7 +16,7 @@ import {regionPicker} from './admin-regions.js';
 import {restreamLine} from './restream-status.js';
 
 const PICK = {kota: 'Pilih kota', kecamatan: 'Pilih kecamatan', kelurahan: 'Pilih kelurahan'};
-const FORM_FIELDS = ['id', 'kind', 'region', 'tps', 'name', 'source', 'transport', 'source_token', 'public', 'enabled', 'tags',
+const FORM_FIELDS = ['id', 'kind', 'region', 'tps', 'name', 'source', 'transport', 'source_token', 'public', 'enabled', 'record', 'tags',
   'public_windows', 'masks', 'restream_url', 'restream_key'];
 
 export function cameraForm(regions, {onSaved}) {
@@ -132,6 +132,7 @@ export function cameraForm(regions, {onSaved}) {
     byTestId('restream-status').replaceChildren(restreamLine(camera.status));
     f.public.checked = camera.public ?? true;
     f.enabled.checked = camera.enabled ?? true;
+    f.record.checked = camera.record ?? false; // a saved form sends it: editing never turns recording off
     f.tags.value = (camera.tags || []).join('; ');
     fillWindows(camera.public_windows || []);
     syncKind();
@@ -161,6 +162,7 @@ export function cameraForm(regions, {onSaved}) {
       source_token: f.source_token.value.trim() || null,
       public: f.public.checked,
       enabled: f.enabled.checked,
+      record: f.record.checked,
       tags: f.tags.value.split(/[;,]/).map((tag) => tag.trim()).filter(Boolean),
       public_windows: windowsBody(),
       masks: masks.value(),

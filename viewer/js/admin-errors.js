@@ -8,7 +8,7 @@
 
 export const FIELD_LABELS = {
   id: 'ID', kind: 'Jenis', region: 'Wilayah', tps: 'Nomor TPS', name: 'Nama', source: 'Sumber video',
-  transport: 'Transport', source_token: 'Token sumber', restream_url: 'URL siaran ulang', restream_key: 'Kunci streaming', public: 'Publik', enabled: 'Aktif', tags: 'Tag',
+  transport: 'Transport', source_token: 'Token sumber', restream_url: 'URL siaran ulang', restream_key: 'Kunci streaming', public: 'Publik', enabled: 'Aktif', record: 'Rekam', tags: 'Tag',
   body: 'Isi permintaan', file: 'Berkas', camera_id: 'Kamera', mode: 'Mode', kota: 'Kota', kecamatan: 'Kecamatan',
   kelurahan: 'Kelurahan', cursor: 'Halaman', q: 'Pencarian', public_windows: 'Jam tayang publik',
   masks: 'Masker privasi',
