@@ -238,8 +238,13 @@ async def test_many_viewers_of_one_camera_all_get_25_fps_of_valid_h264(relay, de
         # Every frame the camera published in the window, at every viewer (the camera's own rate
         # is that of this process's event loop: 25 fps unless the machine starves the test).
         sent = camera.published - published
-        got = [d.frames - b for d, b in zip(decoders, before)]
-        assert sent >= 0.75 * 4.0 * FPS and min(got) >= sent - 2, (sent, sorted(got)[:5])
+        assert sent >= 0.75 * 4.0 * FPS, sent
+
+        def got() -> list[int]:
+            return [d.frames - b for d, b in zip(decoders, before)]
+
+        # (a loaded machine delays the viewers' side of this process: wait for them to catch up)
+        await wait_until(lambda: min(got()) >= sent - 2, 10, f"{sent} frames at every viewer (got {sorted(got())[:5]}...)")
         for decoder in decoders[:: count // 5]:  # a sample, decoded for real
             pictures = decode_all(decoder.kept)
             assert len(pictures) >= len(decoder.kept) - 1 and {(p.width, p.height) for p in pictures} == {(320, 240)}
