@@ -289,6 +289,8 @@ class CameraPipeline:
         if self._switch_path and self._is_source_keyframe(packet):
             self._switch_paths(packet, now)
             return
+        if packet.time_base is None:
+            packet.time_base = self._time_base  # demo packets carry none; the decoder's frames need it
         try:
             frames = self._transcoder.transcode(packet)
         except av.FFmpegError as exc:

@@ -217,3 +217,17 @@ async def test_picture_health_judges_the_masked_picture_and_a_covered_lens_is_st
             await asyncio.sleep(0.2)
     finally:
         scene.stop()
+
+
+async def test_a_masked_demo_camera_is_masked_too(node):
+    """Demo cameras bring no decoder (their loops are encoded in-process): the pipeline makes one."""
+    node.add_camera("demo-masked", "demo", masks=[{"kind": "fill", "points": [[0, 0], [1, 0], [1, 0.5], [0, 0.5]]}])
+    assert node.wait_state("demo-masked", "online")["mode"] == "transcode"
+    deadline = time.monotonic() + 20
+    while True:
+        picture = tile(node, "demo-masked")
+        if masked_black(picture, 0.0, 0.0, 1.0, 0.5):
+            break
+        assert time.monotonic() < deadline, "the demo camera's tile never showed the mask"
+        await asyncio.sleep(0.5)
+    assert float(region(picture, 0.0, 0.55, 1.0, 1.0).std()) > 5  # the rest still shows the demo picture
