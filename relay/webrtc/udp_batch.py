@@ -3,11 +3,11 @@
 A UDP socket given `UDP_SEGMENT` (Linux 4.18+) takes one buffer of back-to-back datagrams of
 one size (the last may be shorter) and the kernel cuts it into datagrams after the send: one
 `sendmsg` and one trip through the IP stack instead of one per packet. The receiver sees the
-same datagrams as with a `sendto` each. A frame's SRTP packets are nearly all one size (FU-A
-fragments of one NAL unit differ by at most a byte; aiortc puts the larger ones first), so a
-720p frame of ~10 packets goes out in 2-3 calls. Measured on this machine (loopback, 1,200-byte
-packets): ~0.9 µs per packet against ~3.8 for a `sendto` each (`bench/relay.py` shows the
-effect on the relay).
+same datagrams as with a `sendto` each. The FU-A fragments of one NAL unit are one size (give
+or take a byte; aiortc puts the larger ones first), so a one-slice 720p frame of ~10 packets
+goes out in 2-3 calls; packets of their own sizes (a sliced encoder's small slices, STAP-A) go
+one `sendto` each. `bench/relay_packet_cost.py`: ~1.2 µs per packet against ~4.1 for a
+`sendto` each (loopback, 1,200-byte packets).
 
 This takes the raw socket under asyncio's datagram transport; when that transport has data
 queued (the socket was full), everything goes through `transport.sendto`, which keeps order.
