@@ -16,7 +16,8 @@ import {regionPicker} from './admin-regions.js';
 import {restreamLine} from './restream-status.js';
 
 const PICK = {kota: 'Pilih kota', kecamatan: 'Pilih kecamatan', kelurahan: 'Pilih kelurahan'};
-const FORM_FIELDS = ['id', 'kind', 'region', 'tps', 'name', 'source', 'transport', 'source_token', 'public', 'enabled', 'record', 'tags',
+const FORM_FIELDS = ['id', 'kind', 'region', 'tps', 'name', 'source', 'transport', 'source_token', 'public', 'enabled', 'record',
+  'audio_public', 'tags',
   'public_windows', 'masks', 'restream_url', 'restream_key'];
 
 export function cameraForm(regions, {onSaved}) {
@@ -133,6 +134,7 @@ export function cameraForm(regions, {onSaved}) {
     f.public.checked = camera.public ?? true;
     f.enabled.checked = camera.enabled ?? true;
     f.record.checked = camera.record ?? false; // a saved form sends it: editing never turns recording off
+    f.audio_public.checked = camera.audio_public ?? false; // likewise: a save keeps who may hear
     f.tags.value = (camera.tags || []).join('; ');
     fillWindows(camera.public_windows || []);
     syncKind();
@@ -163,6 +165,7 @@ export function cameraForm(regions, {onSaved}) {
       public: f.public.checked,
       enabled: f.enabled.checked,
       record: f.record.checked,
+      audio_public: f.audio_public.checked,
       tags: f.tags.value.split(/[;,]/).map((tag) => tag.trim()).filter(Boolean),
       public_windows: windowsBody(),
       masks: masks.value(),
