@@ -198,6 +198,7 @@ class CameraPipeline:
             self._path_masks = masks
         else:
             self._switch_path = True
+            self.bus.request_keyframe(self.camera_id)  # a WHIP publisher makes one when asked; a camera cannot
 
     def end_session(self) -> None:
         self.bus.end_stream(self.camera_id)

@@ -231,3 +231,30 @@ async def test_a_masked_demo_camera_is_masked_too(node):
         assert time.monotonic() < deadline, "the demo camera's tile never showed the mask"
         await asyncio.sleep(0.5)
     assert float(region(picture, 0.0, 0.55, 1.0, 1.0).std()) > 5  # the rest still shows the demo picture
+
+
+async def test_masks_on_a_whip_push_switch_paths_at_a_keyframe_the_publisher_is_asked_for(node):
+    """A WHIP publisher sends keyframes only when asked: adding the first mask and removing the
+    last ask it for one, so the switch between passthrough and the masked transcode is prompt."""
+    from tests.support.whip_publisher import WhipPublisher
+
+    node.add_camera("push", "whip")
+    status, body = node.request("POST", "/api/admin/cameras/push/push-key", token=node.admin_token)
+    assert status == 201, body
+    publisher = await WhipPublisher(node.url, "push", body["push_key"], codec="H264").start()
+    try:
+        assert (await asyncio.to_thread(node.wait_state, "push", "online"))["mode"] == "passthrough"
+        top_left = {"kind": "fill", "points": [[0, 0], [0.5, 0], [0.5, 0.5], [0, 0.5]]}
+        assert node.request("PATCH", "/api/admin/cameras/push", {"masks": [top_left]}, node.admin_token)[0] == 200
+        started = time.monotonic()
+        while not masked_black(tile(node, "push"), 0.0, 0.0, 0.5, 0.5):
+            assert time.monotonic() - started < 6, "the push was not masked within 6 s"
+            await asyncio.sleep(0.2)
+        assert node.status("push")["mode"] == "transcode"
+        assert node.request("PATCH", "/api/admin/cameras/push", {"masks": []}, node.admin_token)[0] == 200
+        started = time.monotonic()
+        while node.status("push")["mode"] != "passthrough":
+            assert time.monotonic() - started < 6, "the push did not go back to passthrough within 6 s"
+            await asyncio.sleep(0.2)
+    finally:
+        await publisher.stop()
