@@ -124,6 +124,11 @@ def _document() -> dict[str, Any]:
                 "summary": "The range as HLS VOD (EXT-X-PLAYLIST-TYPE:VOD, EXT-X-PROGRAM-DATE-TIME, byte ranges into the segment files); "
                            "404 when nothing was recorded in it", "parameters": _params("id") + _RANGE,
                 "responses": {"200": {"description": "playlist", "content": {"application/vnd.apple.mpegurl": {"schema": {"type": "string"}}}}, **errors}}},
+            "/api/cameras/{id}/recordings/segments/{day}/{name}": {"get": {
+                "summary": "One recorded segment file (fMP4), as named by the VOD playlist; the same roles as the listing",
+                "parameters": _params("id") + [{"name": "day", "in": "path", "required": True, "schema": {"type": "string"}},
+                                               {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "segment", "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}}, **errors}}},
             "/api/cameras/{id}/recordings/export": {"get": {
                 "summary": "The range (at most 6 h) as a zip: video.mp4, the original segment files, the chain extract, signatures, the "
                            "public key, README.txt (checking it with sha256sum and openssl); `pantau verify` checks it",
