@@ -24,6 +24,8 @@ from pantau.cameras.registry import Registry
 from pantau.runtime.embedded_redis import EmbeddedRedis
 from tests.support.system_deps import require_binary
 
+pytest_plugins = ["tests.support.sound_cameras"]  # `sound_cameras`: GStreamer cameras with sound
+
 PANTAU = str(Path(sys.executable).with_name("pantau"))
 
 

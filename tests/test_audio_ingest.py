@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from tests.support.rtsp_camera import Mount, RtspCameraServer
+from tests.support.sound_cameras import SMALL, mono, peak_hz
 from tests.test_ingest_rtsp import ingest  # noqa: F401  (the fixture: a worker on a real Redis)
 
 pytestmark = pytest.mark.timeout(120)
-SMALL = {"width": 320, "height": 180, "fps": 10, "bitrate_kbps": 300, "gop_seconds": 1, "overlay": "none"}
 AUDIO = ("aac", "pcmu", "pcma", "opus")
 
 
@@ -45,16 +45,8 @@ def decoded(codec: str, packets: list[bytes]) -> tuple[np.ndarray, int]:
     for data in packets:
         for frame in decoder.decode(av.Packet(data)):
             rate = frame.sample_rate
-            samples = frame.to_ndarray().astype(np.float64)
-            channels = frame.layout.nb_channels
-            # planar: one row per channel; packed: channels interleaved in one row
-            chunks.append(samples.mean(axis=0) if frame.format.is_planar else samples.reshape(-1, channels).mean(axis=1))
+            chunks.append(mono(frame))
     return np.concatenate(chunks), rate
-
-
-def peak_hz(samples: np.ndarray, rate: int) -> float:
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-    return float(np.argmax(spectrum) * rate / len(samples))
 
 
 @pytest.mark.parametrize("codec", AUDIO)

@@ -11,18 +11,10 @@ import time
 import aiohttp
 import pytest
 
-from tests.support.rtsp_camera import Mount, RtspCameraServer
 from tests.support.sse import sse_messages
 
 pytestmark = pytest.mark.timeout(90)
 
-
-@pytest.fixture
-def camera(tmp_path):
-    server = RtspCameraServer([Mount(path="/snd", audio="aac", width=320, height=180, fps=10, bitrate_kbps=300,
-                                     gop_seconds=1, overlay="none")], log_dir=tmp_path / "camera").start()
-    yield server
-    server.stop()
 
 
 def wait_for(check, timeout: float = 20.0):
@@ -46,9 +38,9 @@ async def public_status_events(url: str, camera_id: str, count: int) -> list[dic
     return got
 
 
-async def test_sound_is_the_public_s_only_when_the_camera_says_so(relay_node, camera):
+async def test_sound_is_the_public_s_only_when_the_camera_says_so(relay_node, sound_cameras):
     node = relay_node
-    created = node.add_camera("snd", camera.url("/snd"))
+    created = node.add_camera("snd", sound_cameras.url("/snd"))
     assert created["audio_public"] is False  # off unless said
     admin = wait_for(lambda: (s := node.request("GET", "/api/admin/cameras/snd", token=node.admin_token)[1]["status"])
                      .get("audio_level_db") is not None and s)

@@ -14,20 +14,11 @@ import numpy as np
 import pytest
 
 from tests.support.hls_client import get, playlist
-from tests.support.rtsp_camera import Mount, RtspCameraServer
+from tests.support.sound_cameras import mono, peak_hz
 from tests.support.system_deps import require_binary
-from tests.test_audio_ingest import peak_hz
 
 pytestmark = pytest.mark.timeout(150)
-SMALL = {"width": 320, "height": 180, "fps": 10, "bitrate_kbps": 300, "gop_seconds": 1, "overlay": "none"}
 
-
-@pytest.fixture
-def cameras(tmp_path):
-    server = RtspCameraServer([Mount(path="/aac", audio="aac", **SMALL), Mount(path="/pcmu", audio="pcmu", **SMALL)],
-                              log_dir=tmp_path / "cameras").start()
-    yield server
-    server.stop()
 
 
 def copy_of(url: str, seconds: int, out) -> None:
@@ -42,7 +33,7 @@ def sound_of(path) -> tuple[str, np.ndarray, int] | None:
         if not container.streams.audio:
             return None
         stream = container.streams.audio[0]
-        chunks = [frame.to_ndarray().astype(np.float64).mean(axis=0) for frame in container.decode(stream)]
+        chunks = [mono(frame) for frame in container.decode(stream)]
         return stream.codec_context.name, np.concatenate(chunks), stream.codec_context.sample_rate
 
 
@@ -56,10 +47,10 @@ def init_tracks(base: str) -> list[str]:
         return sorted(s.type for s in container.streams)
 
 
-@pytest.mark.parametrize(("mount", "codec"), [("/aac", "aac"), ("/pcmu", "opus")])
-def test_a_camera_the_public_may_hear_has_its_sound_in_hls(make_relay_node, cameras, tmp_path, mount, codec):
+@pytest.mark.parametrize(("mount", "codec"), [("/snd", "aac"), ("/pcmu", "opus")])
+def test_a_camera_the_public_may_hear_has_its_sound_in_hls(make_relay_node, sound_cameras, tmp_path, mount, codec):
     node = make_relay_node(hls__linger_s="5")
-    node.add_camera("loud", cameras.url(mount), audio_public=True)
+    node.add_camera("loud", sound_cameras.url(mount), audio_public=True)
     node.wait_state("loud", "online")
     base = f"{node.url}/hls/loud"
     playlist(base)  # packaging starts on the first request
@@ -76,10 +67,10 @@ def test_a_camera_the_public_may_hear_has_its_sound_in_hls(make_relay_node, came
         assert video.codec_context.name == "h264" and sum(1 for _ in container.demux(video)) >= 30
 
 
-def test_no_sound_in_hls_unless_the_public_may_hear_it_and_off_at_the_next_segments(make_relay_node, cameras, tmp_path):
+def test_no_sound_in_hls_unless_the_public_may_hear_it_and_off_at_the_next_segments(make_relay_node, sound_cameras, tmp_path):
     node = make_relay_node(hls__linger_s="30")
-    node.add_camera("quiet", cameras.url("/aac"))  # audio_public: false by default
-    node.add_camera("turned", cameras.url("/aac"), audio_public=True, tps=11)
+    node.add_camera("quiet", sound_cameras.url("/snd"))  # audio_public: false by default
+    node.add_camera("turned", sound_cameras.url("/snd"), audio_public=True, tps=11)
     node.wait_state("quiet", "online")
     node.wait_state("turned", "online")
     for camera_id in ("quiet", "turned"):

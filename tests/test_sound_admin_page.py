@@ -9,24 +9,15 @@ import asyncio
 import pytest
 
 from tests.browser import PageErrors, chromium
-from tests.support.rtsp_camera import Mount, RtspCameraServer
 
 pytestmark = pytest.mark.timeout(90)
-SMALL = {"width": 320, "height": 180, "fps": 10, "bitrate_kbps": 300, "gop_seconds": 1, "overlay": "none"}
 
 
-@pytest.fixture
-def cameras(tmp_path):
-    server = RtspCameraServer([Mount(path="/snd", audio="aac", **SMALL), Mount(path="/mute", **SMALL)],
-                              log_dir=tmp_path / "cameras").start()
-    yield server
-    server.stop()
 
-
-async def test_the_camera_list_shows_sound_and_its_level(make_relay_node, cameras):
+async def test_the_camera_list_shows_sound_and_its_level(make_relay_node, sound_cameras):
     node = make_relay_node()
-    node.add_camera("with-sound", cameras.url("/snd"), tps=1)
-    node.add_camera("without", cameras.url("/mute"), tps=2)
+    node.add_camera("with-sound", sound_cameras.url("/snd"), tps=1)
+    node.add_camera("without", sound_cameras.url("/mute"), tps=2)
     for camera_id in ("with-sound", "without"):
         await asyncio.to_thread(node.wait_state, camera_id, "online")
     deadline = asyncio.get_running_loop().time() + 15
@@ -51,12 +42,12 @@ async def test_the_camera_list_shows_sound_and_its_level(make_relay_node, camera
         assert errors.items == []
 
 
-async def test_the_camera_form_keeps_and_sets_who_may_hear(make_relay_node, cameras):
+async def test_the_camera_form_keeps_and_sets_who_may_hear(make_relay_node, sound_cameras):
     """The form's PUT replaces the camera whole: it must send audio_public as stored (an edit of
     anything else kept it off before), and the checkbox turns it on."""
     node = make_relay_node()
-    node.add_camera("loud", cameras.url("/snd"), tps=1, audio_public=True)
-    node.add_camera("quiet", cameras.url("/mute"), tps=2)
+    node.add_camera("loud", sound_cameras.url("/snd"), tps=1, audio_public=True)
+    node.add_camera("quiet", sound_cameras.url("/mute"), tps=2)
     async with chromium() as browser:
         page = await browser.new_page()
         errors = PageErrors(page)

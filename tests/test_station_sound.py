@@ -9,23 +9,15 @@ import asyncio
 import pytest
 
 from tests.browser import PageErrors, chromium, wait_for_frames
-from tests.support.rtsp_camera import Mount, RtspCameraServer
 
 pytestmark = pytest.mark.timeout(120)
-SMALL = {"width": 320, "height": 180, "fps": 10, "bitrate_kbps": 300, "gop_seconds": 1, "overlay": "none"}
 
 
-@pytest.fixture
-def camera(tmp_path):
-    server = RtspCameraServer([Mount(path="/snd", audio="aac", **SMALL)], log_dir=tmp_path / "camera").start()
-    yield server
-    server.stop()
 
-
-async def test_sound_is_off_until_asked_and_only_where_the_public_may_hear_it(make_relay_node, camera):
+async def test_sound_is_off_until_asked_and_only_where_the_public_may_hear_it(make_relay_node, sound_cameras):
     node = make_relay_node()
-    node.add_camera("loud", camera.url("/snd"), tps=1, audio_public=True)
-    node.add_camera("quiet", camera.url("/snd"), tps=2)
+    node.add_camera("loud", sound_cameras.url("/snd"), tps=1, audio_public=True)
+    node.add_camera("quiet", sound_cameras.url("/snd"), tps=2)
     for camera_id in ("loud", "quiet"):
         await asyncio.to_thread(node.wait_state, camera_id, "online")
     async with chromium() as browser:

@@ -9,24 +9,15 @@ import asyncio
 import pytest
 
 from tests.browser import PageErrors, chromium
-from tests.support.rtsp_camera import Mount, RtspCameraServer
 
 pytestmark = pytest.mark.timeout(120)
-SMALL = {"width": 320, "height": 180, "fps": 10, "bitrate_kbps": 300, "gop_seconds": 1, "overlay": "none"}
 
 
-@pytest.fixture
-def camera(tmp_path):
-    server = RtspCameraServer([Mount(path="/snd", audio="aac", **SMALL), Mount(path="/mute", **SMALL)],
-                              log_dir=tmp_path / "camera").start()
-    yield server
-    server.stop()
 
-
-async def test_the_large_view_unmutes_one_camera_at_a_time(make_relay_node, camera):
+async def test_the_large_view_unmutes_one_camera_at_a_time(make_relay_node, sound_cameras):
     node = make_relay_node()
-    node.add_camera("rekap-gambir", camera.url("/snd"), kind="recap", region="31.71.01", tps=None, audio_public=True)
-    node.add_camera("rekap-sawah-besar", camera.url("/mute"), kind="recap", region="31.71.02", tps=None)
+    node.add_camera("rekap-gambir", sound_cameras.url("/snd"), kind="recap", region="31.71.01", tps=None, audio_public=True)
+    node.add_camera("rekap-sawah-besar", sound_cameras.url("/mute"), kind="recap", region="31.71.02", tps=None)
     for camera_id in ("rekap-gambir", "rekap-sawah-besar"):
         await asyncio.to_thread(node.wait_state, camera_id, "online")
     async with chromium() as browser:

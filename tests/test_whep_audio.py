@@ -10,19 +10,11 @@ import asyncio
 import numpy as np
 import pytest
 
-from tests.support.rtsp_camera import Mount, RtspCameraServer
+from tests.support.sound_cameras import peak_hz
 from tests.support.whep_client import WhepViewer
-from tests.test_audio_ingest import peak_hz
 
 pytestmark = pytest.mark.timeout(120)
-SMALL = {"width": 320, "height": 180, "fps": 10, "bitrate_kbps": 300, "gop_seconds": 1, "overlay": "none"}
 
-
-@pytest.fixture
-def camera(tmp_path):
-    server = RtspCameraServer([Mount(path="/snd", audio="aac", **SMALL)], log_dir=tmp_path / "camera").start()
-    yield server
-    server.stop()
 
 
 def audio_direction(answer: str) -> str | None:
@@ -37,9 +29,9 @@ async def heard(viewer: WhepViewer, seconds: float) -> np.ndarray:
     return np.concatenate(viewer.sound) if viewer.sound else np.zeros(0)
 
 
-async def test_operators_always_hear_the_public_only_when_allowed(make_relay_node, camera):
+async def test_operators_always_hear_the_public_only_when_allowed(make_relay_node, sound_cameras):
     node = make_relay_node()
-    node.add_camera("snd", camera.url("/snd"))  # audio_public: false
+    node.add_camera("snd", sound_cameras.url("/snd"))  # audio_public: false
     await asyncio.to_thread(node.wait_state, "snd", "online")
     operator = await WhepViewer(node.url, "snd", token=node.admin_token, audio=True).start()
     public = await WhepViewer(node.url, "snd", audio=True).start()
