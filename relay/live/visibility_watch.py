@@ -29,7 +29,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from pantau.cameras import visibility
-from pantau.cameras.camera import Camera
+from pantau.cameras.camera import Camera, public_status
 
 if TYPE_CHECKING:
     from pantau.cameras.registry import Registry
@@ -116,7 +116,7 @@ class VisibilityWatch:
         real = await self.registry.statuses(opened) if opened else {}
         frames = {}
         for camera in cameras:
-            status = real[camera.id] if camera.id in real else visibility.scheduled_status(camera, judge.t)
+            status = public_status(camera, real[camera.id]) if camera.id in real else visibility.scheduled_status(camera, judge.t)
             frames[camera.id] = f"event: status\ndata: {json.dumps({'id': camera.id, **status}, separators=(',', ':'))}\n\n".encode()
         return frames
 
