@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 
 import psutil
 from processes import BenchError
+from runner import in_workdir_and_reported
 
 GOAL_VS_FFMPEG = 1.2
 FILL = (0.75, 0.0, 1.0, 0.3)  # x0, y0, x1, y1: a booth in the top-right corner
@@ -195,19 +196,5 @@ def report(results: MaskResults, args: argparse.Namespace) -> str:
 
 
 async def run_and_report(args: argparse.Namespace, bench) -> MaskResults:
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    args.workdir = Path(tempfile.mkdtemp(prefix="pantau-bench-masks-"))
-    try:
-        results = await run(args, bench)
-    finally:
-        shutil.rmtree(args.workdir, ignore_errors=True)
-    text = report(results, args)
-    print("\n" + text)
     output = bench.RESULTS_DIR / ("ingest-masks-quick.md" if args.quick else "ingest-masks.md")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
-    print(f"written to {output}")
-    return results
+    return await in_workdir_and_reported(args, "pantau-bench-masks-", lambda a: run(a, bench), report, output)

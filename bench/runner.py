@@ -6,12 +6,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+
+
+async def in_workdir_and_reported(args: argparse.Namespace, prefix: str, run: Callable[[argparse.Namespace], Awaitable[T]],
+                                  report: Callable[[T, argparse.Namespace], str], output: Path) -> T:
+    """A mode of a benchmark: `run(args)` with `args.workdir` a fresh temporary folder (removed
+    afterwards, whatever happens), then its report printed and written to `output`."""
+    args.workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        results = await run(args)
+    finally:
+        shutil.rmtree(args.workdir, ignore_errors=True)
+    text = report(results, args)
+    print("\n" + text)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    print(f"written to {output}")
+    return results
 
 
 def run_bench(name: str, run: Callable[[argparse.Namespace], Awaitable[T]], args: argparse.Namespace,

@@ -28,11 +28,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import av
 import psutil
 from processes import BenchError
+from runner import in_workdir_and_reported
 
 BUDGET_CPU_S_PER_CAMERA_MINUTE = 0.05
 KEYFRAMES_PER_MINUTE = 30  # a keyframe every 2 s
@@ -250,18 +250,5 @@ def report(results: CostResults, args: argparse.Namespace) -> str:
 
 async def run_and_report(args: argparse.Namespace, bench) -> CostResults:
     """`bench`: the bench/ingest.py module, whose node helpers and mount this mode shares."""
-    import shutil
-    import tempfile
-
-    args.workdir = Path(tempfile.mkdtemp(prefix="pantau-bench-tamper-cost-"))
-    try:
-        results = await run(args, bench)
-    finally:
-        shutil.rmtree(args.workdir, ignore_errors=True)
-    text = report(results, args)
-    print("\n" + text)
     output = args.output.with_name("ingest-tamper-cost" + ("-quick" if args.quick else "") + ".md")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
-    print(f"written to {output}")
-    return results
+    return await in_workdir_and_reported(args, "pantau-bench-tamper-cost-", lambda a: run(a, bench), report, output)
