@@ -25,6 +25,7 @@ from relay.api.listing_json import ListingJson
 from relay.api.metrics import OpenAlerts, RelayCollector, prometheus_metrics
 from relay.api.openapi import openapi_document
 from relay.api.reference_api import routes as reference_routes
+from relay.api.registry_outage import registry_outage_middleware
 from relay.context import BUS, LISTING_JSON, REGION_TREES, REGISTRY, SESSIONS, SETTINGS, VIEWERS, WALL
 from relay.hls import http as hls_http
 from relay.hls.hls_cameras import HlsCameras
@@ -90,7 +91,7 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     # Outermost first: requests are counted as answered (/metrics); errors become JSON; bodies
     # are read within their limits before anyone (the rate limit too) spends time on a request.
     metrics = NodeMetrics(settings.metrics, settings.node_name, "relay")
-    app = web.Application(middlewares=[metrics_middleware(metrics), error_middleware,
+    app = web.Application(middlewares=[metrics_middleware(metrics), error_middleware, registry_outage_middleware,
                                        body_limit_middleware(settings.http, admin_api.LARGE_BODY_PATHS), rate_limit_middleware],
                           client_max_size=settings.http.max_body_mb * 1024 * 1024)
     apply_host_address_policy(settings.relay.ice)

@@ -8,6 +8,11 @@ Reads come from an in-memory mirror (`CameraTable`) that every process keeps: be
 read the process compares one revision number and applies only the changes since its last
 look (or reloads when it fell too far behind), so listings of 31k cameras stay in
 milliseconds and still see every write made by any process on the same Redis.
+
+While the Redis is unreachable (restarting, failing over), reads answer from the mirror and
+the statuses as last seen, and `unreachable_since` says since when: a page keeps showing the
+last known state instead of an error. Writes still fail (503 at the API): nothing is accepted
+that cannot be stored.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ import functools
 import inspect
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
 from pantau.access.redaction import known_secrets
@@ -171,6 +179,8 @@ class Registry:
         self.regions = regions
         self.table = CameraTable()
         self._sync_lock = asyncio.Lock()
+        self.unreachable_since: float | None = None  # wall time a read first found the Redis unreachable
+        self._last_statuses: dict[str, str] = {}  # camera id -> its status as last read (raw JSON)
 
     # -- following the stored state -------------------------------------------------
     async def sync(self) -> CameraTable:
@@ -181,6 +191,28 @@ class Registry:
         async with self._sync_lock:
             await self._catch_up()
         return self.table
+
+    async def readable(self) -> CameraTable:
+        """For reads: the mirror brought up to date, or as last seen while the Redis is unreachable."""
+        try:
+            table = await self.sync()
+        except (RedisConnectionError, RedisTimeoutError):
+            if not self.table.loaded:
+                raise
+            self._note_unreachable()
+            return self.table
+        self._note_reachable()
+        return table
+
+    def _note_unreachable(self) -> None:
+        if self.unreachable_since is None:
+            self.unreachable_since = time.time()
+            log.warning("registry Redis unreachable: reads answer from the last known state")
+
+    def _note_reachable(self) -> None:
+        if self.unreachable_since is not None:
+            log.info("registry Redis reachable again after %.1f s", time.time() - self.unreachable_since)
+            self.unreachable_since = None
 
     async def _catch_up(self) -> None:
         table = self.table
@@ -224,7 +256,7 @@ class Registry:
 
     # -- reads ----------------------------------------------------------------------
     async def get(self, camera_id: str) -> Camera | None:
-        return (await self.sync()).cameras.get(camera_id)
+        return (await self.readable()).cameras.get(camera_id)
 
     async def require(self, camera_id: str) -> Camera:
         camera = await self.get(camera_id)
@@ -234,7 +266,7 @@ class Registry:
 
     async def list(self, query: ListQuery) -> tuple[list[Camera], int, str | None]:
         """One page of matching cameras (sorted by id), the total that match, the next cursor."""
-        table = await self.sync()
+        table = await self.readable()
         ids = table.ids_in_area(query.area) if query.area else table.sorted_ids()
         text = query.text.lower() if query.text else None
 
@@ -261,13 +293,24 @@ class Registry:
         return page, total, next_cursor
 
     async def all_cameras(self) -> list[Camera]:
-        return list((await self.sync()).cameras.values())
+        return list((await self.readable()).cameras.values())
 
     async def statuses(self, cameras: list[Camera]) -> dict[str, dict[str, Any]]:
         """Live status of each camera (the default for cameras ingest has not reported yet)."""
         if not cameras:
             return {}
-        raw = await self.redis.hmget(keys.STATUS, [c.id for c in cameras])
+        ids = [c.id for c in cameras]
+        try:
+            raw = await self.redis.hmget(keys.STATUS, ids)
+        except (RedisConnectionError, RedisTimeoutError):
+            self._note_unreachable()
+            raw = [self._last_statuses.get(camera_id) for camera_id in ids]
+        else:
+            for camera_id, value in zip(ids, raw):
+                if value:
+                    self._last_statuses[camera_id] = value
+                else:
+                    self._last_statuses.pop(camera_id, None)
         return {camera.id: effective_status(camera, json.loads(value) if value else None) for camera, value in zip(cameras, raw)}
 
     # -- writes ---------------------------------------------------------------------

@@ -27,7 +27,7 @@ async def _sees_all(request: web.Request) -> bool:
 async def get_regions(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     sees_all = await _sees_all(request)
-    table = await registry.sync()
+    table = await registry.readable()
     tree = request.app[REGION_TREES].get(registry.regions, table.cameras, table.revision, sees_all)
     return web.json_response(tree)
 

@@ -75,7 +75,7 @@ class VisibilityWatch:
                 log.warning("visibility check failed: %s", exc)
 
     async def check(self) -> None:
-        table = await self.registry.sync()
+        table = await self.registry.readable()  # windows close on time even while the registry Redis is away
         judge = visibility.Judge()
         await self._end_hidden_sessions(table.cameras, judge)
         flipped = self._flipped(table, judge)

@@ -79,11 +79,11 @@ class WallSummary:
 
     async def refresh(self) -> None:
         """Reload if the registry changed; the TPS counts that changed wait in take_count_changes()."""
-        table = await self.registry.sync()
+        table = await self.registry.readable()
         if table.revision == self._revision:
             return
         async with self._lock:
-            table = await self.registry.sync()
+            table = await self.registry.readable()
             if table.revision == self._revision:
                 return
             cameras = list(table.cameras.values())

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from pantau.cameras import registry_keys as keys
 
@@ -138,7 +139,11 @@ class SiteViewerCounts:
         ids = list(camera_ids)
         if not ids:
             return {}
-        watched = await self._totals(keys=[viewers_key(camera_id) for camera_id in ids], args=[int(time.time() * 1000)])
+        try:
+            watched = await self._totals(keys=[viewers_key(camera_id) for camera_id in ids], args=[int(time.time() * 1000)])
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            # The site's Redis away for a moment: this node's own viewers, a lower bound, rather than no answer.
+            return {camera_id: self._local(camera_id) for camera_id in ids}
         totals = dict.fromkeys(ids, 0)
         for position, total in zip(watched[::2], watched[1::2]):
             totals[ids[int(position) - 1]] = int(total)
