@@ -24,6 +24,14 @@ A camera with privacy masks is always transcoded, masked before the encode
 without a reconnect (`set_masks`, from the worker's registry follower): new masks on a masked
 camera are painted from the next frame, made a keyframe; a camera that gains its first masks
 or loses its last switches path at the source's next keyframe (new epoch), as for B-frames.
+With the officials' exception on (`set_unmasked_for_officials`), a masked camera's source
+packets also go, untouched, to its unmasked bus id (ingest/unmasked_publisher.py).
+
+Keyframes on request: the pipeline answers the bus's keyframe requests for its camera (a
+viewer's picture loss, a new viewer facing an old GOP, the admin page's fresh tile): a
+transcoding pipeline makes its next frame a keyframe at once; the source is asked too when it
+can make one (a WHIP publisher, `keyframes_from_source`); an RTSP camera's next keyframe is
+what passthrough can offer.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -42,6 +51,7 @@ from ingest.picture.keyframe_tiles import KeyframeAnalyzer
 from ingest.sources.failure_reasons import UnsupportedSource
 from ingest.status_reporter import StatusReporter
 from ingest.transcoder import OUTPUT_TIME_BASE, H264Transcoder, TranscodeSettings
+from ingest.unmasked_publisher import UnmaskedPublisher
 from pantau.bus.stream_bus import MediaPacket, StreamBus
 from pantau.runtime.clock import iso_utc
 
@@ -98,7 +108,8 @@ class RateMeter:
 
 class CameraPipeline:
     def __init__(self, camera_id: str, bus: StreamBus, status: StatusReporter, analyzer: KeyframeAnalyzer,
-                 transcode: TranscodeSettings, force_transcode: bool = False, masks: list[dict[str, Any]] | None = None):
+                 transcode: TranscodeSettings, force_transcode: bool = False, masks: list[dict[str, Any]] | None = None,
+                 unmasked_for_officials: bool = False):
         self.camera_id = camera_id
         self.bus = bus
         self.status = status
@@ -125,6 +136,10 @@ class CameraPipeline:
         self._switch_path = False  # at the next keyframe: a new path (B-frames found, masks added or removed)
         self._last_stats_report = 0.0
         self.sessions = 0  # connections that delivered a stream (ingest/metrics.py: reconnects)
+        self.unmasked_for_officials = unmasked_for_officials  # set from the worker's thread
+        self._source_keyframe: Callable[[], None] | None = None  # a source that makes keyframes when asked
+        self._unmasked = UnmaskedPublisher(camera_id, bus, self._ask_source_for_keyframe)
+        bus.on_keyframe_request(camera_id, self._keyframe_requested)
 
     @property
     def packets_in(self) -> int:
@@ -150,6 +165,7 @@ class CameraPipeline:
         self._ticks_per_s = float(1 / info.time_base)
         self._jump = int(DISCONTINUITY_S * self._ticks_per_s)
         self.last_packet_at = time.time()
+        self._unmasked.start_session(info.extradata if info.codec == "h264" else None)
         self._choose_path()
         self.analyzer.reset()
         self.status.report(self.camera_id, state="connecting", reason=None, codec=info.codec, width=info.width,
@@ -158,6 +174,32 @@ class CameraPipeline:
     def set_masks(self, masks: list[dict[str, Any]]) -> None:
         """The camera's masks changed in the registry (called from the worker's thread)."""
         self.masks = masks
+
+    def set_unmasked_for_officials(self, on: bool) -> None:
+        """The officials' exception changed (worker's thread): from the next packet on."""
+        self.unmasked_for_officials = on
+
+    # -- keyframes on request ----------------------------------------------------------------
+    def keyframes_from_source(self, ask: Callable[[], None] | None) -> None:
+        """A source that can make keyframes when asked (WHIP) says how; None: no longer."""
+        self._source_keyframe = ask
+
+    def _ask_source_for_keyframe(self) -> None:
+        ask = self._source_keyframe
+        if ask is not None:
+            ask()
+
+    def _keyframe_requested(self) -> None:
+        """From the bus (any thread): someone wants a keyframe of the camera's stream."""
+        transcoder = self._transcoder
+        if transcoder is not None:
+            transcoder.force_keyframe()
+        self._ask_source_for_keyframe()
+
+    def close(self) -> None:
+        """The source stopped for good (the worker): stop answering for the camera."""
+        self.bus.on_keyframe_request(self.camera_id, None)
+        self._unmasked.stop()
 
     def _choose_path(self) -> None:
         masks = self.masks
@@ -198,10 +240,11 @@ class CameraPipeline:
             self._path_masks = masks
         else:
             self._switch_path = True
-            self.bus.request_keyframe(self.camera_id)  # a WHIP publisher makes one when asked; a camera cannot
+            self._ask_source_for_keyframe()  # a WHIP publisher makes one when asked; a camera cannot
 
     def end_session(self) -> None:
         self.bus.end_stream(self.camera_id)
+        self._unmasked.stop()
         self._transcoder = None
 
     # -- packets ---------------------------------------------------------------------------
@@ -247,6 +290,8 @@ class CameraPipeline:
         self.epoch = new_epoch()
 
     def _feed_passthrough(self, packet: av.Packet, dts: int, now: float) -> None:
+        if self._unmasked.publishing:
+            self._unmasked.stop()  # no masks: the camera's own stream is the whole picture
         pts = packet.pts
         if pts is None:
             pts = dts
@@ -292,6 +337,12 @@ class CameraPipeline:
             return
         if packet.time_base is None:
             packet.time_base = self._time_base  # demo packets carry none; the decoder's frames need it
+        if (self.unmasked_for_officials and self._transcoder.masked and self._codec == "h264" and not self.needs_transcode
+                and packet.dts is not None):
+            if not self._unmasked.publish(packet, self._time_base, self.epoch, now):
+                self.needs_transcode = True  # B-frames: never passed on, with or without masks
+        elif self._unmasked.publishing:
+            self._unmasked.stop()
         try:
             frames = self._transcoder.transcode(packet)
         except av.FFmpegError as exc:

@@ -5,8 +5,9 @@ Used for H.265, MJPEG and other codecs, H.264 with B-frames, and cameras tagged
 `force_transcode`, and cameras with privacy masks: those are painted on the decoded picture
 (ingest/mask_painter.py) before the encode, optionally at a lower size (`masked_max_*`), and a
 change of masks is painted from the next frame on, which is made a keyframe, so the GOP a new
-viewer starts from never holds the picture as it was before the change. Decoder and encoder
-threads are capped (FFmpeg's default is one thread per CPU for every camera).
+viewer starts from never holds the picture as it was before the change. `force_keyframe` makes
+the next frame a keyframe on request (a viewer's picture loss, the admin page's fresh tile).
+Decoder and encoder threads are capped (FFmpeg's default is one thread per CPU for every camera).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class H264Transcoder:
         self._wanted_masks: tuple[int, list[dict[str, Any]]] = (0, masks or [])
         self._painted_generation = 0
         self._painter: MaskPainter | None = None
+        self._keyframe_wanted = False  # set from any thread; a lost race costs one GOP at most
         # Kept: VideoFrame.reformat makes a new scaler per frame (measured 3.3 ms per 720p frame
         # to 852x480, against ~1 ms with one scaler kept), more than a smaller encode saves.
         self._scaler = VideoReformatter()
@@ -78,6 +80,10 @@ class H264Transcoder:
         if not masks:
             raise ValueError("a masked transcoder needs masks; the pipeline starts an unmasked one")
         self._wanted_masks = (self._wanted_masks[0] + 1, masks)
+
+    def force_keyframe(self) -> None:
+        """Make the next encoded frame a keyframe (any thread)."""
+        self._keyframe_wanted = True
 
     def _open_encoder(self, frame: av.VideoFrame) -> av.CodecContext:
         s = self.settings
@@ -130,9 +136,10 @@ class H264Transcoder:
             picture.time_base = OUTPUT_TIME_BASE
             # Keyframes by time, not frame count: camera frame rates drift.
             if (self._last_keyframe_pts is None or pts - self._last_keyframe_pts >= self.settings.keyframe_s * 90_000
-                    or masks_changed):
+                    or masks_changed or self._keyframe_wanted):
                 picture.pict_type = av.video.frame.PictureType.I
                 self._last_keyframe_pts = pts
+                self._keyframe_wanted = False
             for encoded in self._encoder.encode(picture):
                 out.append(EncodedFrame(bytes(encoded), encoded.pts, encoded.is_keyframe))
         return out

@@ -202,7 +202,10 @@ class IngestWorker:
                 source.stop()
                 del self.sources[camera_id]
                 self.references.detach(camera_id)
-                self.retired.add(self.pipelines.pop(camera_id, None))
+                pipeline = self.pipelines.pop(camera_id, None)
+                if pipeline is not None:
+                    pipeline.close()
+                self.retired.add(pipeline)
                 self.bus.end_stream(camera_id)
                 if camera_id not in table.cameras:
                     self.bus.forget(camera_id)
@@ -212,6 +215,8 @@ class IngestWorker:
             pipeline = self.pipelines.get(camera_id)
             if pipeline is not None and camera.masks != pipeline.masks:
                 pipeline.set_masks(camera.masks)  # painted from the next keyframe, no reconnect
+            if pipeline is not None and camera.unmasked_for_officials != pipeline.unmasked_for_officials:
+                pipeline.set_unmasked_for_officials(camera.unmasked_for_officials)  # no reconnect either
             if camera_id not in self.sources:
                 source = self._make_source(camera)
                 self.sources[camera_id] = (source_key(camera), source)
@@ -232,7 +237,8 @@ class IngestWorker:
                                         cid, picture=picture, width=width, height=height), health=self._health)
         self.references.attach(camera.id, analyzer)
         pipeline = CameraPipeline(camera.id, self.bus, self.status, analyzer, TranscodeSettings(**s.transcode.model_dump()),
-                                  force_transcode="force_transcode" in camera.tags, masks=camera.masks)
+                                  force_transcode="force_transcode" in camera.tags, masks=camera.masks,
+                                  unmasked_for_officials=camera.unmasked_for_officials)
         self.pipelines[camera.id] = pipeline
         return pipeline
 

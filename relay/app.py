@@ -35,7 +35,7 @@ from relay.live.events import HUB, EventHub
 from relay.live.region_counts import RegionTreeCache
 from relay.live.wall_summary import WallSummary
 from relay.recordings import recordings_api
-from relay.web import pages, tiles
+from relay.web import fresh_tiles, pages, tiles
 from relay.webrtc import whep
 from relay.webrtc.viewer_counts import LocalViewerCounts, SiteViewerCounts
 from relay.webrtc.viewer_sessions import ViewerSessions
@@ -133,7 +133,7 @@ def create_app(settings: Settings, registry: Registry, tokens: TokenStore, bus: 
     app.router.add_get("/metrics", prometheus_metrics)
     app.add_routes(reference_routes)  # /api/admin/cameras/{id}/reference
     app.add_routes(recordings_api.routes)  # /api/cameras/{id}/recordings..., holds, the site key
-    for module in (public_api, admin_api, alerts_api, push_key_api, session_admin_api, auth, tiles, events, whep, hls_http, pages):
+    for module in (public_api, admin_api, alerts_api, push_key_api, session_admin_api, auth, tiles, fresh_tiles, events, whep, hls_http, pages):
         app.add_routes(module.routes)
     app.on_startup.append(_start_background)
     app.on_shutdown.append(_stop_background)

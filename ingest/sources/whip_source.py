@@ -98,11 +98,11 @@ class WhipSource:
         else:  # the phone may be pushing to another worker right now: then it is not waiting
             # (kept: the loop holds only a weak reference to a task)
             self._waiting_check = self._loop.create_task(self._report_waiting_unless_pushed_elsewhere())
-        self.pipeline.bus.on_keyframe_request(self.camera_id, self.ask_for_keyframe)
+        self.pipeline.keyframes_from_source(self.ask_for_keyframe)  # the pipeline answers the bus's requests
 
     def stop(self) -> None:
         self._stopped = True
-        self.pipeline.bus.on_keyframe_request(self.camera_id, None)
+        self.pipeline.keyframes_from_source(None)
         if self.publisher is not None:
             asyncio.get_running_loop().create_task(self.end(self.publisher.id))
 

@@ -17,6 +17,8 @@ token share one Redis Cluster slot):
     {cam:ID}:tiledemand STRING   set by relays asked for the tile, PX TILE_DEMAND_TTL_MS
     {cam:ID}:tile       STRING   latest tile: TILE_HEADER (captured_at, width, height) + JPEG
     {cam:ID}:keyframe   STRING   a relay asks the publisher for a keyframe (WHIP: PLI)
+    {cam:ID}~unmasked:media, ...  the same for a variant of the camera's stream (the unmasked
+                        picture of the officials' exception): its camera's slot and lease
 
 Stream entry fields (all bytes): `v` the packet data (Annex-B H.264 access unit), `k` "1" for
 a keyframe else "0", `e` the publisher epoch (decimal; changes on every reconnect or change of
@@ -43,6 +45,7 @@ from fractions import Fraction
 
 import redis.asyncio as aioredis
 
+from pantau.bus.bus_ids import camera_of
 from pantau.bus.memory_bus import BusLimits, InProcessBus
 from pantau.bus.stream_bus import KEYFRAME_STALE_S, VIDEO, MediaPacket, StreamBus, Subscription, Tile, TimedPacket
 from pantau.runtime.leases import FENCED_XADD, lease_key
@@ -60,24 +63,31 @@ CLOCK_SYNC_S = 60.0  # how often the bus Redis's clock is read again
 TILE_HEADER = struct.Struct("!dHH")  # captured_at, width, height
 
 
+def _tagged(bus_id: str) -> str:
+    """`{cam:ID}` and, for a variant of the camera's stream (pantau/bus/bus_ids.py), the rest of
+    the bus id after it: a variant shares its camera's slot (and lease)."""
+    camera_id = camera_of(bus_id)
+    return f"{{cam:{camera_id}}}{bus_id[len(camera_id):]}"
+
+
 def media_key(camera_id: str) -> str:
-    return f"{{cam:{camera_id}}}:media"
+    return f"{_tagged(camera_id)}:media"
 
 
 def demand_key(camera_id: str) -> str:
-    return f"{{cam:{camera_id}}}:demand"
+    return f"{_tagged(camera_id)}:demand"
 
 
 def tile_demand_key(camera_id: str) -> str:
-    return f"{{cam:{camera_id}}}:tiledemand"
+    return f"{_tagged(camera_id)}:tiledemand"
 
 
 def tile_key(camera_id: str) -> str:
-    return f"{{cam:{camera_id}}}:tile"
+    return f"{_tagged(camera_id)}:tile"
 
 
 def keyframe_key(camera_id: str) -> str:
-    return f"{{cam:{camera_id}}}:keyframe"
+    return f"{_tagged(camera_id)}:keyframe"
 
 
 def encode_entry(packet: MediaPacket) -> dict[str, bytes | str]:
@@ -284,20 +294,21 @@ class RedisStreamBus(StreamBus):
         for camera_id in refused:
             self._demanded.discard(camera_id)
             if self.on_fenced:
-                self.on_fenced(camera_id)
+                self.on_fenced(camera_of(camera_id))
 
     async def _append(self, pipe, camera_id: str, fields: dict, minid: bytes | None) -> bool:
         """Queue one XADD on the pipeline (fenced on a site with leases); False if not ours to write."""
         if self.fence is None:
             pipe.xadd(media_key(camera_id), fields, minid=minid)
             return True
-        token = self.fence(camera_id)
+        owner = camera_of(camera_id)  # a variant (the unmasked stream) is fenced by its camera's lease
+        token = self.fence(owner)
         if token is None:
             return False  # warming up or not ours: nothing leaves this process
         args = [token, minid or b""]
         for name, value in fields.items():
             args += [name, value]
-        await self._fenced_xadd(keys=[lease_key(camera_id), media_key(camera_id)], args=args, client=pipe)
+        await self._fenced_xadd(keys=[lease_key(owner), media_key(camera_id)], args=args, client=pipe)
         return True
 
     def resend_gop(self, camera_id: str) -> None:

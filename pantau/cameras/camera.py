@@ -21,7 +21,7 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" also accepts a tra
 KINDS = ("tps", "recap")
 TRANSPORTS = ("tcp", "udp")
 FIELDS = ("id", "kind", "region", "tps", "name", "source", "transport", "source_token", "public", "enabled", "tags",
-          "public_windows", "record", "masks", "restream_url", "restream_key", "audio_public")
+          "public_windows", "record", "masks", "restream_url", "restream_key", "audio_public", "unmasked_for_officials")
 MAX_TPS = 999
 MAX_NAME = 200
 MAX_TAGS = 32
@@ -66,6 +66,9 @@ class Camera:
     # The public hears the camera's sound (operators always do). Off by default: a TPS microphone
     # also hears voters talking.
     audio_public: bool = False
+    # The admin-only, audited exception to the masks (pantau/cameras/unmasked_view.py): ingest
+    # also publishes the unmasked picture, which only admins may watch. Off by default.
+    unmasked_for_officials: bool = False
 
     def to_stored(self) -> dict[str, Any]:
         # By hand rather than dataclasses.asdict (a deep copy): 30k of these per bulk import.
@@ -284,7 +287,7 @@ def validate_camera(data: Any, regions: RegionTree, stored: Camera | None = None
         if parsed is None:
             errors.append(FieldError(flag, "must be true or false (CSV: true/false/1/0)"))
         flags[flag] = parsed
-    for flag in ("record", "audio_public"):  # off unless said
+    for flag in ("record", "audio_public", "unmasked_for_officials"):  # off unless said
         value = data.get(flag)
         parsed = False if value in (None, "") else _parse_bool(value)
         if parsed is None:
@@ -325,6 +328,7 @@ def validate_camera(data: Any, regions: RegionTree, stored: Camera | None = None
         transport=transport, source_token=token, public=flags["public"], enabled=flags["enabled"],
         tags=list(dict.fromkeys(tags)), public_windows=public_windows, record=bool(flags["record"]),
         masks=masks, restream_url=restream_url, restream_key=restream_key, audio_public=bool(flags["audio_public"]),
+        unmasked_for_officials=bool(flags["unmasked_for_officials"]),
     )
 
 

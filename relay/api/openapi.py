@@ -104,6 +104,13 @@ def _document() -> dict[str, Any]:
                 "security": _ADMIN, "parameters": _params("id"),
                 "responses": {"201": {"description": "created", "content": {"application/json": {"schema": {"type": "object", "properties": {
                     "push_key": {"type": "string"}}}}}}, **errors}}},
+            "/api/admin/cameras/{id}/fresh-tile.jpg": {"get": {
+                "summary": "'Ambil gambar baru': asks the camera's publisher for a keyframe (a masked, transcoded camera makes one at "
+                           "once; an RTSP camera in passthrough sends its next own) and answers with the first tile captured after the "
+                           "request; after `wait` s the latest tile, with X-Tile-Fresh: false. X-Tile-Captured-At: when it was taken",
+                "security": _ADMIN, "parameters": [*_params("id"), {"name": "wait", "in": "query", "schema": {
+                    "type": "number", "minimum": 0.5, "maximum": 15, "default": 5}}],
+                "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, **errors}}},
             "/api/admin/cameras/{id}/reference": {
                 "get": {"summary": "The camera's reference view: {camera_id, reference: null or {set_at, set_by, captured_at, width, height, "
                                    "picture (160x90 grey PNG data URL)}}", "security": _ADMIN, "parameters": _params("id"),
@@ -240,8 +247,11 @@ def _document() -> dict[str, Any]:
             },
             "/whep/{id}": {
                 "post": {"summary": "WHEP: SDP offer in, SDP answer out (201, Location = the session). Video only, H.264. 503 + Retry-After past the viewer cap",
-                         "parameters": _params("id"), "requestBody": {"required": True, "content": {"application/sdp": {"schema": {"type": "string"}}}},
-                         "responses": {"201": {"description": "answer", "content": {"application/sdp": {}}}, "400": _ERROR, "403": _ERROR, "404": _ERROR, "409": _ERROR, "415": _ERROR, "503": _ERROR}},
+                         "parameters": [*_params("id"), {"name": "view", "in": "query", "schema": {"enum": ["unmasked"]},
+                                        "description": "unmasked: an admin watches a masked camera without its masks (audited "
+                                                       "watch_unmasked); 401 without a token, 403 for an operator, 409 while the "
+                                                       "camera's unmasked_for_officials is off"}], "requestBody": {"required": True, "content": {"application/sdp": {"schema": {"type": "string"}}}},
+                         "responses": {"201": {"description": "answer", "content": {"application/sdp": {}}}, "400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR, "409": _ERROR, "415": _ERROR, "503": _ERROR}},
                 "options": {"summary": "CORS preflight; Accept-Post: application/sdp", "parameters": _params("id"), "responses": {"204": {"description": "allowed"}}},
             },
             "/whep/{id}/sessions/{session}": {
@@ -328,6 +338,10 @@ def _document() -> dict[str, Any]:
                     "record": {"type": "boolean", "default": False, "description": "recorded as evidence (README: Recordings)"},
                     "audio_public": {"type": "boolean", "default": False, "description": "the public hears the camera's sound "
                                      "(operators always do); off by default: a TPS microphone also hears voters"},
+                    "unmasked_for_officials": {"type": "boolean", "default": False, "description": "the officials' exception to the "
+                                               "masks (admin-only, audited): ingest also publishes the unmasked picture, which only "
+                                               "an admin may watch (POST /whep/{id}?view=unmasked, audited); every other output keeps "
+                                               "the masks"},
                     "restream_url": {"type": ["string", "null"], "maxLength": 2048, "description": "restream destination: rtmp:// or "
                                      "rtmps:// URL of the application, e.g. rtmps://a.rtmps.youtube.com/live2 (no credentials: 422 naming "
                                      "restream_url; hosts as for source)"},

@@ -68,6 +68,7 @@ class ViewerSession:
     created: float = field(default_factory=time.monotonic)
     connected: bool = False
     audio: BusAudioTrack | None = None
+    bus_id: str = ""  # the stream it reads when not the camera's own (an admin's unmasked view)
 
 
 def _opus_preferences() -> list:
@@ -120,9 +121,10 @@ class ViewerSessions:
             raise CapReached(f"Kamera ini sudah ditonton jumlah maksimum ({s.max_viewers_per_camera} penonton). Coba lagi sebentar lagi.")
 
     async def open(self, camera_id: str, offer_sdp: str, public: bool, address: str = "",
-                   audio: bool = False) -> tuple[ViewerSession, str]:
+                   audio: bool = False, bus_id: str | None = None) -> tuple[ViewerSession, str]:
         """Answer a WHEP offer; returns the session and the answer SDP (all candidates in it).
-        `audio`: this viewer may hear the camera (see the module docstring)."""
+        `audio`: this viewer may hear the camera (see the module docstring). `bus_id`: the
+        picture's stream when not the camera's own (pantau/cameras/unmasked_view.py)."""
         self.check_caps(camera_id, public, address)
         if "m=video" not in offer_sdp:
             raise BadOffer("the offer has no video m-line (Pantau sends video, and sound with it)")
@@ -131,7 +133,7 @@ class ViewerSessions:
             _count(self._pending, address, +1)  # until it connects or ends
         answered = False
         try:
-            result = await self._answer(camera_id, offer_sdp, public, address, audio)
+            result = await self._answer(camera_id, offer_sdp, public, address, audio, bus_id or camera_id)
             answered = True
             return result
         finally:
@@ -140,16 +142,16 @@ class ViewerSessions:
                 _count(self._pending, address, -1)
 
     async def _answer(self, camera_id: str, offer_sdp: str, public: bool, address: str,
-                      audio: bool) -> tuple[ViewerSession, str]:
+                      audio: bool, bus_id: str) -> tuple[ViewerSession, str]:
         pc = RTCPeerConnection(configuration=self._configuration)
-        track = BusVideoTrack(self.bus.subscribe(camera_id), self.settings.catchup_rate_mbps * 1_000_000 / 8, self.latency_samples)
-        session = ViewerSession(secrets.token_urlsafe(16), camera_id, pc, track, public, address)
+        track = BusVideoTrack(self.bus.subscribe(bus_id), self.settings.catchup_rate_mbps * 1_000_000 / 8, self.latency_samples)
+        session = ViewerSession(secrets.token_urlsafe(16), camera_id, pc, track, public, address, bus_id=bus_id)
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             transceiver.setCodecPreferences(_h264_preferences())
-            forward_picture_loss(transceiver.sender, lambda: self._ask_keyframe(camera_id))
+            forward_picture_loss(transceiver.sender, lambda: self._ask_keyframe(bus_id))
             if self.settings.fanout == "shared":
-                SharedRtpSender(transceiver.sender, track, camera_id, self.payloads, self.udp_batch)
+                SharedRtpSender(transceiver.sender, track, bus_id, self.payloads, self.udp_batch)
             if audio and "m=audio" in offer_sdp:
                 session.audio = BusAudioTrack(self.bus.subscribe(camera_id, tracks=("opus",)))
                 pc.addTransceiver(session.audio, direction="sendonly").setCodecPreferences(_opus_preferences())
@@ -199,6 +201,7 @@ class ViewerSessions:
         await self._close_pc(session.pc, session.track, session.audio)
         if not self.viewers(session.camera_id):
             self.payloads.release(session.camera_id)
+            self.payloads.release(session.bus_id)
         with contextlib.suppress(Exception):  # Redis away: the entry expires by itself
             await self.directory.forget(session_id)
         return True

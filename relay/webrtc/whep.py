@@ -1,6 +1,7 @@
 """WHEP playback (IETF WHEP): `POST /whep/{id}` with an SDP offer -> 201, the SDP answer (all
 ICE candidates in it) and the session's `Location`; `DELETE` on it ends the session; `PATCH`
-(trickle ICE) is 405; `OPTIONS` and CORS as the spec says."""
+(trickle ICE) is 405; `OPTIONS` and CORS as the spec says. `?view=unmasked`: an admin watches a
+masked camera without its masks, where the camera's exception allows it (relay/access/unmasked_access.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pantau.web.sdp_http import check_offer_headers, no_trickle, preflight, read
 from relay.access import auth
 from relay.access.client_address import client_address
 from relay.access.rate_limits import RATE_LIMITS, retry_message
+from relay.access.unmasked_access import audit_unmasked_view, check_unmasked_view, unmasked_stream, wanted_view
 from relay.context import REGISTRY, SESSIONS
 from relay.live.public_windows import refuse_if_hidden
 from relay.webrtc.viewer_sessions import BadOffer, CapReached, TooManyPending
@@ -35,6 +37,9 @@ async def offer(request: web.Request) -> web.Response:
     caller = await auth.caller(request, changes_state=False)  # watching changes nothing: no CSRF token needed
     if camera is None or not (camera.public or caller is not None):
         raise ApiError(404, f"no public camera with id {camera_id!r}")
+    unmasked = wanted_view(request) is not None
+    if unmasked:
+        check_unmasked_view(camera, caller)
     if caller is None:
         refuse_if_hidden(camera)
     check_offer_headers(request, MAX_OFFER_BYTES)
@@ -47,7 +52,8 @@ async def offer(request: web.Request) -> web.Response:
     sessions = request.app[SESSIONS]
     try:
         session, answer = await sessions.open(camera.id, sdp, public=caller is None, address=address,
-                                              audio=caller is not None or camera.audio_public)  # operators always hear
+                                              audio=caller is not None or camera.audio_public,  # operators always hear
+                                              bus_id=unmasked_stream(camera) if unmasked else None)
     except TooManyPending as exc:
         seconds = str(math.ceil(sessions.settings.connect_timeout_s))
         return with_cors(json_error(429, str(exc), headers={"Retry-After": seconds}))
@@ -55,6 +61,12 @@ async def offer(request: web.Request) -> web.Response:
         return with_cors(json_error(503, str(exc), headers={"Retry-After": "30"}))
     except BadOffer as exc:
         raise ApiError(400, str(exc), field="body") from None
+    if unmasked:
+        try:
+            await audit_unmasked_view(request, camera, caller)
+        except Exception:
+            await sessions.close(session.id)  # not audited: not watched
+            raise
     location = f"/whep/{camera.id}/sessions/{session.id}"
     return with_cors(web.Response(status=201, text=answer, content_type="application/sdp", headers={"Location": location}))
 

@@ -1,0 +1,182 @@
+"""The officials' exception to privacy masks (issue 17): `unmasked_for_officials`, set by admins
+only and audited; while it is on, ingest publishes a masked camera's unmasked picture on a
+second bus id, which only an admin's `POST /whep/{id}?view=unmasked` reads (audited), while
+every other output keeps the masked picture. Off: no unmasked stream and the view refused.
+
+Pipeline level: real libx264 packets through the real pipeline, transcoder and in-process bus.
+Node level: a GStreamer camera with SMPTE bars (tests/test_masks_ingest.py's pattern and region
+comparisons), a real node, WHEP viewers on aiortc."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from ingest.camera_pipeline import CameraPipeline
+from pantau.bus.memory_bus import InProcessBus
+from pantau.cameras.unmasked_view import unmasked_bus_id
+from tests.support.hls_client import get
+from tests.support.rtsp_camera import Mount, RtspCameraServer
+from tests.support.whep_client import WhepError
+from tests.test_h264_and_health import encode_h264
+from tests.test_masks_ingest import CORNER, SMALL, PictureViewer, masked_black, tile
+from tests.test_timestamp_jumps import STEP, feed, make_pipeline
+
+pytestmark = pytest.mark.timeout(150)
+OPERATOR = "operator-token-unmasked-4321"
+UNMASKED = unmasked_bus_id("cam")
+
+
+def masked_pipeline(bus: InProcessBus, unmasked: bool) -> CameraPipeline:
+    pipeline = make_pipeline(bus)
+    pipeline.set_masks([CORNER])
+    pipeline.set_unmasked_for_officials(unmasked)
+    return pipeline
+
+
+def test_the_pipeline_publishes_the_unmasked_source_packets_only_while_the_exception_is_on():
+    encoded, _ = encode_h264(90)  # a keyframe every 10 frames
+    bus = InProcessBus()
+    pipeline = masked_pipeline(bus, unmasked=False)
+    start = time.time()
+    feed(pipeline, encoded[:30], [n * STEP for n in range(30)], start)
+    assert pipeline.mode == "transcode" and bus.gop("cam")  # masked, on the camera's id
+    assert bus.gop(UNMASKED) == [] and UNMASKED not in bus.camera_ids()  # off: nothing at all
+
+    pipeline.set_unmasked_for_officials(True)
+    feed(pipeline, encoded[30:60], [n * STEP for n in range(30, 60)], start + 1.2)
+    unmasked = bus.gop(UNMASKED)
+    assert unmasked and unmasked[0].keyframe
+    # The source's own packets (no second encode): the bytes libx264 made for the camera.
+    assert unmasked[-1].data == encoded[59] and unmasked[-1].pts == 59 * STEP
+    assert all(p.data not in encoded for p in bus.gop("cam"))  # the camera's id: the transcoder's
+
+    pipeline.set_unmasked_for_officials(False)
+    feed(pipeline, encoded[60:61], [60 * STEP], start + 2.4)
+    assert bus.gop(UNMASKED) == [] and UNMASKED not in bus.camera_ids()  # stopped at once, cache gone
+
+
+async def test_a_live_unmasked_subscriber_gets_nothing_once_the_exception_is_off():
+    encoded, _ = encode_h264(60)
+    bus = InProcessBus()
+    pipeline = masked_pipeline(bus, unmasked=True)
+    subscription = bus.subscribe(UNMASKED)
+    start = time.time()
+    feed(pipeline, encoded[:30], [n * STEP for n in range(30)], start)
+    assert subscription.pending() == 30  # from the first keyframe on
+    pipeline.set_unmasked_for_officials(False)
+    while subscription.pending():
+        await subscription.get()
+    feed(pipeline, encoded[30:], [n * STEP for n in range(30, 60)], start + 1.2)
+    assert subscription.pending() == 0
+
+
+def test_without_masks_there_is_no_unmasked_stream_and_a_keyframe_request_reaches_the_transcoder():
+    encoded, _ = encode_h264(40)
+    bus = InProcessBus()
+    pipeline = make_pipeline(bus)
+    pipeline.set_unmasked_for_officials(True)  # on, but the camera has no masks: its own stream is whole
+    start = time.time()
+    feed(pipeline, encoded[:12], [n * STEP for n in range(12)], start)
+    assert pipeline.mode == "passthrough" and UNMASKED not in bus.camera_ids()
+
+    pipeline.close()
+    masked = masked_pipeline(bus, unmasked=False)  # the camera's next pipeline (a new source)
+    feed(masked, encoded[:4], [n * STEP for n in range(4)], start)  # the transcoder's first keyframe
+    keyframes = sum(p.keyframe for p in bus.gop("cam"))
+    assert bus.request_keyframe("cam")  # the pipeline answers for its camera
+    feed(masked, encoded[4:6], [n * STEP for n in range(4, 6)], start + 0.2)
+    gop = bus.gop("cam")
+    assert gop[0].keyframe and len(gop) <= 2 and keyframes == 1  # the next frame was made a keyframe at once
+
+
+@pytest.fixture
+def camera(tmp_path):
+    server = RtspCameraServer([Mount(path="/bars", pattern="smpte", **SMALL)], log_dir=tmp_path / "cam").start()
+    yield server
+    server.stop()
+
+
+def audit(node, action: str) -> list[dict]:
+    status, body = node.request("GET", "/api/admin/audit?limit=50", token=node.admin_token)
+    assert status == 200
+    return [e for e in body["entries"] if e["action"] == action]
+
+
+async def refused(node, token: str | None, view: str = "unmasked", camera_id: str = "cam") -> tuple[int, dict]:
+    viewer = PictureViewer(node.url, camera_id, token)
+    viewer.camera_id = f"{camera_id}?view={view}"
+    with pytest.raises(WhepError) as caught:
+        await viewer.start()
+    return caught.value.status, json.loads(caught.value.body)
+
+
+async def test_off_by_default_admin_only_and_refused_while_off(make_relay_node, camera):
+    node = make_relay_node(operator_token=OPERATOR)
+    created = node.add_camera("cam", camera.url("/bars"), masks=[CORNER])
+    assert created["unmasked_for_officials"] is False
+    # An operator cannot set it (every camera write is admin-only); nothing stored changes.
+    status, body = node.request("PATCH", "/api/admin/cameras/cam", {"unmasked_for_officials": True}, OPERATOR)
+    assert status == 403
+    status, body = node.request("PUT", "/api/admin/cameras/cam", {**created, "unmasked_for_officials": True}, OPERATOR)
+    assert status == 403
+    assert node.request("GET", "/api/admin/cameras/cam", token=node.admin_token)[1]["unmasked_for_officials"] is False
+    status, body = node.request("PATCH", "/api/admin/cameras/cam", {"unmasked_for_officials": "maybe"}, node.admin_token)
+    assert status == 422 and body["errors"][0]["field"] == "unmasked_for_officials"
+    # The public API never names it.
+    assert "unmasked_for_officials" not in node.request("GET", "/api/cameras/cam")[1]
+    node.wait_state("cam", "online")
+
+    assert (await refused(node, None))[0] == 401
+    status, body = await refused(node, OPERATOR)
+    assert status == 403 and body["errors"][0]["field"] == "view"
+    status, body = await refused(node, node.admin_token)
+    assert status == 409 and "unmasked_for_officials" in body["message"]
+    assert (await refused(node, node.admin_token, view="raw"))[0] == 400
+    assert audit(node, "watch_unmasked") == []
+    # The unmasked bus id is no camera id: no route takes it.
+    assert (await refused(node, node.admin_token, view="unmasked", camera_id=UNMASKED.replace("~", "%7E")))[0] == 404
+    for path in (f"/api/cameras/{UNMASKED}/tile.jpg", f"/hls/{UNMASKED}/index.m3u8"):
+        assert get(node.url + path.replace("~", "%7E"), headers={"Authorization": f"Bearer {node.admin_token}"})[0] == 404
+
+
+async def test_an_admin_watches_unmasked_while_everyone_else_keeps_the_masks(make_relay_node, camera):
+    node = make_relay_node(operator_token=OPERATOR)
+    node.add_camera("cam", camera.url("/bars"), masks=[CORNER])
+    node.wait_state("cam", "online")
+    status, body = node.request("PATCH", "/api/admin/cameras/cam", {"unmasked_for_officials": True}, node.admin_token)
+    assert status == 200 and body["unmasked_for_officials"] is True
+    change = audit(node, "update")[0]
+    assert change["camera"] == "cam" and change["details"]["changes"]["unmasked_for_officials"] == [False, True]
+
+    admin = PictureViewer(node.url, "cam", node.admin_token)
+    admin.camera_id = "cam?view=unmasked"
+    await admin.start()  # (watching from before the worker follows the change: the picture comes with it)
+    operator = await PictureViewer(node.url, "cam", OPERATOR).start()
+    public = await PictureViewer(node.url, "cam").start()
+    try:
+        await admin.picture_where(lambda p: not masked_black(p, 0.75, 0.0, 1.0, 0.3), timeout=20)  # the blue bar
+        for viewer in (operator, public):
+            await viewer.wait_frames(10, timeout=30)
+            assert masked_black(viewer.latest, 0.75, 0.0, 1.0, 0.3)
+        assert masked_black(tile(node, "cam"), 0.75, 0.0, 1.0, 0.3)
+        watched = audit(node, "watch_unmasked")
+        assert len(watched) == 1 and watched[0]["camera"] == "cam" and watched[0]["actor"]
+        assert node.admin_token not in json.dumps(watched)
+
+        # Off: the unmasked stream stops (the admin's viewer gets no new frame) and a new view is refused.
+        status, _ = node.request("PATCH", "/api/admin/cameras/cam", {"unmasked_for_officials": False}, node.admin_token)
+        assert status == 200
+        await asyncio.sleep(2.0)  # the registry poll (0.5 s) and a frame or two in flight
+        before = len(admin.frames)
+        await asyncio.sleep(2.0)
+        assert len(admin.frames) == before
+        frames = len(operator.frames)
+        await operator.wait_frames(frames + 10, timeout=10)  # the masked picture goes on
+        assert (await refused(node, node.admin_token))[0] == 409
+    finally:
+        for viewer in (admin, operator, public):
+            await viewer.close()
