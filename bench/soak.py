@@ -8,7 +8,7 @@ A site on 127.0.0.1: registry Redis (append-only) + bus Redis (no persistence) +
 40 cameras from five GStreamer RTSP camera processes (small 320x180 10 fps mounts; several
 cameras registered on one mount URL; one H.265 and one B-frame mount, 3 transcoded cameras),
 40 aiortc WHEP viewers in two processes of their own (bench/soak_viewers.py) that keep every
-frame's arrival time. While the soak runs, a fault schedule: camera processes killed (SIGKILL or
+frame's arrival time, and LL-HLS players (bench/hls_players.py, 10 over 10 cameras) in one more. While the soak runs, a fault schedule: camera processes killed (SIGKILL or
 SIGTERM) and restarted every 20-60 s, viewer churn (some leave without a DELETE), admin edits,
 CSV upserts, the registry Redis killed and restarted, and ingest worker A SIGKILLed and
 restarted. The last minutes are quiet. Then every viewer leaves, the relay must hold no session,
@@ -16,7 +16,7 @@ and a bounded flood of bad requests is sent to the relay to see whether its memo
 
 Reported: RSS, CPU, fds and threads per process over time; RSS growth after the warm-up;
 fds/threads at the same load at the start and the end; sessions left behind; each viewer's
-longest gap after each fault; every HTTP status the bench got (5xx named); whether every
+longest gap after each fault; each HLS player's longest wait for a part and the statuses it got; every HTTP status the bench got (5xx named); whether every
 camera was online again within its backoff after its source came back; the flood's effect on
 the relay's RSS (and what `malloc_trim(0)`, called through gdb, gives back).
 """
@@ -71,6 +71,7 @@ def _relay_bench():
 ViewerProcess = _relay_bench().ViewerProcess
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 VIEWERS_SCRIPT = Path(__file__).resolve().with_name("soak_viewers.py")
+HLS_PLAYERS_SCRIPT = Path(__file__).resolve().with_name("hls_players.py")
 REGION = "31.71.01.1001"
 SMALL = {"width": 320, "height": 180, "fps": 10, "bitrate_kbps": 150, "gop_seconds": 2.0, "pattern": "ball", "overlay": "none"}
 PLAIN_SERVERS, PLAIN_MOUNTS_PER_SERVER = 4, 6
@@ -97,6 +98,7 @@ class Plan:
     flood: dict[str, int]
     flood_watch_s: float
     sample_every_s: float = 5.0
+    hls_players: int = 10  # LL-HLS players, one per camera over the first cameras
 
 
 FULL = Plan(minutes=30, warmup_min=5, quiet_s=120, camera_kill_every_s=(20, 60), camera_down_s=(2, 20),
@@ -106,7 +108,8 @@ FULL = Plan(minutes=30, warmup_min=5, quiet_s=120, camera_kill_every_s=(20, 60),
 QUICK = Plan(minutes=4, warmup_min=1, quiet_s=45, camera_kill_every_s=(10, 20), camera_down_s=(2, 8),
              churn_every_s=(10, 20), churn_viewers=(2, 4), edit_every_s=(10, 20),
              registry_restarts=(0.3,), worker_kills=(0.55,), csv_upserts=(0.42,),
-             worker_down_s=10, flood={"json": 200, "sdp": 100, "csv": 10, "oversized": 2, "noise": 50}, flood_watch_s=30)
+             worker_down_s=10, flood={"json": 200, "sdp": 100, "csv": 10, "oversized": 2, "noise": 50}, flood_watch_s=30,
+             hls_players=4)
 
 
 # -- the cameras --------------------------------------------------------------------------------
@@ -274,6 +277,7 @@ class Soak:
         self.problems: list[str] = []
         self.tasks: list[asyncio.Task] = []
         self.abandoned: set[str] = set()
+        self.hls_process: asyncio.subprocess.Process | None = None
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -525,6 +529,7 @@ class Soak:
         self.phase = "soak"
         await self.join([s.id for s in self.specs])
         self.log(f"{len(self.viewers)} viewers joined; soak of {self.plan.minutes:g} min starts")
+        await self.start_hls_players()
         faults = [asyncio.create_task(coroutine, name=f"soak-{coroutine.__name__}") for coroutine in
                   (self.camera_faults(), self.viewer_churn(), self.admin_edits(), self.scheduled_faults())]
         self.tasks += faults
@@ -539,6 +544,7 @@ class Soak:
                 self.problems.append(f"fault task {task.get_name()} failed: {task.exception()!r}")
         self.phase = "end"
         self.results["end_states"] = self.states_now()
+        self.results["hls"] = await self.hls_results()
         self.results["gaps"] = await self.collect_gaps()
         end_steady = self.sampler_snapshot()
         await self.leave(sorted(self.viewers), delete=True)
@@ -548,6 +554,30 @@ class Soak:
         self.results["steady"] = {"idle start": idle_start, "end with viewers": end_steady, "idle end": self.sampler_snapshot()}
         self.phase = "flood"
         self.results["flood"] = await self.flood()
+
+    async def start_hls_players(self) -> None:
+        """LL-HLS players over the first cameras, from now to the soak's end (their window)."""
+        if not self.plan.hls_players:
+            return
+        bases = ",".join(f"{self.relay.base_url}/hls/{spec.id}" for spec in self.specs[: self.plan.hls_players])
+        start, end = time.time(), time.time() + self.plan.minutes * 60 - self.now()
+        with open(self.workdir / "hls-players.err", "wb") as err:
+            self.hls_process = await asyncio.create_subprocess_exec(
+                sys.executable, str(HLS_PLAYERS_SCRIPT), bases, str(self.plan.hls_players), str(start), str(end),
+                stdout=asyncio.subprocess.PIPE, stderr=err)
+        self.sampler.watch("hls players", lambda: self.hls_process.pid if self.hls_process.returncode is None else None)
+
+    async def hls_results(self) -> dict | None:
+        if self.hls_process is None:
+            return None
+        try:
+            out, _ = await asyncio.wait_for(self.hls_process.communicate(), 90)
+            result = json.loads(out.decode().strip().splitlines()[-1])
+        except (TimeoutError, ValueError, IndexError) as exc:
+            self.problems.append(f"HLS players gave no result ({exc!r}); see hls-players.err")
+            return None
+        result.pop("latencies", None)
+        return result
 
     def rebase(self, shift: float) -> None:
         """Move the soak's zero `shift` seconds later; what was recorded so far moves with it."""
@@ -726,6 +756,9 @@ class Soak:
         for process in self.viewer_processes:
             with contextlib.suppress(Exception):
                 await process.stop()
+        if self.hls_process is not None and self.hls_process.returncode is None:
+            self.hls_process.kill()
+            await self.hls_process.wait()
         if self.http is not None:
             await self.http.close()
         exits = {}
@@ -982,7 +1015,7 @@ def summarise(soak: Soak) -> dict:
                                                                           "late_with_worker_kill": late_with_worker_kill},
         "offline_at_end": sorted(c for c in (s.id for s in soak.specs) if end_states.get(c) != "online"),
         "viewers_never_framed": never_framed, "http_statuses": statuses, "http_5xx": five_xx, "http_errors": errors,
-        "flood": r.get("flood"), "exits": r.get("exits"), "problems": soak.problems}
+        "flood": r.get("flood"), "hls": r.get("hls"), "exits": r.get("exits"), "problems": soak.problems}
 
 
 def _f(value, digits: int = 1) -> str:
@@ -1045,6 +1078,18 @@ def report(summary: dict, started: str, error: str | None) -> str:
               f"Redis was down or within 3 s after); transport errors: {len(summary['http_errors'])}."]
     for bad in (summary["http_5xx"] + summary["http_errors"])[:10]:
         lines.append(f"- {bad['t']} s {bad['kind']}: {bad['status']} {bad['detail'][:150]}")
+    hls = summary.get("hls")
+    if hls:
+        gaps = sorted(hls["longest_gaps"])
+        other_5xx = {k: v for k, v in hls["statuses"].items() if k.startswith("5") and k != "503"}
+        lines += ["", "## LL-HLS players", "",
+                  f"{len(hls['kept_up'])} players over {plan['hls_players']} cameras for the whole soak: {hls['parts']} parts "
+                  f"({hls['bytes'] / 1e6:.1f} MB); statuses {', '.join(f'{k}: {v}' for k, v in sorted(hls['statuses'].items()))} "
+                  "(a 503 is the origin's designed \"not there yet\" while a camera is away, RFC 8216bis 6.2.5.2); other 5xx: "
+                  f"{sum(other_5xx.values())}; longest wait for a part per player: median {_f(_median(gaps), 2)} s, max "
+                  f"{_f(gaps[-1] if gaps else None, 2)} s (a camera kill hits its players for as long as its source is down); "
+                  f"start-overs: {', '.join(f'{k} {v}' for k, v in sorted(hls['failures'].items())) or 'none'}; "
+                  f"players that crashed: {sum(hls['errors'].values())}."]
     flood = summary["flood"]
     if flood:
         trimmed = flood["after_malloc_trim"] or {}

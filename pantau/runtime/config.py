@@ -269,6 +269,13 @@ class RecordingSettings(BaseModel):
     public_playback: bool = False
 
 
+class MemorySettings(BaseModel):
+    """Giving freed memory back to the system (pantau/runtime/native_memory.py; glibc only)."""
+
+    arena_max: int = Field(2, ge=0, le=64)  # glibc malloc arenas shared by all threads (0: glibc's default, 8 per core)
+    trim_every_s: float = Field(60.0, ge=0)  # malloc_trim(0) this often (0: never)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PANTAU_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -301,6 +308,7 @@ class Settings(BaseSettings):
     relay: RelaySettings = RelaySettings()
     hls: HlsSettings = HlsSettings()
     recording: RecordingSettings = RecordingSettings()
+    memory: MemorySettings = MemorySettings()
     embedded_redis: EmbeddedRedisSettings = EmbeddedRedisSettings()
     source_policy: SourcePolicySettings = SourcePolicySettings()
     visibility: VisibilitySettings = VisibilitySettings()

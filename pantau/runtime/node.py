@@ -36,7 +36,7 @@ from pantau.cameras.push_keys import PushKeys
 from pantau.cameras.regions import dki_regions
 from pantau.cameras.registry import Registry
 from pantau.monitoring.metrics import METRICS
-from pantau.runtime import clock
+from pantau.runtime import clock, native_memory
 from pantau.runtime.config import Settings
 from pantau.runtime.leases import LeaseStore
 from pantau.runtime.redis_client import open_redis
@@ -93,6 +93,8 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
     policy = source_policy.configure(settings.source_policy, own_ports=[settings.http.port])
     visibility.configure(settings.visibility)  # the site's default public windows
     clock.warn_if_test_clock()
+    native_memory.limit_arenas(settings.memory)
+    trimming = asyncio.create_task(native_memory.trim_periodically(settings.memory), name="malloc-trim")
     if settings.metrics.token is not None:
         known_secrets.add(settings.metrics.token.get_secret_value())
     handle = await open_redis(settings)
@@ -156,6 +158,7 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
         await stop.wait()
         log.info("stopping")
     finally:
+        trimming.cancel()
         if runner is not None:
             await runner.cleanup()
         if worker is not None:
