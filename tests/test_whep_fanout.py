@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
+import os
+import sys
 import threading
 import tracemalloc
 from fractions import Fraction
@@ -22,12 +25,15 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessi
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.rtp import RtpPacket, is_rtcp
 
+import relay.webrtc as relay_webrtc  # (the package: `relay` is the fixture here)
 from pantau.bus.memory_bus import InProcessBus
 from pantau.bus.stream_bus import MediaPacket
 from pantau.runtime.config import IceSettings, RelaySettings
 from pantau.runtime.session_directory import SessionDirectory
 from pantau.web.ice_config import apply_host_address_policy
+from relay.webrtc import fastsend
 from relay.webrtc.bus_track import BusVideoTrack
+from relay.webrtc.camera_fanout import CameraFanout, LiveViewer
 from relay.webrtc.shared_rtp_sender import SharedRtpSender
 from relay.webrtc.viewer_sessions import ViewerSessions
 
@@ -157,15 +163,21 @@ def decoders(monkeypatch) -> list[RecordingDecoder]:
     return made
 
 
+SHARED_PATHS = ["shared", "shared-python"]  # the compiled send (relay.fanout_send: native) and Python's
+
+
 @pytest.fixture
 async def relay(redis_server, request):
     """ViewerSessions on an in-process bus, loopback ICE; the fan-out is the test's param
-    (default: shared)."""
-    fanout = getattr(request, "param", "shared")
+    (default: shared, with the compiled send; "shared-python": relay.fanout_send python)."""
+    fanout, _, send = getattr(request, "param", "shared").partition("-")
+    if fanout == "shared" and send != "python" and fastsend.load() is None:
+        pytest.fail("relay.webrtc._fastsend is not built: install a C compiler (Debian: build-essential python3-dev; "
+                    "scripts/test.sh does) and run `.venv/bin/pip install -e .`", pytrace=False)
     apply_host_address_policy(IceSettings(host_addresses=["127.0.0.1"]))
     client = aioredis.from_url(redis_server.url, decode_responses=True)
     bus = InProcessBus()
-    settings = RelaySettings(fanout=fanout, ice=IceSettings(host_addresses=["127.0.0.1"]))
+    settings = RelaySettings(fanout=fanout, fanout_send=send or "native", ice=IceSettings(host_addresses=["127.0.0.1"]))
     sessions = ViewerSessions(bus, settings, SessionDirectory(client, "whep", "test-node"))
     yield sessions
     await sessions.close_all()
@@ -193,33 +205,46 @@ def decode_all(frames: list[bytes]) -> list[av.VideoFrame]:
     return decoded
 
 
-@pytest.mark.parametrize("relay", ["shared", "aiortc"], indirect=True)
-async def test_a_nacked_packet_is_sent_again_with_its_payload(relay, decoders):
+async def assert_the_dropped_packet_is_repaired(viewer: Viewer, decoders: list[RecordingDecoder]) -> None:
+    await wait_until(lambda: viewer.dropped is not None, 10, "the dropped packet")
+    lost = viewer.dropped
+    media_ssrc = lost.ssrc
+
+    def repairs() -> list[RtpPacket]:
+        return [p for p in viewer.received if p.ssrc != media_ssrc and p.payload[:2] == lost.sequence_number.to_bytes(2, "big")]
+
+    await wait_until(lambda: repairs(), 5, "an RTX retransmission of the dropped packet")
+    repair = repairs()[0]
+    assert repair.payload[2:] == lost.payload  # RFC 4588: original sequence number, then the payload
+    assert repair.timestamp == lost.timestamp and repair.marker == lost.marker
+    assert repair.payload_type != lost.payload_type
+    await wait_until(lambda: decoders and decoders[0].frames >= 2 * FPS, 10, "frames after the repair")
+    assert len(decode_all(decoders[0].kept)) >= len(decoders[0].kept) - 1  # the repaired frame decodes too
+
+
+@pytest.mark.parametrize(("relay", "when"), [(path, "start") for path in SHARED_PATHS + ["aiortc"]] + [(path, "live") for path in SHARED_PATHS],
+                         indirect=["relay"])
+async def test_a_nacked_packet_is_sent_again_with_its_payload(relay, decoders, when):
+    """A packet of the viewer's start (the GOP cache, sent by the viewer's own task), or, once
+    the viewer is live on the camera's one task, one of that task's (found in the camera's ring)."""
     camera = Camera(relay.bus, "nack", encode_gops(320, 240)).start()
     viewer = None
     try:
         await asyncio.sleep(0.3)
-        viewer = await Viewer(relay, "nack", drop_sequence_after=60).start()
-        await wait_until(lambda: viewer.dropped is not None, 10, "the dropped packet")
-        lost = viewer.dropped
-        media_ssrc = lost.ssrc
-
-        def repairs() -> list[RtpPacket]:
-            return [p for p in viewer.received if p.ssrc != media_ssrc and p.payload[:2] == lost.sequence_number.to_bytes(2, "big")]
-
-        await wait_until(lambda: repairs(), 5, "an RTX retransmission of the dropped packet")
-        repair = repairs()[0]
-        assert repair.payload[2:] == lost.payload  # RFC 4588: original sequence number, then the payload
-        assert repair.timestamp == lost.timestamp and repair.marker == lost.marker
-        assert repair.payload_type != lost.payload_type
-        await wait_until(lambda: decoders and decoders[0].frames >= 2 * FPS, 10, "frames after the repair")
-        assert len(decode_all(decoders[0].kept)) >= len(decoders[0].kept) - 1  # the repaired frame decodes too
+        viewer = await Viewer(relay, "nack", drop_sequence_after=60 if when == "start" else None).start()
+        if when == "live":
+            await wait_until(lambda: len(relay.fanouts.get("nack").viewers) == 1, 10, "the viewer live on the camera's task")
+            viewer._drop_after = len(viewer.received) + 30
+        await assert_the_dropped_packet_is_repaired(viewer, decoders)
+        if when == "live":
+            assert relay.fanouts.get("nack").viewers, "the repair came from the camera's task's ring"
     finally:
         if viewer:
             await viewer.close()
         camera.stop()
 
 
+@pytest.mark.parametrize("relay", SHARED_PATHS, indirect=True)
 async def test_many_viewers_of_one_camera_all_get_25_fps_of_valid_h264(relay, decoders):
     # 20 viewers share this process (and its one core at most) with the relay: aiortc's receive
     # path costs several times the relay's send path, so more would measure the viewers.
@@ -250,11 +275,17 @@ async def test_many_viewers_of_one_camera_all_get_25_fps_of_valid_h264(relay, de
             assert len(pictures) >= len(decoder.kept) - 1 and {(p.width, p.height) for p in pictures} == {(320, 240)}
         packetized = relay.payloads.packetized
         assert packetized <= camera.published, "each bus frame is packetized once, not once per viewer"
+        if relay.settings.fanout == "shared":
+            # every viewer is live on the camera's one task, none left on a task of its own
+            fanout = relay.fanouts.get("many")
+            assert len(fanout.viewers) == count and fanout.frames_sent >= sent
+            assert (fanout.native is not None) == (relay.settings.fanout_send == "native")
     finally:
         await asyncio.gather(*(v.close() for v in viewers))
         camera.stop()
 
 
+@pytest.mark.parametrize("relay", SHARED_PATHS, indirect=True)
 async def test_two_cameras_packets_never_cross(relay, decoders):
     cameras = {"left": Camera(relay.bus, "left", encode_gops(320, 240, seed=1)).start(),
                "right": Camera(relay.bus, "right", encode_gops(352, 288, seed=2)).start()}
@@ -286,33 +317,53 @@ async def test_two_cameras_packets_never_cross(relay, decoders):
             camera.stop()
 
 
+@pytest.mark.parametrize("relay", SHARED_PATHS, indirect=True)
 async def test_a_viewer_that_leaves_frees_its_state(relay, decoders):
     camera = Camera(relay.bus, "churn", encode_gops(320, 240)).start()
 
     def alive(kind: type) -> int:
         return sum(isinstance(o, kind) for o in gc.get_objects())
 
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
     try:
         await asyncio.sleep(0.3)
         gc.collect()
         assert alive(SharedRtpSender) == 0
+        fds = []  # open after each cycle: a viewer's socket (or the extension's dup of it) left open grows it
         tracemalloc.start()
         sizes = []
         for _ in range(4):
             viewers = [await Viewer(relay, "churn").start() for _ in range(5)]
             await wait_until(lambda: all(d.frames >= FPS for d in decoders[-5:]), 15, "frames at every viewer")
+            await wait_until(lambda: len(relay.fanouts.get("churn").viewers) == 5, 10, "the viewers live on the camera's task")
             assert alive(SharedRtpSender) == 5
             await asyncio.gather(*(v.close() for v in viewers))
             del viewers
             await asyncio.sleep(0.5)
             gc.collect()
             assert alive(SharedRtpSender) == 0 and alive(BusVideoTrack) == 0 and alive(RTCPeerConnection) == 0
-            assert relay.payloads.cameras() == 0 and not relay.sessions
+            assert relay.payloads.cameras() == 0 and relay.fanouts.cameras() == 0 and not relay.sessions
+            assert alive(LiveViewer) == 0 and alive(CameraFanout) == 0
+            fds.append(open_fds())
             decoders.clear()  # (the viewers' frames are the test's, not the relay's)
             sizes.append(tracemalloc.get_traced_memory()[0])
 
+        assert fds[-1] <= fds[1], f"open file descriptors after each cycle: {fds}"
         growth = sizes[-1] - sizes[1]
         assert growth < 512 * 1024, f"traced memory grew {growth / 1024:.0f} KB over two cycles of 5 viewers"
     finally:
         tracemalloc.stop()
         camera.stop()
+
+
+def test_without_the_extension_the_python_send_is_used_and_said(monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "relay.webrtc._fastsend", None)  # as if never built
+    monkeypatch.delattr(relay_webrtc, "_fastsend", raising=False)
+    monkeypatch.setattr(fastsend, "_tried", False)
+    monkeypatch.setattr(fastsend, "_loaded", None)
+    with caplog.at_level(logging.WARNING, logger="relay.webrtc.fastsend"):
+        assert fastsend.load() is None and fastsend.load() is None
+    said = [r.getMessage() for r in caplog.records if "relay.webrtc._fastsend is not built" in r.getMessage()]
+    assert len(said) == 1 and "sent from Python" in said[0]  # once, naming what to do

@@ -201,6 +201,10 @@ class RelaySettings(BaseModel):
     # viewer only rewrites the header, protects and sends (relay/webrtc/shared_rtp_sender.py);
     # "aiortc" is aiortc's own per-viewer sender, kept until the shared path is proven.
     fanout: Literal["shared", "aiortc"] = "shared"
+    # How the shared fan-out's camera task sends each frame to its live viewers: "native" is one
+    # call into the compiled relay.webrtc._fastsend (header, SRTP, sendmmsg for all viewers;
+    # built by `pip install -e .`, Python with a log line if it is not there), "python" a loop.
+    fanout_send: Literal["native", "python"] = "native"
 
 
 class MetricsSettings(BaseModel):

@@ -26,6 +26,10 @@ How it goes around RTCRtpSender: the sender's `_run_rtp` (the task `send()` star
 task as it would its own. That relies on aiortc internals (name-mangled counters and events of
 RTCRtpSender, `RTCDtlsTransport._tx_srtp`, aioice's nominated pair), tested with aiortc 1.16.0,
 checked by `check_aiortc_internals()` at every viewer's offer and by tests/test_whep_fanout.py.
+
+This task sends a viewer's start (the GOP cache, paced and retimed). Once the viewer has caught
+up it joins its camera's one task (relay/webrtc/camera_fanout.py), which sends every live
+viewer of the camera each frame from one loop iteration, and parks until the viewer leaves.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from struct import pack, pack_into
+from typing import TYPE_CHECKING
 
 from aioice.ice import StunProtocol
 from aiortc import RTCRtpSender, clock
@@ -45,6 +50,9 @@ from aiortc.utils import random32
 from relay.webrtc.bus_track import BusVideoTrack
 from relay.webrtc.shared_payloads import SharedPayloads
 from relay.webrtc.udp_batch import UdpBatchSender
+
+if TYPE_CHECKING:
+    from relay.webrtc.camera_fanout import CameraFanout, CameraFanouts, LiveViewer
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +77,15 @@ def check_aiortc_internals(sender: RTCRtpSender) -> None:
         raise RuntimeError(f"this aiortc version's RTCRtpSender lacks {missing}; see relay/webrtc/shared_rtp_sender.py")
 
 
+def write_sender_counters(sender: RTCRtpSender, ntp_timestamp: int, rtp_timestamp: int, octets: int, packets: int) -> None:
+    """What aiortc's RTCP sender reports read (its own sender writes them per packet)."""
+    sender_vars = vars(sender)
+    sender_vars[_NTP_TIMESTAMP] = ntp_timestamp
+    sender_vars[_RTP_TIMESTAMP] = rtp_timestamp
+    sender_vars[_OCTET_COUNT] = octets
+    sender_vars[_PACKET_COUNT] = packets
+
+
 def header_template(sender: RTCRtpSender, payload_type: int, ssrc: int) -> tuple[bytes, int | None]:
     """A serialised header (marker, sequence and timestamp zero) with the viewer's negotiated
     extensions, and the offset of abs-send-time's 3 bytes in it (None if not negotiated)."""
@@ -90,7 +107,7 @@ class SharedRtpSender:
     """Installed on one viewer's RTCRtpSender; sends the track's frames from shared payloads."""
 
     def __init__(self, sender: RTCRtpSender, track: BusVideoTrack, camera_id: str, payloads: SharedPayloads,
-                 batch: UdpBatchSender):
+                 batch: UdpBatchSender, fanouts: CameraFanouts | None = None):
         check_aiortc_internals(sender)
         self.sender = sender
         self.track = track
@@ -102,6 +119,11 @@ class SharedRtpSender:
         self.retransmitted = 0
         self.payload_type = 0  # the negotiated H.264 payload type, once sending
         self._templates: dict[int, tuple[bytearray, int | None]] = {}
+        # the camera's task this viewer joins once caught up (None: this task sends to the end)
+        self.fanouts = fanouts
+        self.live: LiveViewer | None = None
+        # (made now, so the camera's task is live by the time this viewer has caught up)
+        self._fanout: CameraFanout | None = fanouts.get(camera_id) if fanouts is not None else None
         sender._run_rtp = self._run_rtp
         sender._retransmit = self._retransmit
 
@@ -180,29 +202,64 @@ class SharedRtpSender:
                     history[sequence & _MASK] = (sequence, timestamp, marker, payload)
                     octets += len(payload)
                     sequence = (sequence + 1) & 0xFFFF
-                await self._send(self._dtls(), packets)
+                dtls = self._dtls()
+                await self._send(dtls, packets)
                 packets_sent += len(packets)
-                # what aiortc's RTCP sender reports read (per frame, not per packet)
-                sender_vars = vars(self.sender)
-                sender_vars[_NTP_TIMESTAMP] = ntp_now
-                sender_vars[_RTP_TIMESTAMP] = timestamp
-                sender_vars[_OCTET_COUNT] = octets
-                sender_vars[_PACKET_COUNT] = packets_sent
+                write_sender_counters(self.sender, ntp_now, timestamp, octets, packets_sent)
+                if self.fanouts is not None and not self.track.subscription.pending():
+                    self.live = await self._join_camera(dtls, media, out, timestamp_origin, sequence, header, abs_offset,
+                                                        octets, packets_sent)
+                    if self.live is not None:
+                        self.track.subscription.close()  # the camera's task sends from now on
+                        await self.live.done
+                        break
         except (asyncio.CancelledError, ConnectionError, MediaStreamError):
             pass
         except Exception:
             log.exception("shared RTP sender of %s stopped", self.camera_id)
         finally:
+            if self.live is not None:
+                self._fanout.leave(self.live)
+                self.live = None
             self.track.stop()
             self.history = [None] * HISTORY
             self._get("rtp_exited").set()
 
+    async def _join_camera(self, dtls: RTCDtlsTransport, sent, out: int, timestamp_origin: int, sequence: int,
+                           header: bytearray, abs_offset: int | None, octets: int, packets: int) -> LiveViewer | None:
+        """Hand this caught-up viewer to its camera's task, if that task has just handed out
+        the same bus packet (it may be a loop iteration behind: give it two)."""
+        path = self._datagram_path(dtls)
+        if path is None:
+            self.fanouts = None  # TURN-relayed: aiortc's way to the end
+            return None
+        fanout = self._fanout = self.fanouts.get(self.camera_id)  # (the same, unless it ended)
+        for _ in range(3):
+            try:
+                live = fanout.join(sent, out, timestamp_origin, sequence, sender=self.sender, dtls=dtls, transport=path[0],
+                                   address=path[1], header=header, abs_offset=abs_offset, payload_type=self.payload_type,
+                                   octets_before=octets, packets_before=packets)
+            except (ValueError, OSError) as exc:  # (an address the extension cannot take: stay on this task)
+                log.warning("viewer of %s stays on its own task: %s", self.camera_id, exc)
+                self.fanouts = None
+                return None
+            if live is not None or self.track.subscription.pending():
+                return live
+            await asyncio.sleep(0)
+        return None
+
     async def _retransmit(self, sequence_number: int) -> None:
-        """A NACKed packet again, from this viewer's ring (RTX-wrapped when negotiated)."""
-        entry = self.history[sequence_number & _MASK]
-        if entry is None or entry[0] != sequence_number:
-            return  # too old: the viewer asks for a keyframe instead
-        _, timestamp, marker, payload = entry
+        """A NACKed packet again, from the camera's ring once this viewer is live there, else
+        from this viewer's own (RTX-wrapped when negotiated)."""
+        live = self.live
+        found = live is not None and self._fanout.find(live, sequence_number)
+        if found:
+            timestamp, marker, payload = found
+        else:
+            entry = self.history[sequence_number & _MASK]
+            if entry is None or entry[0] != sequence_number:
+                return  # too old: the viewer asks for a keyframe instead
+            _, timestamp, marker, payload = entry
         rtx_payload_type = self._get("rtx_payload_type")
         if rtx_payload_type is not None:
             header, _ = self._template(rtx_payload_type, self.sender._rtx_ssrc)

@@ -36,6 +36,8 @@ from pantau.runtime.session_directory import SessionDirectory
 from pantau.web.ice_config import announce, rtc_configuration
 from relay.webrtc.bus_audio_track import BusAudioTrack
 from relay.webrtc.bus_track import BusVideoTrack
+from relay.webrtc.camera_fanout import CameraFanouts
+from relay.webrtc.fastsend import load as load_fastsend
 from relay.webrtc.picture_loss import KeyframeAsker, forward_picture_loss
 from relay.webrtc.relay_latency import RelayLatency
 from relay.webrtc.shared_payloads import SharedPayloads
@@ -105,6 +107,9 @@ class ViewerSessions:
         # Each camera's frames packetized once for all its viewers (relay.fanout: shared).
         self.payloads = SharedPayloads()
         self.udp_batch = UdpBatchSender()
+        # One task per camera for its caught-up viewers (relay/webrtc/camera_fanout.py).
+        self.fanouts = CameraFanouts(bus, self.payloads, self.udp_batch, load_fastsend() if settings.fanout_send == "native" else None,
+                                     self.latency_samples)
 
     def viewers(self, camera_id: str) -> int:
         return self.per_camera.get(camera_id, 0)
@@ -151,7 +156,7 @@ class ViewerSessions:
             transceiver.setCodecPreferences(_h264_preferences())
             forward_picture_loss(transceiver.sender, lambda: self._ask_keyframe(bus_id))
             if self.settings.fanout == "shared":
-                SharedRtpSender(transceiver.sender, track, bus_id, self.payloads, self.udp_batch)
+                SharedRtpSender(transceiver.sender, track, bus_id, self.payloads, self.udp_batch, self.fanouts)
             if audio and "m=audio" in offer_sdp:
                 session.audio = BusAudioTrack(self.bus.subscribe(camera_id, tracks=("opus",)))
                 pc.addTransceiver(session.audio, direction="sendonly").setCodecPreferences(_opus_preferences())
@@ -202,6 +207,8 @@ class ViewerSessions:
         if not self.viewers(session.camera_id):
             self.payloads.release(session.camera_id)
             self.payloads.release(session.bus_id)
+        if not any(other.bus_id == session.bus_id for other in self.sessions.values()):
+            self.fanouts.release(session.bus_id)  # (its task holds a bus subscription: demand)
         with contextlib.suppress(Exception):  # Redis away: the entry expires by itself
             await self.directory.forget(session_id)
         return True
