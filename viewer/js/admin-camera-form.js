@@ -17,7 +17,7 @@ import {restreamLine} from './restream-status.js';
 
 const PICK = {kota: 'Pilih kota', kecamatan: 'Pilih kecamatan', kelurahan: 'Pilih kelurahan'};
 const FORM_FIELDS = ['id', 'kind', 'region', 'tps', 'name', 'source', 'transport', 'source_token', 'public', 'enabled', 'record',
-  'audio_public', 'tags',
+  'audio_public', 'unmasked_for_officials', 'tags',
   'public_windows', 'masks', 'restream_url', 'restream_key'];
 
 export function cameraForm(regions, {onSaved}) {
@@ -135,6 +135,7 @@ export function cameraForm(regions, {onSaved}) {
     f.enabled.checked = camera.enabled ?? true;
     f.record.checked = camera.record ?? false; // a saved form sends it: editing never turns recording off
     f.audio_public.checked = camera.audio_public ?? false; // likewise: a save keeps who may hear
+    f.unmasked_for_officials.checked = camera.unmasked_for_officials ?? false; // and the officials' exception
     f.tags.value = (camera.tags || []).join('; ');
     fillWindows(camera.public_windows || []);
     syncKind();
@@ -166,6 +167,7 @@ export function cameraForm(regions, {onSaved}) {
       enabled: f.enabled.checked,
       record: f.record.checked,
       audio_public: f.audio_public.checked,
+      unmasked_for_officials: f.unmasked_for_officials.checked,
       tags: f.tags.value.split(/[;,]/).map((tag) => tag.trim()).filter(Boolean),
       public_windows: windowsBody(),
       masks: masks.value(),

@@ -4,10 +4,15 @@
 // selected one, and preview the picture as viewers get it ("Pratinjau seperti yang dilihat
 // publik": fill black, blur blurred). The masks are saved with the form (`masks` in its body);
 // ingest burns them in from the camera's next keyframe (README "Privacy masks").
+// "Ambil gambar baru" asks for a tile taken after the click (the camera's publisher is asked for
+// a keyframe; a masked camera makes one at once) and says when the picture it got was taken.
+// "Lihat tanpa masker" (shown while the camera's officials' exception is on and it has masks)
+// plays the unmasked picture over WHEP (`?view=unmasked`: admins only, audited).
 //
 //   const masks = masksPanel();  masks.show(camera);  masks.value();  masks.hide();
 
 import {byTestId, el} from './dom.js';
+import {playWhep} from './whep-client.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const KIND_LABELS = {fill: 'Isi hitam', blur: 'Buram'};
@@ -34,14 +39,72 @@ export function masksPanel() {
   const deleteButton = byTestId('masks-delete');
   const refreshButton = byTestId('masks-refresh');
   const info = byTestId('masks-info');
+  const freshButton = byTestId('masks-fresh');
+  const tileAge = byTestId('masks-tile-age');
+  const unmaskedButton = byTestId('masks-unmasked-view');
+  const unmaskedBox = byTestId('masks-unmasked');
+  const unmaskedVideo = byTestId('masks-unmasked-video');
+  const unmaskedError = byTestId('masks-unmasked-error');
+  let unmaskedSession = null;
+  let tileUrl = null; // the blob URL of a fresh tile, revoked when replaced
   let masks = [];
   let selected = -1;
   let drawing = null; // the points of the polygon being drawn, or null
   let drag = null; // {mask, point (or -1: the whole mask), from: [x, y], points}
   let cameraId = null;
 
+  function showTile(src) {
+    if (tileUrl) URL.revokeObjectURL(tileUrl);
+    tileUrl = src.startsWith('blob:') ? src : null;
+    tile.src = src;
+  }
+
   function loadTile() {
-    if (cameraId) tile.src = `/api/cameras/${encodeURIComponent(cameraId)}/tile.jpg?t=${Date.now()}`;
+    tileAge.textContent = '';
+    if (cameraId) showTile(`/api/cameras/${encodeURIComponent(cameraId)}/tile.jpg?t=${Date.now()}`);
+  }
+
+  async function loadFreshTile() {
+    if (!cameraId) return;
+    const asked = cameraId;
+    freshButton.disabled = true;
+    tileAge.textContent = 'Meminta gambar baru dari kamera…';
+    try {
+      const response = await fetch(`/api/admin/cameras/${encodeURIComponent(asked)}/fresh-tile.jpg`, {cache: 'no-store'});
+      if (asked !== cameraId) return;
+      if (!response.ok) {
+        tileAge.textContent = response.status === 409 ? 'Kamera ini belum punya gambar.' : `Gambar baru gagal dimuat (${response.status}).`;
+        return;
+      }
+      const taken = new Date(response.headers.get('X-Tile-Captured-At')).toLocaleTimeString('id-ID');
+      tileAge.dataset.fresh = response.headers.get('X-Tile-Fresh');
+      tileAge.textContent = tileAge.dataset.fresh === 'true' ? `Gambar baru, diambil pukul ${taken}.`
+        : `Kamera belum mengirim gambar baru (kamera RTSP tanpa masker hanya bisa ditunggu); ini gambar terakhir, pukul ${taken}.`;
+      showTile(URL.createObjectURL(await response.blob()));
+    } catch {
+      tileAge.textContent = 'Gambar baru gagal dimuat.';
+    } finally {
+      freshButton.disabled = false;
+    }
+  }
+
+  async function watchUnmasked() {
+    stopUnmasked();
+    unmaskedBox.hidden = false;
+    unmaskedError.hidden = true;
+    try {
+      unmaskedSession = await playWhep(`/whep/${encodeURIComponent(cameraId)}?view=unmasked`, unmaskedVideo);
+    } catch (error) {
+      unmaskedError.textContent = error.message || 'Gambar tanpa masker tidak dapat dimulai.';
+      unmaskedError.hidden = false;
+    }
+  }
+
+  function stopUnmasked() {
+    if (unmaskedSession) unmaskedSession.stop();
+    unmaskedSession = null;
+    unmaskedVideo.srcObject = null;
+    unmaskedBox.hidden = true;
   }
 
   function where(event) {
@@ -167,6 +230,9 @@ export function masksPanel() {
     render();
   });
   refreshButton.addEventListener('click', loadTile);
+  freshButton.addEventListener('click', loadFreshTile);
+  unmaskedButton.addEventListener('click', watchUnmasked);
+  byTestId('masks-unmasked-close').addEventListener('click', stopUnmasked);
 
   // The preview paints the masks the way ingest does: fill black, blur a twelfth of the height.
   function renderPreview() {
@@ -209,6 +275,9 @@ export function masksPanel() {
       drawing = null;
       previewToggle.checked = false;
       panel.hidden = false;
+      // The stored exception, not the form's checkbox: the relay refuses until it is saved.
+      unmaskedButton.hidden = !(camera.unmasked_for_officials && camera.masks && camera.masks.length);
+      stopUnmasked();
       loadTile();
       syncPreview();
     },
@@ -219,6 +288,8 @@ export function masksPanel() {
       cameraId = null;
       masks = [];
       drawing = null;
+      stopUnmasked();
+      showTile('');
       tile.removeAttribute('src');
       panel.hidden = true;
     },
