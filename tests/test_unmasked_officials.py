@@ -21,9 +21,10 @@ from pantau.cameras.unmasked_view import unmasked_bus_id
 from tests.support.hls_client import get
 from tests.support.rtsp_camera import Mount, RtspCameraServer
 from tests.support.whep_client import WhepError
+from tests.test_api import api  # noqa: F401 (the in-process relay fixture)
 from tests.test_h264_and_health import encode_h264
 from tests.test_masks_ingest import CORNER, SMALL, PictureViewer, masked_black, tile
-from tests.test_timestamp_jumps import STEP, feed, make_pipeline
+from tests.test_timestamp_jumps import STEP, TB, feed, make_pipeline
 
 pytestmark = pytest.mark.timeout(150)
 OPERATOR = "operator-token-unmasked-4321"
@@ -180,3 +181,62 @@ async def test_an_admin_watches_unmasked_while_everyone_else_keeps_the_masks(mak
     finally:
         for viewer in (admin, operator, public):
             await viewer.close()
+
+
+async def test_on_a_site_the_unmasked_stream_is_fenced_by_its_cameras_lease(redis_server):
+    """The unmasked stream has no lease of its own: it is written while the camera's lease is the
+    writer's, in the camera's Redis slot, and refused (the camera given up) once it is not."""
+    import redis.asyncio as aioredis
+
+    from pantau.bus.redis_bus import RedisStreamBus, media_key
+    from pantau.bus.stream_bus import MediaPacket
+    from pantau.runtime.leases import lease_key
+
+    clients = [aioredis.from_url(redis_server.url) for _ in range(2)]
+    ingest, relay = RedisStreamBus(clients[0]), RedisStreamBus(clients[1])
+    lost: list[str] = []
+    ingest.fence = {"cam": "worker-a:1"}.get
+    ingest.on_fenced = lost.append
+    try:
+        assert media_key(UNMASKED) == "{cam:cam}~unmasked:media"  # the camera's slot
+        await clients[0].set(lease_key("cam"), "worker-a:1")
+        subscription = relay.subscribe(UNMASKED)
+        await asyncio.sleep(0.5)  # the demand poll
+        encoded, _ = encode_h264(12)
+        for n, data in enumerate(encoded):
+            ingest.publish(UNMASKED, MediaPacket(data, n * STEP, n * STEP, TB, n % 10 == 0, 1, time.time()))
+        first = await asyncio.wait_for(subscription.get(), 3)
+        assert first.packet.keyframe and first.packet.data in (encoded[0], encoded[10])  # (the cached GOP)
+
+        await clients[0].set(lease_key("cam"), "worker-b:2")  # taken over
+        ingest.publish(UNMASKED, MediaPacket(encoded[0], 12 * STEP, 12 * STEP, TB, True, 1, time.time()))
+        deadline = time.monotonic() + 3
+        while not lost and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert lost == ["cam"]  # the camera is given up, not a lease named "cam~unmasked"
+    finally:
+        for bus, client in zip((ingest, relay), clients):
+            await bus.close()
+            await client.aclose()
+
+
+async def test_the_exception_in_csv_and_only_an_admin_imports_it(api):  # noqa: F811
+    from tests.test_api import ADMIN
+    from tests.test_api import OPERATOR as OPERATOR_HEADERS
+    from tests.test_api import camera as camera_json
+
+    await api.call("POST", "/api/admin/cameras", 201, json=camera_json(1, masks=[CORNER], unmasked_for_officials=True), headers=ADMIN)
+    _, csv_text = await api.call("GET", "/api/admin/cameras.csv", 200, headers=ADMIN)
+    header, row = csv_text.splitlines()[:2]
+    assert "unmasked_for_officials" in header.split(",") and row.endswith(",true")
+    await api.call("PATCH", "/api/admin/cameras/3171011001001", 200, json={"unmasked_for_officials": False}, headers=ADMIN)
+    csv_headers = {"Content-Type": "text/csv"}
+    await api.call("POST", "/api/admin/cameras/import?mode=upsert", 403, data=csv_text, headers={**OPERATOR_HEADERS, **csv_headers})
+    _, stored = await api.call("GET", "/api/admin/cameras/3171011001001", 200, headers=ADMIN)
+    assert stored["unmasked_for_officials"] is False  # the operator's import changed nothing
+    await api.call("POST", "/api/admin/cameras/import?mode=upsert", 200, data=csv_text, headers={**ADMIN, **csv_headers})
+    _, stored = await api.call("GET", "/api/admin/cameras/3171011001001", 200, headers=ADMIN)
+    assert stored["unmasked_for_officials"] is True
+    _, audit = await api.call("GET", "/api/admin/audit?limit=5", 200, headers=ADMIN)
+    update = next(e for e in audit["entries"] if e["action"] == "update")
+    assert update["details"]["changes"]["unmasked_for_officials"] == [False, True]
