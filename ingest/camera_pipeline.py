@@ -25,7 +25,8 @@ without a reconnect (`set_masks`, from the worker's registry follower): new mask
 camera are painted from the next frame, made a keyframe; a camera that gains its first masks
 or loses its last switches path at the source's next keyframe (new epoch), as for B-frames.
 With the officials' exception on (`set_unmasked_for_officials`), a masked camera's source
-packets also go, untouched, to its unmasked bus id (ingest/unmasked_publisher.py).
+packets also go, untouched, to its unmasked bus id (ingest/unmasked_publisher.py), or, for a
+source that cannot be passed on, the transcoder's second, unpainted encode.
 
 Keyframes on request: the pipeline answers the bus's keyframe requests for its camera (a
 viewer's picture loss, a new viewer facing an old GOP, the admin page's fresh tile): a
@@ -337,17 +338,21 @@ class CameraPipeline:
             return
         if packet.time_base is None:
             packet.time_base = self._time_base  # demo packets carry none; the decoder's frames need it
-        if (self.unmasked_for_officials and self._transcoder.masked and self._codec == "h264" and not self.needs_transcode
-                and packet.dts is not None):
+        unmasked = self.unmasked_for_officials and self._transcoder.masked
+        if unmasked and self._codec == "h264" and not self.needs_transcode:
             if not self._unmasked.publish(packet, self._time_base, self.epoch, now):
                 self.needs_transcode = True  # B-frames: never passed on, with or without masks
-        elif self._unmasked.publishing:
+        elif not unmasked and self._unmasked.publishing:
             self._unmasked.stop()
+        # A source that cannot be passed on: the transcoder encodes the unmasked frame too.
+        self._transcoder.unmasked_wanted = unmasked and (self._codec != "h264" or self.needs_transcode)
         try:
             frames = self._transcoder.transcode(packet)
         except av.FFmpegError as exc:
             log.debug("camera %s: undecodable packet (%s)", self.camera_id, exc)
             return
+        for frame in self._transcoder.unmasked_frames:
+            self._unmasked.publish_encoded(frame, self.epoch, now)
         for frame in frames:
             data, keyframe = self._normalizer.normalize(frame.data)
             if self._transcoder.output_size and self.status.current(self.camera_id).get("width") != self._transcoder.output_size[0]:

@@ -7,6 +7,9 @@ Used for H.265, MJPEG and other codecs, H.264 with B-frames, and cameras tagged
 change of masks is painted from the next frame on, which is made a keyframe, so the GOP a new
 viewer starts from never holds the picture as it was before the change. `force_keyframe` makes
 the next frame a keyframe on request (a viewer's picture loss, the admin page's fresh tile).
+With `unmasked_wanted` (the officials' exception, for a source that cannot be passed on as it
+is) the same frame is also encoded before painting, by a second encoder whose keyframes follow
+the first's; its output waits in `unmasked_frames`.
 Decoder and encoder threads are capped (FFmpeg's default is one thread per CPU for every camera).
 """
 
@@ -71,6 +74,9 @@ class H264Transcoder:
         self._painted_generation = 0
         self._painter: MaskPainter | None = None
         self._keyframe_wanted = False  # set from any thread; a lost race costs one GOP at most
+        self.unmasked_wanted = False  # set by the pipeline before each packet
+        self._unmasked_encoder: av.CodecContext | None = None
+        self.unmasked_frames: list[EncodedFrame] = []  # the unmasked output of the last transcode() call
         # Kept: VideoFrame.reformat makes a new scaler per frame (measured 3.3 ms per 720p frame
         # to 852x480, against ~1 ms with one scaler kept), more than a smaller encode saves.
         self._scaler = VideoReformatter()
@@ -114,6 +120,9 @@ class H264Transcoder:
     def transcode(self, packet: av.Packet | None) -> list[EncodedFrame]:
         """Feed one input packet (None flushes); returns the encoded output it produced."""
         out: list[EncodedFrame] = []
+        self.unmasked_frames = []
+        if not self.unmasked_wanted:
+            self._unmasked_encoder = None  # a later start begins with a keyframe of its own
         for frame in self._decoder.decode(packet):
             if frame.pts is None or frame.time_base is None:
                 continue
@@ -123,15 +132,20 @@ class H264Transcoder:
                     continue  # over the fps cap, or not moving forward
                 # A new timeline (the pipeline starts a new epoch): a new encoder, whose first
                 # frame is a keyframe, rather than no output until the old maximum is passed.
-                self._encoder = None
+                self._encoder = self._unmasked_encoder = None
                 self._last_keyframe_pts = None
             if self._encoder is None:
                 self._encoder = self._open_encoder(frame)
             self._last_pts = pts
             picture = self._scaler.reformat(frame, width=self._encoder.width, height=self._encoder.height, format="yuv420p")
             masks_changed = False
+            plain = None
             if self.masked:
-                picture, masks_changed = self._paint(picture if picture is not frame else writable_copy(picture))
+                if self.unmasked_wanted:
+                    plain, picture = picture, writable_copy(picture)
+                elif picture is frame:
+                    picture = writable_copy(picture)
+                picture, masks_changed = self._paint(picture)
             picture.pts = pts
             picture.time_base = OUTPUT_TIME_BASE
             # Keyframes by time, not frame count: camera frame rates drift.
@@ -142,7 +156,16 @@ class H264Transcoder:
                 self._keyframe_wanted = False
             for encoded in self._encoder.encode(picture):
                 out.append(EncodedFrame(bytes(encoded), encoded.pts, encoded.is_keyframe))
+            if plain is not None:
+                self._encode_unmasked(plain, picture)
         return out
+
+    def _encode_unmasked(self, plain: av.VideoFrame, painted: av.VideoFrame) -> None:
+        if self._unmasked_encoder is None:
+            self._unmasked_encoder = self._open_encoder(painted)  # (the same size: painted is already scaled)
+        plain.pts, plain.time_base, plain.pict_type = painted.pts, painted.time_base, painted.pict_type
+        for encoded in self._unmasked_encoder.encode(plain):
+            self.unmasked_frames.append(EncodedFrame(bytes(encoded), encoded.pts, encoded.is_keyframe))
 
     def _paint(self, picture: av.VideoFrame) -> tuple[av.VideoFrame, bool]:
         """The picture with the wanted masks painted, and whether they changed since the last."""

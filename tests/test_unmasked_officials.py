@@ -13,6 +13,7 @@ import asyncio
 import json
 import time
 
+import av
 import pytest
 
 from ingest.camera_pipeline import CameraPipeline
@@ -73,6 +74,33 @@ async def test_a_live_unmasked_subscriber_gets_nothing_once_the_exception_is_off
         await subscription.get()
     feed(pipeline, encoded[30:], [n * STEP for n in range(30, 60)], start + 1.2)
     assert subscription.pending() == 0
+
+
+def decoded_corner(packets) -> float:
+    """Mean grey of the masked corner in the last picture the packets decode to."""
+    decoder = av.CodecContext.create("h264", "r")
+    frames = [f for p in packets for f in decoder.decode(av.Packet(p.data))] + decoder.decode(None)
+    picture = frames[-1].to_ndarray(format="gray")
+    h, w = picture.shape
+    return float(picture[4:int(0.3 * h) - 4, int(0.75 * w) + 4:w - 4].mean())
+
+
+def test_a_source_that_cannot_be_passed_on_gets_its_unmasked_picture_encoded_a_second_time():
+    encoded, _ = encode_h264(40)
+    bus = InProcessBus()
+    pipeline = make_pipeline(bus, force_transcode=True)  # as H.265 or B-frames: never passed on as it is
+    pipeline.set_masks([CORNER])
+    start = time.time()
+    feed(pipeline, encoded[:20], [n * STEP for n in range(20)], start)
+    assert UNMASKED not in bus.camera_ids()
+    pipeline.set_unmasked_for_officials(True)
+    feed(pipeline, encoded[20:], [n * STEP for n in range(20, 40)], start + 0.8)
+    unmasked, masked = bus.gop(UNMASKED), bus.gop("cam")
+    assert unmasked and unmasked[0].keyframe and all(p.data not in encoded for p in unmasked)  # the transcoder's
+    assert decoded_corner(unmasked) > 50 and decoded_corner(masked) < 25  # grey 60 there, unless masked
+    pipeline.set_unmasked_for_officials(False)
+    feed(pipeline, encoded[:1], [40 * STEP], start + 1.6)
+    assert UNMASKED not in bus.camera_ids()
 
 
 def test_without_masks_there_is_no_unmasked_stream_and_a_keyframe_request_reaches_the_transcoder():

@@ -4,8 +4,9 @@ camera's whole picture sets `unmasked_for_officials` on that camera. Only admins
 
 While it is on and the camera has masks, the ingest worker holding the camera publishes the
 camera's unmasked picture beside the masked one, on a bus id of its own (`<id>~unmasked`):
-the source's own packets (no second encode). Every output reads the camera's id, as before,
-so tiles, picture health, HLS, recordings, restreams and every WHEP viewer get the masked
+the source's own packets (no second encode), or for a source that cannot be passed on as it is
+(H.265, B-frames) a second encode of the decoded frame. Every output reads the camera's id,
+as before, so tiles, picture health, HLS, recordings, restreams and every WHEP viewer get the masked
 picture; only `POST /whep/{id}?view=unmasked`, for an admin, reads the other id, and each
 such session is audited (`watch_unmasked`). Turned off, ingest stops publishing it at once.
 """
