@@ -1,16 +1,18 @@
 """Bus packets -> CMAF fMP4: an init segment, and parts of about `part_target_s` grouped into
-segments that start at keyframes. No decoding, no encoding: PyAV's mp4 muxer only re-frames
-the Annex-B access units (the way Home Assistant's stream worker packages LL-HLS).
+segments that start at keyframes. No decoding, no encoding: the Annex-B access units are
+re-framed (start codes -> 4-byte lengths) and written into boxes by hand (mp4_boxes.py), the
+way FFmpeg's mp4 muxer with `empty_moov+default_base_moof+frag_discont` wrote them before.
 
-One muxer per segment, writing into memory: `empty_moov` puts ftyp+moov (the init segment)
-first, `frag_duration` makes the muxer close a fragment (moof+mdat: one part) when the next
-packet would take it past the part target, whatever the camera's GOP, and closing the muxer
-at the next segment's keyframe writes the segment's last part. `frag_discont` keeps the real
-decode time in every fragment (tfdt), so segments from separate muxers join into one timeline.
-Measured here (a shared 2-core machine): 60 µs per packet at 320x240, 150-300 µs at 720p25
-2 Mbps (~0.4-0.7 % of a core per packaged camera): up to ~1.5 ms per part, so its users run it
-in a thread, never on the event loop. One mux, two outputs: LL-HLS (relay/hls/packager.py) and
-recordings (outputs/recording/recorder.py).
+Each segment opens with its init segment (ftyp+moov: avc1 from the keyframe's SPS/PPS, and the
+sound's sample entry). A part (moof+mdat: one fragment) closes when the next video packet would
+take it to the part target or beyond, whatever the camera's GOP; the next segment's keyframe
+closes the segment's last part. Every fragment carries the real decode time of its first sample
+(tfdt), so segments join into one timeline. A sample's duration is the distance to the next
+one of its track; the last picture of a part lasts until the packet that closed it, the last
+sound frame a frame. Measured here (bench/segmenter.py, 720p25 ~2.8 Mbit/s): see the README
+("Recordings"); PyAV's muxer cost 150-300 µs per 720p packet on a busy machine. One mux, two
+outputs: LL-HLS (relay/hls/packager.py) and recordings (outputs/recording/recorder.py), both
+run it in a thread (a part's join and a segment's last part are still blocking copies).
 
 A new epoch (camera reconnect or new owner), a jump in time or new parameter sets end the
 segment; the next one is marked as a discontinuity and may carry a new init segment.
@@ -27,20 +29,27 @@ decide where segments and parts end.
 
 from __future__ import annotations
 
-import io
+import struct
 from dataclasses import dataclass
-from fractions import Fraction
-
-import av
 
 from ingest.h264 import NAL_PPS, NAL_SPS, join_annexb, nal_type, split_annexb
 from pantau.bus.stream_bus import CLOCK_RATE, VIDEO, TimedPacket
-from pantau.media.audio_config import AAC_FRAME_SAMPLES, OPUS_RATE, opus_head, split_adts
-from pantau.media.sps import picture_size
+from pantau.media.audio_config import AAC_FRAME_SAMPLES, OPUS_RATE, split_adts
+from pantau.media.mp4_boxes import (
+    AUDIO_TRACK,
+    NON_SYNC_SAMPLE,
+    SYNC_SAMPLE,
+    VIDEO_TRACK,
+    AudioTrack,
+    TrackRun,
+    VideoTrack,
+    fragment,
+    init_segment,
+)
 
-CLOCK = Fraction(1, CLOCK_RATE)
 MAX_STEP = CLOCK_RATE  # a dts step above 1 s is a gap (the subscription skipped): a discontinuity
-MOVFLAGS = "empty_moov+default_base_moof+frag_discont+negative_cts_offsets+skip_trailer"
+OPUS_FRAME_S = 0.02
+_LENGTH = struct.Struct(">I")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,18 +63,16 @@ class Chunk:
     discontinuity: bool  # (first part only) the segment follows a discontinuity
     init: bytes  # the init segment (ftyp+moov) its segment plays with
     program_date_time: float  # wall time (time.time()) ingest received the segment's first frame
+    audio: str | None = None  # the sound track of its segment ("aac", "opus"), None: the picture only
 
 
 class Fmp4Segmenter:
     def __init__(self, part_target_s: float, segment_target_s: float, audio: bool = False):
         self.audio = audio  # segments opened from now on carry the sound (may change any time)
-        self.part_target_s = part_target_s
+        self.part_target = round(part_target_s * CLOCK_RATE)
         self.segment_target = round(segment_target_s * CLOCK_RATE)
-        self.fragments = 0  # fragment_index: mfhd sequence numbers keep growing across muxers
-        self._out: av.container.OutputContainer | None = None
-        self._stream = None
-        self._buffer = io.BytesIO()
-        self._written = 0  # bytes of _buffer already handed out
+        self.fragments = 0  # mfhd sequence numbers keep growing across segments
+        self._open = False
         self._init = b""
         self._parameter_sets = b""
         self._epoch: int | None = None
@@ -77,8 +84,13 @@ class Fmp4Segmenter:
         self._segment_discontinuity = False
         self._segment_time = 0.0
         self._need_discontinuity = False
-        self._audio_stream = None
-        self._audio_track: str | None = None  # the track muxed into the open segment
+        self._video: TrackRun | None = None  # the open part's pictures
+        self._pending: tuple[bytes, int, int, int] | None = None  # the last picture: sample, dts, flags, cts (its duration comes with the next)
+        self._sound: TrackRun | None = None  # the open part's sound frames
+        self._sound_pending: tuple[bytes, int] | None = None  # the last sound frame and its time (track timescale)
+        self._sound_rate = 0
+        self._sound_frame = 0  # one frame's duration in the track timescale
+        self._audio_track: str | None = None  # the track in the open segment
         self._aac: tuple[bytes, int] | None = None  # AudioSpecificConfig and rate, once seen
         self._opus_seen = False
         self._held: TimedPacket | None = None  # the first keyframe, waiting a frame for its sound
@@ -93,11 +105,12 @@ class Fmp4Segmenter:
         chunks: list[Chunk] = []
         if self._held is not None:
             held, self._held = self._held, None
-            chunks += self._start_segment(held)
+            self._open_segment(held)
+            self._add_picture(held)
             for audio in self._held_audio:
-                chunks += self._feed_audio(audio)
+                self._feed_audio(audio)
             self._held_audio = []
-        if self._out is not None:
+        if self._open:
             parameter_sets = _parameter_sets(packet.data) if packet.keyframe else b""
             broken = (packet.epoch != self._epoch or timed.dts - self._last_dts > MAX_STEP
                       or (parameter_sets and parameter_sets != self._parameter_sets))
@@ -105,26 +118,18 @@ class Fmp4Segmenter:
                 end = timed.dts if timed.dts - self._last_dts <= MAX_STEP else self._last_dts + CLOCK_RATE // 25
                 chunks += self._close_segment(end)
                 self._need_discontinuity = self._need_discontinuity or broken
-        if self._out is None:
+        if not self._open:
             if not packet.keyframe:
                 self._need_discontinuity = self._need_discontinuity or self._epoch not in (None, packet.epoch)
                 return chunks  # a segment starts at a keyframe
             if self._segments == 0 and self.audio and self._aac is None and not self._opus_seen:
                 self._held = timed  # see the module docstring
                 return chunks
-            return chunks + self._start_segment(timed)
-        self._mux(timed)
-        chunks += self._written_parts(timed.dts)
-        self._part_has_keyframe |= packet.keyframe
-        self._last_dts = timed.dts
+            self._open_segment(timed)
+        elif timed.dts - self._part_start >= self.part_target:
+            chunks.append(self._part(timed.dts))
+        self._add_picture(timed)
         return chunks
-
-    def _start_segment(self, keyframe: TimedPacket) -> list[Chunk]:
-        self._open_segment(keyframe)
-        self._mux(keyframe)
-        self._part_has_keyframe = True
-        self._last_dts = keyframe.dts
-        return self._written_parts(keyframe.dts)
 
     def wants(self, timed: TimedPacket) -> bool:
         """Whether `feed` would use the packet (callers skip the rest before handing it over):
@@ -132,14 +137,25 @@ class Fmp4Segmenter:
         track = timed.packet.track
         return track == VIDEO or (self.audio and (track == "aac" or self._aac is None))
 
-    def _written_parts(self, dts: int) -> list[Chunk]:
-        if self._buffer.tell() == self._written:
+    def finish(self) -> list[Chunk]:
+        """End the open segment now (the camera went quiet, or the output stops): its last part.
+        The next keyframe starts a new segment, marked as a discontinuity."""
+        if not self._open:
             return []
-        if not self._init:
-            self._init = self._buffer.getvalue()  # the muxer's first write: ftyp+moov
-            self._written = self._buffer.tell()
-            return []
-        return [self._part(dts)]  # a fragment was written: every packet before this one
+        self._need_discontinuity = True
+        return self._close_segment(self._last_dts + CLOCK_RATE // 25)
+
+    def _add_picture(self, timed: TimedPacket) -> None:
+        if self._pending is not None:
+            sample, dts, flags, cts = self._pending
+            self._video.add(sample, timed.dts - dts, flags, cts)
+        if self._video is None:
+            self._video = TrackRun(VIDEO_TRACK, timed.dts)
+        keyframe = timed.packet.keyframe
+        self._pending = (_length_prefixed(timed.packet.data), timed.dts, SYNC_SAMPLE if keyframe else NON_SYNC_SAMPLE,
+                         max(timed.pts, timed.dts) - timed.dts)
+        self._part_has_keyframe |= keyframe
+        self._last_dts = timed.dts
 
     def _feed_audio(self, timed: TimedPacket) -> list[Chunk]:
         packet = timed.packet
@@ -155,47 +171,32 @@ class Fmp4Segmenter:
         if self._held is not None:
             self._held_audio.append(timed)
             return []
-        if self._audio_stream is None or packet.track != self._audio_track or self._last_dts is None:
-            return []
-        if timed.dts < self._segment_start:
-            return []  # sound from before the segment's first picture
-        av_packet = av.Packet(payload)
-        av_packet.dts = av_packet.pts = timed.dts
-        av_packet.time_base = CLOCK
-        av_packet.duration = round(CLOCK_RATE * (AAC_FRAME_SAMPLES / self._aac[1] if packet.track == "aac" else 0.02))
-        av_packet.stream = self._audio_stream
-        self._out.mux(av_packet)
-        return self._written_parts(self._last_dts)
-
-    def finish(self) -> list[Chunk]:
-        """End the open segment now (the camera went quiet, or the output stops): its last part.
-        The next keyframe starts a new segment, marked as a discontinuity."""
-        if self._out is None:
-            return []
-        self._need_discontinuity = True
-        return self._close_segment(self._last_dts + CLOCK_RATE // 25)
+        if not self._open or packet.track != self._audio_track or timed.dts < self._segment_start:
+            return []  # not this segment's sound, or sound from before its first picture
+        time = timed.dts * self._sound_rate // CLOCK_RATE
+        if self._sound_pending is not None:
+            sample, previous = self._sound_pending
+            self._sound.add(sample, max(1, time - previous), SYNC_SAMPLE)
+        if self._sound is None:
+            self._sound = TrackRun(AUDIO_TRACK, time)
+        self._sound_pending = (payload, time)
+        return []
 
     def _open_segment(self, timed: TimedPacket) -> None:
         parameter_sets = _parameter_sets(timed.packet.data)
-        sps = next((u for u in split_annexb(parameter_sets) if nal_type(u) == NAL_SPS), None)
-        if sps is None:
-            raise ValueError("keyframe without SPS (the bus puts SPS/PPS in front of every keyframe)")
-        width, height = picture_size(sps)
-        self._buffer = io.BytesIO()
-        self._written = 0
-        self._init = b""
-        self._out = av.open(self._buffer, mode="w", format="mp4", options={
-            "movflags": MOVFLAGS, "frag_duration": str(round(self.part_target_s * 1e6)),
-            "fragment_index": str(self.fragments + 1), "video_track_timescale": str(CLOCK_RATE)})
-        self._stream = self._out.add_stream("h264")
-        self._stream.width, self._stream.height = width, height
-        self._stream.time_base = CLOCK
-        self._stream.codec_context.extradata = parameter_sets
-        self._add_audio_stream()
+        units = split_annexb(parameter_sets)
+        sps = next((u for u in units if nal_type(u) == NAL_SPS), None)
+        pps = next((u for u in units if nal_type(u) == NAL_PPS), None)
+        if sps is None or pps is None:
+            raise ValueError("keyframe without SPS/PPS (the bus puts them in front of every keyframe)")
+        sound = self._sound_track()
+        self._init = init_segment(VideoTrack(sps, pps, CLOCK_RATE), sound)
+        self._audio_track = sound.codec if sound else None
         if self._segments and self._audio_track != self._last_audio_track:
             self._need_discontinuity = True  # players set their tracks up again
         self._last_audio_track = self._audio_track
         self._segments += 1
+        self._open = True
         self._parameter_sets = parameter_sets
         self._epoch = timed.packet.epoch
         self._segment_start = self._part_start = timed.dts
@@ -205,52 +206,57 @@ class Fmp4Segmenter:
         self._need_discontinuity = False
         self._segment_time = timed.packet.received_at
 
-    def _add_audio_stream(self) -> None:
-        self._audio_stream = self._audio_track = None
+    def _sound_track(self) -> AudioTrack | None:
         if not self.audio:
-            return
+            return None
         if self._aac is not None:
             config, rate = self._aac
-            stream = self._out.add_stream("aac", rate=rate)
-            stream.codec_context.extradata = config
-            self._audio_track = "aac"
-        elif self._opus_seen:
-            stream = self._out.add_stream("opus", rate=OPUS_RATE)
-            stream.codec_context.extradata = opus_head()
-            self._audio_track = "opus"
-        else:
-            return
-        stream.layout = "stereo" if self._audio_track == "aac" and (self._aac[0][1] >> 3) & 0x0F == 2 else "mono"
-        stream.time_base = Fraction(1, stream.codec_context.sample_rate)
-        self._audio_stream = stream
-
-    def _mux(self, timed: TimedPacket) -> None:
-        packet = av.Packet(timed.packet.data)
-        packet.dts = timed.dts
-        packet.pts = max(timed.pts, timed.dts)
-        packet.time_base = CLOCK
-        packet.stream = self._stream
-        if timed.packet.keyframe:
-            packet.is_keyframe = True
-        self._out.mux(packet)
+            self._sound_rate, self._sound_frame = rate, AAC_FRAME_SAMPLES
+            return AudioTrack("aac", rate, 2 if (config[1] >> 3) & 0x0F == 2 else 1, config)
+        if self._opus_seen:
+            self._sound_rate, self._sound_frame = OPUS_RATE, round(OPUS_RATE * OPUS_FRAME_S)
+            return AudioTrack("opus", OPUS_RATE, 1)
+        return None
 
     def _part(self, end_dts: int) -> Chunk:
-        self._buffer.seek(self._written)
-        data = self._buffer.read()
-        self._written = self._buffer.tell()
+        """The open part up to `end_dts` (where the next picture starts, or the segment ends)."""
+        if self._pending is not None:
+            sample, dts, flags, cts = self._pending
+            self._video.add(sample, max(1, end_dts - dts), flags, cts)
+            self._pending = None
+        if self._sound_pending is not None:
+            sample, _ = self._sound_pending
+            self._sound.add(sample, self._sound_frame, SYNC_SAMPLE)
+            self._sound_pending = None
         self.fragments += 1
+        data = fragment(self.fragments, [run for run in (self._video, self._sound) if run is not None])
+        self._video = self._sound = None
         chunk = Chunk(data, (end_dts - self._part_start) / CLOCK_RATE, self._part_has_keyframe, self._segment_opened,
-                      self._segment_discontinuity, self._init, self._segment_time)
+                      self._segment_discontinuity, self._init, self._segment_time, self._audio_track)
         self._segment_opened = False
         self._part_start = end_dts
         self._part_has_keyframe = False
         return chunk
 
     def _close_segment(self, end_dts: int) -> list[Chunk]:
-        self._out.close()  # writes the buffered packets as the segment's last fragment
-        self._out = self._stream = self._audio_stream = None
-        return [self._part(end_dts)] if self._buffer.tell() != self._written else []
+        chunks = [self._part(end_dts)] if self._video is not None or self._pending is not None else []
+        self._open = False
+        self._audio_track = None
+        return chunks
 
 
 def _parameter_sets(data: bytes) -> bytes:
     return join_annexb([u for u in split_annexb(data) if nal_type(u) in (NAL_SPS, NAL_PPS)])
+
+
+def _length_prefixed(annexb: bytes) -> bytes:
+    """An Annex-B access unit as MP4 wants it: each NAL unit behind its 4-byte length. A NAL unit
+    never ends in a zero byte (H.264 7.4.1), so zeros before a start code are the next one's
+    (a 4-byte start code) or padding."""
+    units = annexb.split(b"\x00\x00\x01")
+    parts = []
+    for unit in units[1:]:
+        unit = unit.rstrip(b"\x00")
+        if unit:
+            parts += (_LENGTH.pack(len(unit)), unit)
+    return b"".join(parts)

@@ -1,11 +1,13 @@
 """The picture size of an H.264 stream, read from its SPS (ITU-T H.264 7.3.2.1.1).
 
-The fMP4 init segment names the video's width and height (tkhd, avc1); the bus carries only
-the bitstream, so they are read from the sequence parameter set in front of each keyframe:
-a few exp-Golomb fields, no decoding.
+The fMP4 init segment names the video's width and height (tkhd, avc1) and, for the high profiles,
+its chroma format and bit depths (avcC); the bus carries only the bitstream, so they are read
+from the sequence parameter set in front of each keyframe: a few exp-Golomb fields, no decoding.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
 
@@ -60,8 +62,26 @@ def _skip_scaling_list(bits: _Bits, size: int) -> None:
         last = next_scale or last
 
 
+@dataclass(frozen=True, slots=True)
+class SpsInfo:
+    width: int
+    height: int
+    profile: int
+    chroma_format: int  # 0 monochrome, 1 4:2:0, 2 4:2:2, 3 4:4:4
+    bit_depth_luma: int
+    bit_depth_chroma: int
+
+
 def picture_size(sps_nal: bytes) -> tuple[int, int]:
     """(width, height) in pixels of an SPS NAL unit (header byte included). ValueError if unreadable."""
+    info = read_sps(sps_nal)
+    return info.width, info.height
+
+
+def read_sps(sps_nal: bytes) -> SpsInfo:
+    """What an MP4 sample entry names of an SPS NAL unit (avc1's size, avcC's high-profile
+    fields). ValueError if unreadable."""
+    depths = (8, 8)
     try:
         bits = _Bits(_rbsp(sps_nal[1:]))
         profile = bits.bits(8)
@@ -72,8 +92,7 @@ def picture_size(sps_nal: bytes) -> tuple[int, int]:
             chroma_format = bits.ue()
             if chroma_format == 3:
                 bits.bit()  # separate_colour_plane_flag
-            bits.ue()
-            bits.ue()  # bit depths
+            depths = (bits.ue() + 8, bits.ue() + 8)
             bits.bit()  # qpprime_y_zero_transform_bypass_flag
             if bits.bit():  # seq_scaling_matrix_present_flag
                 for index in range(8 if chroma_format != 3 else 12):
@@ -110,4 +129,4 @@ def picture_size(sps_nal: bytes) -> tuple[int, int]:
     height = (2 - frame_mbs_only) * height_map_units * 16 - crop_y * (crop[2] + crop[3])
     if width <= 0 or height <= 0:
         raise ValueError("SPS gives no picture size")
-    return width, height
+    return SpsInfo(width, height, profile, chroma_format, *depths)
