@@ -196,13 +196,15 @@ async def test_an_admin_watches_unmasked_while_everyone_else_keeps_the_masks(mak
         assert len(watched) == 1 and watched[0]["camera"] == "cam" and watched[0]["actor"]
         assert node.admin_token not in json.dumps(watched)
 
-        # Off: the unmasked stream stops (the admin's viewer gets no new frame) and a new view is refused.
+        # Off: the unmasked stream stops, the admin's session is ended (the relay's once-a-second
+        # check) and a new view is refused.
         status, _ = node.request("PATCH", "/api/admin/cameras/cam", {"unmasked_for_officials": False}, node.admin_token)
         assert status == 200
-        await asyncio.sleep(2.0)  # the registry poll (0.5 s) and a frame or two in flight
+        await asyncio.sleep(2.0)  # the registry poll (0.5 s), the relay's check (1 s), a frame or two in flight
         before = len(admin.frames)
         await asyncio.sleep(2.0)
         assert len(admin.frames) == before
+        assert admin.pc.connectionState in ("closed", "failed"), admin.pc.connectionState
         frames = len(operator.frames)
         await operator.wait_frames(frames + 10, timeout=10)  # the masked picture goes on
         assert (await refused(node, node.admin_token))[0] == 409

@@ -4,7 +4,9 @@ Requests are judged as they come (relay/live/public_windows.py); this is for wha
 request. Each check:
 
 - ends every public WHEP session of a camera the public may no longer see (its window closed,
-  or it was made non-public or removed): the viewer's picture stops within a second;
+  or it was made non-public or removed): the viewer's picture stops within a second; and every
+  admin's unmasked view of a camera that no longer publishes one (its officials' exception
+  turned off or its masks removed: pantau/cameras/unmasked_view.py);
 - tells public SSE clients when a camera they follow changes sides: its status becomes
   `scheduled` (with `public_from`), or its real status again, so pages swap the picture for
   "Tayang publik mulai 13.00 WIB" and back without a reload. A client of one camera (the station
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from pantau.cameras import visibility
 from pantau.cameras.camera import Camera, public_status
+from pantau.cameras.unmasked_view import publishes_unmasked
 
 if TYPE_CHECKING:
     from pantau.cameras.registry import Registry
@@ -94,6 +97,9 @@ class VisibilityWatch:
             camera = cameras.get(session.camera_id)
             if session.public and (camera is None or not judge(camera)):
                 log.info("public viewer of %s ended: the camera is outside its public window", session.camera_id)
+                await sessions.close(session.id)
+            elif session.bus_id != session.camera_id and (camera is None or not publishes_unmasked(camera)):
+                log.info("unmasked viewer of %s ended: the officials' exception is off", session.camera_id)
                 await sessions.close(session.id)
 
     def _flipped(self, table, judge: visibility.Judge) -> list[Camera]:
