@@ -20,6 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from outputs.recording.chain import SIGNATURES_FILE, CameraChain, append_line, iso
+from outputs.recording.disk_usage import DiskUsage
 from outputs.recording.segment_files import SegmentFile, remove_unrecorded
 from outputs.recording.site_key import SiteKey
 from pantau.bus.stream_bus import StreamBus, TimedPacket
@@ -41,8 +42,10 @@ GAP_RESTART = "recording stopped (node restart, crash or new lease owner)"
 
 
 class Recorder:
-    def __init__(self, bus: StreamBus, camera_id: str, chain: CameraChain, key: SiteKey, settings: RecordingSettings):
+    def __init__(self, bus: StreamBus, camera_id: str, chain: CameraChain, key: SiteKey, settings: RecordingSettings,
+                 usage: DiskUsage | None = None):
         self.bus = bus
+        self.usage = usage  # the recordings directory's running total, told of every segment written
         self.camera_id = camera_id
         self.chain = chain
         self.key = key
@@ -128,6 +131,8 @@ class Recorder:
                               reason=GAP_RESTART if previous_end < self._started_at else GAP_OFFLINE)
         self.chain.append("segment", start=iso(start), end=iso(end), file=file.relative, sha256=sha256,
                           bytes=file.size, init_bytes=file.init_bytes)
+        if self.usage is not None:
+            self.usage.add(file.size)
         self.segments_written += 1
 
     def _abandon(self) -> None:

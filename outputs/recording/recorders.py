@@ -16,9 +16,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from outputs.recording.chain import CameraChain, iso
+from outputs.recording.disk_usage import DiskUsage
 from outputs.recording.holds import HoldStore
 from outputs.recording.recorder import WRITERS, Recorder
-from outputs.recording.retention import bytes_used, expired, over_budget, present_segments
+from outputs.recording.retention import expired, over_budget, present_segments
 from outputs.recording.segment_files import remove_unrecorded
 from outputs.recording.site_key import SiteKey
 from pantau.bus.stream_bus import StreamBus
@@ -28,8 +29,10 @@ log = logging.getLogger(__name__)
 
 
 class Recorders:
-    def __init__(self, bus: StreamBus, settings: RecordingSettings, root: Path, key: SiteKey, holds: HoldStore | None):
+    def __init__(self, bus: StreamBus, settings: RecordingSettings, root: Path, key: SiteKey, holds: HoldStore | None,
+                 usage: DiskUsage | None = None):
         self.bus = bus
+        self.usage = usage or DiskUsage(root)  # for the budget: a running total, not a walk per check
         self.settings = settings
         self.root = root
         self.key = key
@@ -45,7 +48,7 @@ class Recorders:
             self.running.pop(camera_id)[1].cancel()
             log.info("camera %s: recording stopped", camera_id)
         for camera_id in wanted - self.running.keys():
-            recorder = Recorder(self.bus, camera_id, CameraChain(self.root, camera_id), self.key, self.settings)
+            recorder = Recorder(self.bus, camera_id, CameraChain(self.root, camera_id), self.key, self.settings, self.usage)
             task = asyncio.get_running_loop().create_task(self._run(recorder), name=f"record-{camera_id}")
             self.running[camera_id] = (recorder, task)
             log.info("camera %s: recording to %s", camera_id, recorder.chain.dir)
@@ -99,7 +102,7 @@ class Recorders:
         if self.settings.budget_gb:
             budget = int(self.settings.budget_gb * 1e9)
             left = [s for found in segments.values() for s in found if s not in doomed[s.camera]]
-            used = bytes_used(self.root) - sum(s.size for found in doomed.values() for s in found)
+            used = self.usage.total() - sum(s.size for found in doomed.values() for s in found)
             for segment in over_budget(left, holds, used, budget):
                 doomed[segment.camera].append(segment)
         count = 0
@@ -113,6 +116,7 @@ class Recorders:
             for segment in found:
                 with contextlib.suppress(FileNotFoundError):
                     (chain.dir / segment.entry.fields["file"]).unlink()
+                    self.usage.add(-segment.size)
             count += len(found)
             recorder = self.running.get(camera_id, (None,))[0]
             if recorder is not None:

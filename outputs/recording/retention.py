@@ -1,7 +1,7 @@
 """Retention: which recorded segments to delete, oldest first, never one a hold covers.
 
 Two limits: age (`retention_days`) per camera, and the site's disk budget (`budget_gb`) over the
-whole recordings directory, met by deleting the oldest segments of the cameras this worker
+whole recordings directory (its size kept as a running total: disk_usage.py), met by deleting the oldest segments of the cameras this worker
 records (each camera's writer deletes only its own files). A deletion is written into the
 camera's chain (a `deleted` entry naming the seqs and why) before the files go, so verification
 tells an expired segment from a missing one.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from outputs.recording.chain import Entry
 from outputs.recording.holds import Hold
@@ -58,12 +57,3 @@ def over_budget(segments: list[Present], holds: list[Hold], used_bytes: int, bud
             used_bytes -= segment.size
     return chosen
 
-
-def bytes_used(root: Path) -> int:
-    total = 0
-    for path in root.rglob("*.mp4"):
-        try:
-            total += path.stat().st_size
-        except FileNotFoundError:
-            pass
-    return total
