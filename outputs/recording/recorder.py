@@ -1,8 +1,13 @@
 """Records one camera: reads it from the stream bus, cuts fMP4 segments at keyframes with the
 segmenter LL-HLS uses (pantau/media/fmp4_segmenter.py: one mux, two outputs), writes each one
 safely (segment_files.py), chains it (chain.py) and signs the chain head every
-`sign_every_s` and when it stops (site_key.py). No decoding. Audio is dropped (the bus carries
-video only).
+`sign_every_s` and when it stops (site_key.py). No decoding.
+
+Sound: the recorder reads the camera's sound tracks too, and a segment carries the camera's
+AAC as it sent it (or, for a camera without AAC, the Opus ingest makes), beside the picture, so
+what was said at the count is evidence too; its chain entry names the codec (`"audio"`).
+Recordings are written whole, with the sound, whoever may hear it: who gets the sound is decided
+when they are played (relay/recordings/: the public only where the camera's `audio_public` is on).
 
 Times are wall-clock: a segment starts when ingest received its first frame and lasts the sum
 of its parts. A pause longer than `gap_s` between two segments becomes a gap entry, with the
@@ -23,7 +28,7 @@ from outputs.recording.chain import SIGNATURES_FILE, CameraChain, append_line, i
 from outputs.recording.disk_usage import DiskUsage
 from outputs.recording.segment_files import SegmentFile, remove_unrecorded
 from outputs.recording.site_key import SiteKey
-from pantau.bus.stream_bus import StreamBus, TimedPacket
+from pantau.bus.stream_bus import AUDIO_TRACKS, VIDEO, StreamBus, TimedPacket
 from pantau.media.fmp4_segmenter import Chunk, Fmp4Segmenter
 from pantau.runtime.config import RecordingSettings
 
@@ -50,8 +55,9 @@ class Recorder:
         self.chain = chain
         self.key = key
         self.settings = settings
-        self._segmenter = Fmp4Segmenter(ONE_FRAGMENT, settings.segment_s)
+        self._segmenter = self._new_segmenter()
         self._file: SegmentFile | None = None
+        self._audio: str | None = None  # the sound codec of the segment being written
         self._start = 0.0
         self._duration = 0.0
         self._end: float | None = None  # where the last segment written ended (its continuation starts there)
@@ -66,7 +72,7 @@ class Recorder:
         if removed:
             log.info("recording of %s: removed %d unfinished segment file(s) from before", self.camera_id, removed)
         try:
-            with self.bus.subscribe(self.camera_id) as subscription:
+            with self.bus.subscribe(self.camera_id, tracks=(VIDEO, *AUDIO_TRACKS)) as subscription:
                 while True:
                     batch = await self._next_batch(subscription)
                     try:
@@ -74,11 +80,14 @@ class Recorder:
                     except (ValueError, OSError) as exc:  # a packet the muxer refuses: start again at a keyframe
                         log.warning("recording of %s: %s; starting again at the next keyframe", self.camera_id, exc)
                         await loop.run_in_executor(WRITERS, self._abandon)
-                        self._segmenter = Fmp4Segmenter(ONE_FRAGMENT, self.settings.segment_s)
+                        self._segmenter = self._new_segmenter()
                         continue
         finally:
             # Stopping (lease lost, camera no longer recorded, shutdown): the open segment is kept.
             await asyncio.shield(loop.run_in_executor(WRITERS, self._close))
+
+    def _new_segmenter(self) -> Fmp4Segmenter:
+        return Fmp4Segmenter(ONE_FRAGMENT, self.settings.segment_s, audio=True)
 
     async def _next_batch(self, subscription) -> list[TimedPacket]:
         """The packets of the next BATCH_S (one thread hop per batch, not per packet: the hop and
@@ -90,8 +99,11 @@ class Recorder:
             return []
         await asyncio.sleep(BATCH_S)  # the subscription queues ~10 s: a short wait loses nothing
         batch = [first]
+        wants = self._segmenter.wants  # a camera with AAC also has ingest's Opus (for WebRTC): not kept
         while subscription.pending():
-            batch.append(await subscription.get())
+            timed = await subscription.get()
+            if wants(timed):
+                batch.append(timed)
         return batch
 
     # -- in the writer thread ------------------------------------------------------------------
@@ -114,7 +126,7 @@ class Recorder:
             start = chunk.program_date_time if chunk.new_segment or self._end is None else self._end
             self._file = SegmentFile(self.chain.dir, start, chunk.init)
             self._file.write(chunk.data)
-            self._start, self._duration = start, chunk.duration
+            self._start, self._duration, self._audio = start, chunk.duration, chunk.audio
             self._commit()
             self._end = start + chunk.duration
 
@@ -129,8 +141,9 @@ class Recorder:
             # Video stopped before this recorder started: recording itself stopped (restart, crash, new owner).
             self.chain.append("gap", start=iso(previous_end), end=iso(start),
                               reason=GAP_RESTART if previous_end < self._started_at else GAP_OFFLINE)
+        sound = {"audio": self._audio} if self._audio else {}  # entries of silent segments stay as they were
         self.chain.append("segment", start=iso(start), end=iso(end), file=file.relative, sha256=sha256,
-                          bytes=file.size, init_bytes=file.init_bytes)
+                          bytes=file.size, init_bytes=file.init_bytes, **sound)
         if self.usage is not None:
             self.usage.add(file.size)
         self.segments_written += 1

@@ -132,13 +132,17 @@ def _document() -> dict[str, Any]:
                            "404 when nothing was recorded in it", "parameters": _params("id") + _RANGE,
                 "responses": {"200": {"description": "playlist", "content": {"application/vnd.apple.mpegurl": {"schema": {"type": "string"}}}}, **errors}}},
             "/api/cameras/{id}/recordings/segments/{day}/{name}": {"get": {
-                "summary": "One recorded segment file (fMP4), as named by the VOD playlist; the same roles as the listing",
+                "summary": "One recorded segment file (fMP4), as named by the VOD playlist; the same roles as the listing. The public "
+                           "gets a camera's sound only where its audio_public is on: otherwise the picture only (the sound track taken out)",
                 "parameters": _params("id") + [{"name": "day", "in": "path", "required": True, "schema": {"type": "string"}},
-                                               {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                                               {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                                               {"name": "part", "in": "query", "description": "init or media: one half of the file",
+                                                "schema": {"type": "string", "enum": ["init", "media"]}}],
                 "responses": {"200": {"description": "segment", "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}}, **errors}}},
             "/api/cameras/{id}/recordings/export": {"get": {
                 "summary": "The range (at most 6 h) as a zip: video.mp4, the original segment files, the chain extract, signatures, the "
-                           "public key, README.txt (checking it with sha256sum and openssl); `pantau verify` checks it",
+                           "public key, README.txt (checking it with sha256sum and openssl); `pantau verify` checks it. 403 for the "
+                           "public when the range has sound and the camera's audio_public is off",
                 "parameters": _params("id") + _RANGE,
                 "responses": {"200": {"description": "zip", "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}, **errors}}},
             "/api/recordings/site-key.pem": {"get": {"summary": "The site's Ed25519 public key that signs recording chains (PEM)",

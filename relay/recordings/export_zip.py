@@ -12,13 +12,15 @@ one), plus what a court's expert needs without our software:
   range.json                the range and the seqs of the segment files included
   README.txt                how to check all of it with sha256sum and openssl
 
-The joined video.mp4 is not in the chain (it is made on export); its frames are those of the
-segment files. Timestamps that go back (a node restart between segments) are moved forward.
+The joined video.mp4 is not in the chain (it is made on export); its frames (and sound, where the
+segments have it) are those of the segment files. Timestamps that go back (a node restart
+between segments) are moved forward.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import zipfile
 from fractions import Fraction
@@ -98,29 +100,72 @@ def _signatures(camera_dir: Path) -> dict[int, bytes]:
 
 
 def join_segments(files: list[Path], target: Path) -> None:
-    """Remux the segment files into one MP4 (video only, no re-encode), timestamps kept increasing."""
-    with av.open(str(target), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
-        stream = None
-        offset = 0
-        last_dts: int | None = None
-        step = 3600
+    """Remux the segment files into one MP4 (no re-encode): the picture, and the sound where the
+    segments carry it (the codec of the first segment with sound); timestamps kept increasing."""
+    with_sound = next((path for path in files if _has_sound(path)), None)
+    with av.open(str(target), mode="w", format="mp4", options={"movflags": "+faststart"}) as out, \
+            (av.open(str(with_sound)) if with_sound else contextlib.nullcontext()) as template:
+        joiner = _Joiner(out, template.streams.audio[0] if template else None)  # every stream set up before the first packet
         for path in files:
             with av.open(str(path)) as source:
-                video = source.streams.video[0]
-                if stream is None:
-                    stream = out.add_stream_from_template(video)
-                    stream.time_base = Fraction(1, 90_000)
-                for packet in source.demux(video):
-                    if packet.dts is None or packet.size == 0:
-                        continue
-                    dts = int(packet.dts * video.time_base * 90_000)
-                    pts = int((packet.pts if packet.pts is not None else packet.dts) * video.time_base * 90_000)
-                    if last_dts is not None and dts + offset <= last_dts:
-                        offset = last_dts + step - dts  # a restart's clock began again: continue after the last frame
-                    elif last_dts is not None:
-                        step = max(1, min(step, dts + offset - last_dts))
-                    packet.dts, packet.pts = dts + offset, pts + offset
-                    packet.time_base = Fraction(1, 90_000)
-                    packet.stream = stream
-                    out.mux(packet)
-                    last_dts = dts + offset
+                joiner.add(source)
+
+
+CLOCK_RATE = 90_000
+CLOCK = Fraction(1, CLOCK_RATE)
+
+
+def _has_sound(path: Path) -> bool:
+    with av.open(str(path)) as source:
+        return bool(source.streams.audio)
+
+
+class _Joiner:
+    def __init__(self, out, sound_template):
+        self.out = out
+        self.video = None
+        self.audio = None
+        if sound_template is not None:
+            self.codec, self.rate = sound_template.codec_context.name, sound_template.codec_context.sample_rate
+            self.audio = out.add_stream_from_template(sound_template)
+            self.audio.time_base = Fraction(1, self.rate)
+        self.offset = 0  # 90 kHz, added to a file's own times
+        self.last_dts: int | None = None
+        self.last_audio_dts: int | None = None
+        self.step = 3600
+
+    def add(self, source) -> None:
+        video = source.streams.video[0]
+        sound = next((a for a in source.streams.audio if self.audio and a.codec_context.name == self.codec), None)
+        if self.video is None:
+            self.video = self.out.add_stream_from_template(video)
+            self.video.time_base = CLOCK
+        pictures, frames = [], []
+        for packet in source.demux([video] + ([sound] if sound else [])):
+            if packet.dts is not None and packet.size:
+                (pictures if packet.stream is video else frames).append(packet)
+        for packet in pictures:
+            dts = _ticks(packet.dts, video.time_base)
+            pts = _ticks(packet.pts if packet.pts is not None else packet.dts, video.time_base)
+            if self.last_dts is not None and dts + self.offset <= self.last_dts:
+                self.offset = self.last_dts + self.step - dts  # a restart's clock began again: continue after the last frame
+            elif self.last_dts is not None:
+                self.step = max(1, min(self.step, dts + self.offset - self.last_dts))
+            self._mux(packet, self.video, dts + self.offset, pts + self.offset)
+            self.last_dts = dts + self.offset
+        for packet in frames:  # the sound keeps the offset its file's pictures took
+            dts = (_ticks(packet.dts, sound.time_base) + self.offset) * self.rate // CLOCK_RATE
+            if self.last_audio_dts is not None and dts <= self.last_audio_dts:
+                continue  # overlaps what came before (segments follow each other: not expected)
+            self._mux(packet, self.audio, dts, dts)
+            self.last_audio_dts = dts
+
+    def _mux(self, packet, stream, dts: int, pts: int) -> None:
+        packet.dts, packet.pts = dts, pts
+        packet.time_base = stream.time_base
+        packet.stream = stream
+        self.out.mux(packet)
+
+
+def _ticks(value: int, time_base: Fraction) -> int:
+    return int(value * time_base * CLOCK_RATE)

@@ -2,7 +2,7 @@
 
     GET    /api/cameras/{id}/recordings?from&to              {camera, from, to, items: [segment | gap], playlist}
     GET    /api/cameras/{id}/recordings/vod.m3u8?from&to     HLS VOD of the range (byte ranges into the files)
-    GET    /api/cameras/{id}/recordings/segments/{day}/{f}   one segment file (Range requests)
+    GET    /api/cameras/{id}/recordings/segments/{day}/{f}   one segment file (Range requests; ?part=init|media: one half)
     GET    /api/cameras/{id}/recordings/export?from&to       zip: video.mp4 + the segment files + chain + signatures
     GET    /api/recordings/site-key.pem                      the site's public key (public, fixed URL)
     GET    /api/admin/recording-holds?camera=                holds ("Tahan untuk sengketa")
@@ -12,6 +12,13 @@
 Operators and admins see every camera's recordings. The public sees them only when the site
 sets recording.public_playback, only for public cameras, and only what was recorded inside the
 camera's public windows (ballot secrecy applies to recordings as it does to live video).
+
+Sound follows the live rule (issue 20): operators and admins always hear it; the public only
+where the camera's `audio_public` is on. Segments are recorded with their sound; for the public
+of a camera without `audio_public` the playlist names each segment's halves and this route
+serves them with the sound track taken out (pantau/media/mp4_video_only.py: the same picture
+bytes, no re-encode), and an export is refused: its segment files are the evidence and keep the
+sound, so only operators and admins take it away.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from outputs.recording.time_range import parse_instant
 from pantau.cameras import visibility
 from pantau.cameras.audit_log import Actor
 from pantau.cameras.camera import ID_PATTERN, Camera
+from pantau.media.mp4_video_only import video_only
 from pantau.web.http_errors import ApiError, read_json
 from relay.access import auth
 from relay.access.client_address import client_address
@@ -71,6 +79,10 @@ async def _camera(request: web.Request) -> tuple[Camera, bool]:
     return camera, True
 
 
+def _hears(camera: Camera, public_only: bool) -> bool:
+    return not public_only or camera.audio_public  # operators always hear; the public per camera
+
+
 def _range(request: web.Request, longest: float) -> tuple[float, float]:
     now = time.time()
     try:
@@ -95,14 +107,15 @@ def _spans(request: web.Request, camera: Camera, public_only: bool, start: float
     return spans
 
 
-async def _recorded(request: web.Request, longest: float) -> tuple[Camera, float, float, list[Span]]:
-    """The camera, the asked range and what the caller may see of it; 404 if that holds no segment."""
+async def _recorded(request: web.Request, longest: float) -> tuple[Camera, bool, float, float, list[Span]]:
+    """The camera, whether the caller is the public, the asked range and what the caller may see of it;
+    404 if that holds no segment."""
     camera, public_only = await _camera(request)
     start, end = _range(request, longest)
     spans = _spans(request, camera, public_only, start, end)
     if not any(s.kind == "segment" for s in spans):
         raise ApiError(404, f"nothing of {camera.id} was recorded between {iso(start)} and {iso(end)}")
-    return camera, start, end, spans
+    return camera, public_only, start, end, spans
 
 
 @routes.get("/api/cameras/{id}/recordings")
@@ -126,8 +139,9 @@ async def list_recordings(request: web.Request) -> web.Response:
 
 @routes.get("/api/cameras/{id}/recordings/vod.m3u8")
 async def playlist(request: web.Request) -> web.Response:
-    camera, start, end, spans = await _recorded(request, MAX_LIST_S)
-    text = vod_playlist(spans, lambda file: file)  # relative: segments/<day>/<file> beside the playlist
+    camera, public_only, start, end, spans = await _recorded(request, MAX_LIST_S)
+    # relative: segments/<day>/<file> beside the playlist
+    text = vod_playlist(spans, lambda file: file, video_only=not _hears(camera, public_only))
     return web.Response(text=text, content_type="application/vnd.apple.mpegurl", headers={"Cache-Control": "no-store"})
 
 
@@ -137,6 +151,9 @@ async def segment_file(request: web.Request) -> web.StreamResponse:
     relative = f"{request.match_info['day']}/{request.match_info['name']}"
     if not SEGMENT_FILE.fullmatch(relative):
         raise ApiError(404, "no such segment")
+    part = request.query.get("part")
+    if part not in (None, "init", "media"):
+        raise ApiError(400, "part: init or media (or leave it out for the whole file)", field="part")
     file = f"segments/{relative}"
     span = next((s for s in index_of(request).spans(camera.id, 0, float("inf")) if s.kind == "segment" and s.file == file), None)
     if span is None or (public_only and not _spans(request, camera, True, span.start, span.end)):
@@ -144,12 +161,26 @@ async def segment_file(request: web.Request) -> web.StreamResponse:
     path = index_of(request).camera_dir(camera.id) / file
     if not path.exists():
         raise ApiError(404, "no such segment")
-    return web.FileResponse(path, headers={"Content-Type": "video/mp4", "Cache-Control": "private, max-age=86400, immutable"})
+    headers = {"Content-Type": "video/mp4", "Cache-Control": "private, max-age=86400, immutable"}
+    silenced = span.entry.fields.get("audio") and not _hears(camera, public_only)
+    if part is None and not silenced:
+        return web.FileResponse(path, headers=headers)
+    init_size = span.entry.fields["init_bytes"]
+    data = await asyncio.to_thread(path.read_bytes)
+    try:
+        init, media = await asyncio.to_thread(video_only, data, init_size) if silenced else (data[:init_size], data[init_size:])
+    except ValueError as exc:  # not a file the recorder wrote: never hand out what could not be checked
+        raise ApiError(409, f"the segment could not be read without its sound: {exc}") from None
+    body = {"init": init, "media": media}.get(part, init + media)
+    return web.Response(body=body, headers=headers)
 
 
 @routes.get("/api/cameras/{id}/recordings/export")
 async def export(request: web.Request) -> web.StreamResponse:
-    camera, start, end, spans = await _recorded(request, MAX_EXPORT_S)
+    camera, public_only, start, end, spans = await _recorded(request, MAX_EXPORT_S)
+    if not _hears(camera, public_only) and any(s.entry.fields.get("audio") for s in spans if s.kind == "segment"):
+        raise ApiError(403, f"{camera.id}'s recording carries its sound, which the public may not hear (audio_public "
+                            "is off); its segment files are the evidence and keep it: exports are for operators and admins")
     index = index_of(request)
     public_key = _public_key(request)
     with tempfile.TemporaryDirectory(prefix="pantau-export-") as tmp:
