@@ -270,3 +270,32 @@ async def test_the_exception_in_csv_and_only_an_admin_imports_it(api):  # noqa: 
     _, audit = await api.call("GET", "/api/admin/audit?limit=5", 200, headers=ADMIN)
     update = next(e for e in audit["entries"] if e["action"] == "update")
     assert update["details"]["changes"]["unmasked_for_officials"] == [False, True]
+
+
+async def test_on_a_site_a_keyframe_request_reaches_the_lease_holder_past_a_warming_pipeline(redis_server):
+    """Every pipeline answers keyframe requests for its camera now; one that only warms up (the
+    lease is another worker's) must not swallow a relay's request in its own process."""
+    import redis.asyncio as aioredis
+
+    from pantau.bus.redis_bus import RedisStreamBus
+    from pantau.bus.stream_bus import MediaPacket
+
+    clients = [aioredis.from_url(redis_server.url) for _ in range(2)]
+    holder, warming = RedisStreamBus(clients[0]), RedisStreamBus(clients[1])  # the second also relays
+    asked: list[str] = []
+    holder.fence, warming.fence = {"cam": "worker-a:1"}.get, {}.get
+    holder.on_keyframe_request("cam", lambda: asked.append("holder"))
+    warming.on_keyframe_request("cam", lambda: asked.append("warming"))
+    try:
+        # The holder publishes the camera (its demand poll looks at the cameras it publishes).
+        holder.publish("cam", MediaPacket(b"\0\0\0\1\x65", 0, 0, TB, True, 1, time.time()))
+        assert warming.request_keyframe("cam")
+        deadline = time.monotonic() + 3
+        while "holder" not in asked and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert "holder" in asked
+    finally:
+        for bus, client in zip((holder, warming), clients):
+            await bus.close()
+            await client.aclose()
+

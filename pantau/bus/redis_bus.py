@@ -477,8 +477,10 @@ class RedisStreamBus(StreamBus):
 
     def request_keyframe(self, camera_id: str) -> bool:
         """Asks the local publisher if there is one, else whichever process publishes the camera
-        (through Redis; it may be unable to make keyframes: an RTSP camera). True: passed on."""
-        if self._published.request_keyframe(camera_id):
+        (through Redis; it may be unable to make keyframes: an RTSP camera). True: passed on.
+        A local pipeline that only warms up to take the camera over (its lease is another's)
+        publishes nothing: the request goes through Redis as well."""
+        if self._published.request_keyframe(camera_id) and (self.fence is None or self.fence(camera_of(camera_id))):
             return True
         self._loop.call_soon_threadsafe(self._ask_keyframe, camera_id)
         return True
