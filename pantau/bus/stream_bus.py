@@ -155,14 +155,23 @@ class TimestampRebaser:
     last_dts: int | None = None  # the last delivered, any track
     last_video_dts: int | None = None
     frame_step: int = CLOCK_RATE // 25
-    _scale: dict[Fraction, Fraction] = field(default_factory=dict)
+    _scales: list[tuple[Fraction, tuple[int, int]]] = field(default_factory=list)  # time base, its 90 kHz scale as a ratio
     _last_audio_dts: dict[str, int] = field(default_factory=dict)
 
     def to_clock(self, value: int, time_base: Fraction) -> int:
-        scale = self._scale.get(time_base)
-        if scale is None:
-            scale = self._scale[time_base] = time_base * CLOCK_RATE
-        return int(value * scale)
+        numerator, denominator = self._ratio(time_base)
+        product = value * numerator
+        return product // denominator if product >= 0 else -(-product // denominator)  # as int() does: towards zero
+
+    def _ratio(self, time_base: Fraction) -> tuple[int, int]:
+        # Per packet of every subscription: hashing a Fraction (a dict key) and multiplying by one
+        # cost ~5 µs each; the few time bases a subscription sees are kept as integer ratios.
+        for known, ratio in self._scales:
+            if known is time_base or known == time_base:
+                return ratio
+        ratio = (time_base * CLOCK_RATE).as_integer_ratio()
+        self._scales = [*self._scales[-3:], (time_base, ratio)]
+        return ratio
 
     def rebase(self, packet: MediaPacket) -> TimedPacket:
         dts = self.to_clock(packet.dts, packet.time_base)
