@@ -24,7 +24,7 @@ from tests.support.rtsp_camera import Mount, RtspCameraServer
 from tests.support.whep_client import WhepError
 from tests.test_api import api  # noqa: F401 (the in-process relay fixture)
 from tests.test_h264_and_health import encode_h264
-from tests.test_masks_ingest import CORNER, SMALL, PictureViewer, masked_black, tile
+from tests.test_masks_ingest import CORNER, SMALL, PictureViewer, hls_picture, masked_black, tile
 from tests.test_timestamp_jumps import STEP, TB, feed, make_pipeline
 
 pytestmark = pytest.mark.timeout(150)
@@ -173,7 +173,7 @@ async def test_off_by_default_admin_only_and_refused_while_off(make_relay_node, 
 
 
 async def test_an_admin_watches_unmasked_while_everyone_else_keeps_the_masks(make_relay_node, camera):
-    node = make_relay_node(operator_token=OPERATOR)
+    node = make_relay_node(operator_token=OPERATOR, hls__linger_s="10")
     node.add_camera("cam", camera.url("/bars"), masks=[CORNER])
     node.wait_state("cam", "online")
     status, body = node.request("PATCH", "/api/admin/cameras/cam", {"unmasked_for_officials": True}, node.admin_token)
@@ -192,6 +192,7 @@ async def test_an_admin_watches_unmasked_while_everyone_else_keeps_the_masks(mak
             await viewer.wait_frames(10, timeout=30)
             assert masked_black(viewer.latest, 0.75, 0.0, 1.0, 0.3)
         assert masked_black(tile(node, "cam"), 0.75, 0.0, 1.0, 0.3)
+        assert masked_black(await asyncio.to_thread(hls_picture, node, "cam"), 0.75, 0.0, 1.0, 0.3)
         watched = audit(node, "watch_unmasked")
         assert len(watched) == 1 and watched[0]["camera"] == "cam" and watched[0]["actor"]
         assert node.admin_token not in json.dumps(watched)
