@@ -524,6 +524,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="only privacy masks (issue 17): a masked camera at 720p and 854x480 beside the plain transcode "
                              "and ffmpeg's drawbox/boxblur, ABBA (--rounds, 20 s windows); see bench/mask_cost.py")
     parser.add_argument("--rounds", type=int, default=2, help="--tamper-cost, --masks: ABBA rounds (default 2)")
+    parser.add_argument("--mask-sides", default="ABCDEFG",
+                        help="--masks: the sides to run, e.g. BG (the officials' exception beside masked 720p; default all)")
     args = parser.parse_args(argv)
     args.counts_given = args.counts is not None
     args.counts = args.counts or (QUICK_COUNTS if args.quick else COUNTS)
