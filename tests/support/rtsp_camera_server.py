@@ -21,6 +21,13 @@ the camera pans over, optionally a large ball moving in front (`person`: someone
 flag and a cover that stay invisible until used, then the lens (blur), the light (videobalance) and
 last the camera's own clock overlay, which stays sharp and in place whatever happens at the lens.
 
+A mount with `flash=PERIOD` (seconds; needs a sound) is for measuring audio/video sync: a black
+picture that is white for one half of every period while its sound beeps (an 880 Hz sine), and
+black and silent for the other. Both switches are driven by GStreamer controllers bound to the
+same pipeline clock (an LFO square wave per element: videotestsrc's colour, audiotestsrc's
+volume), so picture and sound change at exactly the same stream time, every half period, on
+frame and buffer boundaries (whole-second halves at an integer frame rate).
+
 It exits cleanly on SIGTERM/SIGINT and on its own when the process that started it dies.
 
 This module deliberately imports only the standard library at top level: the venv-side helper
@@ -50,6 +57,9 @@ AUDIO_CHAINS = {
     "opus": ["opusenc", "rtpopuspay pt=98 name=pay1"],
 }
 TAMPER_ACTIONS = ("none", "turn", "blur", "obstruct", "cover", "freeze", "light")
+FLASH_PICTURE, FLASH_SOUND = "flash_picture", "flash_sound"  # a flash mount's two controlled sources
+BLACK = 0xFF000000  # videotestsrc foreground-color, ARGB
+FLASH_VOLUME = 0.5
 # Launch-string tokens we interpolate must not be able to break out of the pipeline description.
 _SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 _SAFE_PATH = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
@@ -107,6 +117,7 @@ class Mount:
     tamperable: bool = False  # a layered scene that TAMPER commands change while it streams
     person: float = 0.0  # tamperable: a ball this share of the picture's height across moves in front
     audio: str = "none"  # none | aac | pcmu | pcma | opus: a 440 Hz sine as a second track (pay1)
+    flash: float = 0.0  # >0: black/white picture and silence/beep switching together every flash/2 s
 
     def __post_init__(self) -> None:
         # Accept JSON lists and "digest+basic" strings for auth, normalised to a sorted tuple.
@@ -134,6 +145,8 @@ class Mount:
             raise ValueError("a tamperable mount freezes on the 'freeze' action, not with frozen=true")
         if not 0 <= self.person < 1 or (self.person and not self.tamperable):
             raise ValueError("person is a share of the picture's height (0..1) and needs tamperable=true")
+        if self.flash < 0 or (self.flash and (self.audio == "none" or self.tamperable or self.frozen)):
+            raise ValueError("flash is a period in seconds and needs a sound, on a plain (not tamperable, not frozen) mount")
 
     @property
     def gop_frames(self) -> int:
@@ -202,6 +215,8 @@ class Mount:
         layers: list[list[str]] = []
         if self.tamperable:
             chain, layers = self._scene(caps, overlay)
+        elif self.flash:  # black until the controller (FlashControl) paints it white
+            chain = [f"videotestsrc name={FLASH_PICTURE} is-live=true pattern=solid-color foreground-color={BLACK:#x}", caps, *overlay]
         elif self.frozen:
             # One buffer, then imagefreeze repeats it as a live stream at the caps' framerate.
             chain = [f"videotestsrc num-buffers=1 pattern={self.pattern}", caps, *overlay, "imagefreeze is-live=true", caps]
@@ -225,7 +240,10 @@ class Mount:
                 "video/x-h264,profile=" + ("main" if self.bframes else "constrained-baseline"),
                 "rtph264pay config-interval=1 pt=96 name=pay0",
             ]
-        if self.audio != "none":
+        if self.flash:  # silent until the controller turns it up; 10 ms buffers: the switch lands on one
+            layers.append([f"audiotestsrc name={FLASH_SOUND} is-live=true wave=sine freq=880 volume=0 samplesperbuffer=480",
+                           "audio/x-raw,rate=48000,channels=1", "audioconvert", *AUDIO_CHAINS[self.audio]])
+        elif self.audio != "none":
             layers.append(["audiotestsrc is-live=true wave=sine freq=440 volume=0.5", "audio/x-raw,rate=48000,channels=1",
                            "audioconvert", *AUDIO_CHAINS[self.audio]])
         return [chain, *layers]
@@ -345,6 +363,26 @@ class SceneControl:
             clock.set_property("time-format", time.strftime("%H:%M:%S") if frozen else "%H:%M:%S")
 
 
+def bind_flash(pipeline, period: float, controller) -> None:
+    """A flash mount's pipeline: the picture's colour and the sound's volume follow two square
+    waves of the same period and phase on the pipeline clock (GstController's LFO control source,
+    low in the first half of each period; `controller` is the GstController module)."""
+
+    def square(low: float, high: float):
+        source = controller.LFOControlSource()
+        source.set_property("waveform", controller.LFOWaveform.SQUARE)
+        source.set_property("frequency", 1.0 / period)
+        source.set_property("amplitude", (high - low) / 2)
+        source.set_property("offset", (high + low) / 2)
+        return source
+
+    picture, sound = pipeline.get_by_name(FLASH_PICTURE), pipeline.get_by_name(FLASH_SOUND)
+    # A direct binding maps the wave's 0..1 onto the property's range: the colour 0 (black; its
+    # alpha means nothing in I420) to 0xFFFFFFFF (white), the volume 0 to 1.
+    picture.add_control_binding(controller.DirectControlBinding.new(picture, "foreground-color", square(0.0, 1.0)))
+    sound.add_control_binding(controller.DirectControlBinding.new(sound, "volume", square(0.0, FLASH_VOLUME)))
+
+
 def missing_elements(mounts: list[Mount], find_element) -> list[str]:
     """One line per element the mounts need that `find_element(name)` does not find, naming its package."""
     needed = sorted({name for mount in mounts for name in mount.elements()})
@@ -359,7 +397,8 @@ def serve(mounts: list[Mount], port: int, parent_pid: int) -> int:
         gi.require_version("Gst", "1.0")
         gi.require_version("GstRtsp", "1.0")
         gi.require_version("GstRtspServer", "1.0")
-        from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
+        gi.require_version("GstController", "1.0")
+        from gi.repository import GLib, Gst, GstController, GstRtsp, GstRtspServer
     except (ImportError, ValueError) as exc:  # ValueError: gi has no such typelib
         _log(f"error: {exc}: install the Debian packages python3-gi and gir1.2-gst-rtsp-server-1.0")
         return MISSING_DEPENDENCY_EXIT
@@ -449,6 +488,9 @@ def serve(mounts: list[Mount], port: int, parent_pid: int) -> int:
                 media.connect("unprepared", lambda _media: control.remove(pipeline))
 
             factory.connect("media-configure", configured)
+        if mount.flash:
+            factory.connect("media-configure", lambda _factory, media, period=mount.flash:
+                            bind_flash(media.get_element(), period, GstController))
         factory.set_shared(True)  # one pipeline (one encoder) per mount, whatever the client count
         # Make the media non-seekable, like a real camera (SDP then says a=range:npt=now-). By default
         # every PLAY with a Range header (FFmpeg always sends "npt=0.000-") does a flushing seek on the

@@ -1,7 +1,8 @@
 """GStreamer test cameras with sound (issue 20), shared by the sound tests: a 440 Hz sine, small
 pictures (the sound is what is tested), and how to find the sine in what arrives.
 
-    def test_x(sound_cameras): sound_cameras.url("/snd")   # /snd AAC, /pcmu G.711 µ-law, /mute no sound
+    def test_x(sound_cameras): sound_cameras.url("/snd")   # /snd AAC, /pcmu G.711 µ-law, /mute no sound,
+                                                           # /flash AAC beeps with white flashes (av_sync.py)
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from .rtsp_camera import Mount, RtspCameraServer
 
 SMALL = {"width": 320, "height": 180, "fps": 10, "bitrate_kbps": 300, "gop_seconds": 1, "overlay": "none"}
 SOUND_MOUNTS = (Mount(path="/snd", audio="aac", **SMALL), Mount(path="/pcmu", audio="pcmu", **SMALL),
-                Mount(path="/mute", **SMALL))
+                Mount(path="/mute", **SMALL),
+                # 25 fps: a flash edge is seen to within a frame (40 ms), even past a frame the busy camera drops
+                Mount(path="/flash", audio="aac", flash=2.0, **{**SMALL, "fps": 25}))
 
 
 @pytest.fixture
