@@ -17,6 +17,15 @@ video pipeline's current epoch: the bus rebases audio with the same offset as th
 epoch, so lips and voices stay together across reconnects (pantau/bus/stream_bus.py). The Opus
 encoder's timestamps are anchored on the first input frame and re-anchored when the input
 jumps (a lost packet, a camera clock reset), so they never drift from the video.
+
+Opus goes onto the bus with its picture. WebRTC viewers line the two tracks up by when each
+packet was sent (the relay's RTCP sender reports map each track's RTP clock to its send time),
+and the relay sends what the bus has as it comes; but a camera's sound reaches us before its
+picture of the same instant (the video encoder's delay, a transcode at ingest: 40 ms on an idle
+test camera, over 100 ms on a busy one), which a viewer would hear as sound ahead of the lips.
+So each Opus packet waits until the video of its instant has been published (`video_time`: the
+epoch and source time of the latest video frame), at most HOLD_MAX_S, so a stalled picture never
+silences the sound. AAC is not held: HLS and recordings line up by timestamps alone.
 """
 
 from __future__ import annotations
@@ -24,7 +33,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from fractions import Fraction
 
 import av
@@ -46,6 +57,10 @@ OPUS_OPTIONS = {"application": "voip", "frame_duration": "20", "compression_leve
 LEVEL_EVERY_S = 1.0  # how often the status gets the level
 REANCHOR_S = 0.1  # input this far from where the encoder expects it: a gap or a reset
 SILENCE_DB = -90.0
+HOLD_MAX_S = 1.0  # Opus waits at most this long for the video of its instant
+VIDEO_STEP_S = 0.04  # a frame interval until the video shows its own
+
+
 def level_db(frame: av.AudioFrame) -> float:
     """RMS level in dBFS of a decoded frame (any sample format PyAV decodes to)."""
     samples = frame.to_ndarray().astype(np.float64, copy=False)
@@ -62,11 +77,16 @@ def level_db(frame: av.AudioFrame) -> float:
 class AudioPipeline:
     """Fed from the source's thread with the audio packets of one session at a time."""
 
-    def __init__(self, camera_id: str, bus: StreamBus, status: StatusReporter, epoch: Callable[[], int]):
+    def __init__(self, camera_id: str, bus: StreamBus, status: StatusReporter, epoch: Callable[[], int],
+                 video_time: Callable[[], tuple[int, float] | None] = lambda: None):
         self.camera_id = camera_id
         self.bus = bus
         self.status = status
         self._epoch = epoch  # the video pipeline's current epoch
+        self._video_time = video_time  # (epoch, source seconds) of the latest video published, or None
+        self._video_step_s = VIDEO_STEP_S
+        self._video_seen: tuple[int, float] | None = None
+        self._held: deque[tuple[float, float, MediaPacket]] = deque()  # Opus waiting for its picture
         self._codec = None
         self._config = b""  # AAC: AudioSpecificConfig
         self._time_base = Fraction(1, OPUS_RATE)
@@ -119,6 +139,7 @@ class AudioPipeline:
         if self._codec is not None:
             self.status.report(self.camera_id, audio_level_db=None)
         self._codec = self._decoder = self._resampler = self._encoder = None
+        self._release(flush=True)
 
     @staticmethod
     def _new_opus_encoder():
@@ -151,15 +172,15 @@ class AudioPipeline:
         payload = bytes(packet)
         if self._codec == "aac" and len(self._config) >= 2:
             self._publish(adts_header(self._config, len(payload)) + payload, packet.pts, self._time_base, "aac", epoch, now)
-        elif self._codec == "opus":
-            self._publish(payload, packet.pts, self._time_base, "opus", epoch, now)
         source_s = float(packet.pts * self._time_base)
+        if self._codec == "opus":
+            self._publish_opus(payload, packet.pts, self._time_base, source_s, epoch)
         for frame in self._decoder.decode(packet):
             self._measure(frame, now)
             if self._encoder is not None:
-                self._encode(frame, source_s, epoch, now)
+                self._encode(frame, source_s, epoch)
 
-    def _encode(self, frame: av.AudioFrame, source_s: float, epoch: int, now: float) -> None:
+    def _encode(self, frame: av.AudioFrame, source_s: float, epoch: int) -> None:
         expected_s = None if self._anchor_s is None else self._anchor_s + self._samples_in / OPUS_RATE
         if expected_s is None or abs(source_s - expected_s) > REANCHOR_S:
             self._anchor_s = source_s  # first frame, or a gap or clock reset: start again here
@@ -173,7 +194,7 @@ class AudioPipeline:
             self._samples_in += chunk.samples
             for encoded in self._encoder.encode(chunk):
                 pts = round(self._anchor_s * OPUS_RATE) + encoded.pts
-                self._publish(bytes(encoded), pts, OPUS_TIME_BASE, "opus", epoch, now)
+                self._publish_opus(bytes(encoded), pts, OPUS_TIME_BASE, pts / OPUS_RATE, epoch)
 
     def _measure(self, frame: av.AudioFrame, now: float) -> None:
         self._level_sum += 10 ** (level_db(frame) / 10)
@@ -186,3 +207,28 @@ class AudioPipeline:
 
     def _publish(self, data: bytes, pts: int, time_base: Fraction, track: str, epoch: int, now: float) -> None:
         self.bus.publish(self.camera_id, MediaPacket(data, pts, pts, time_base, False, epoch, now, track))
+
+    def _publish_opus(self, data: bytes, pts: int, time_base: Fraction, source_s: float, epoch: int) -> None:
+        self._held.append((source_s, time.monotonic(), MediaPacket(data, pts, pts, time_base, False, epoch, 0.0, "opus")))
+        self._release()
+
+    def _release(self, flush: bool = False) -> None:
+        """Publish the held Opus whose picture is out: the latest video frame (of the same epoch)
+        covers its instant. Without a picture of its epoch (none yet, or the clock just changed)
+        there is nothing to wait for."""
+        video = self._video_time()
+        if video is not None and self._video_seen is not None and video[0] == self._video_seen[0]:
+            step = video[1] - self._video_seen[1]
+            if 0 < step < 0.2:  # one frame or a few (we look every 20 ms): down at once, up slowly
+                self._video_step_s = step if step < self._video_step_s else 0.9 * self._video_step_s + 0.1 * step
+        self._video_seen = video
+        now = time.monotonic()
+        while self._held:
+            source_s, held_at, packet = self._held[0]
+            out = (flush or video is None or video[0] != packet.epoch or video[1] + self._video_step_s > source_s
+                   or now - held_at >= HOLD_MAX_S)
+            if not out:
+                return
+            self._held.popleft()
+            # Stamped when it goes out with its picture: the relay's "too old to play" is measured from here.
+            self.bus.publish(self.camera_id, replace(packet, received_at=time.time()))

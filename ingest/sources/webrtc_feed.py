@@ -51,7 +51,8 @@ class WebRtcFeed:
         self._codec: str | None = None
         self._started = False
         self.frames = 0
-        self.audio = AudioPipeline(camera_id, pipeline.bus, pipeline.status, lambda: pipeline.epoch)
+        self.audio = AudioPipeline(camera_id, pipeline.bus, pipeline.status, lambda: pipeline.epoch,
+                                   lambda: pipeline.published_video)
         self._first_video_at: float | None = None  # arrival of each track's RTP timestamp 0
         self._first_audio_at: float | None = None
 
