@@ -233,7 +233,7 @@ async def test_a_nacked_packet_is_sent_again_with_its_payload(relay, decoders, w
         await asyncio.sleep(0.3)
         viewer = await Viewer(relay, "nack", drop_sequence_after=60 if when == "start" else None).start()
         if when == "live":
-            await wait_until(lambda: len(relay.fanouts.get("nack").viewers) == 1, 10, "the viewer live on the camera's task")
+            await wait_until(lambda: len(relay.fanouts.get("nack").viewers) == 1, 30, "the viewer live on the camera's task")
             viewer._drop_after = len(viewer.received) + 30
         await assert_the_dropped_packet_is_repaired(viewer, decoders)
         if when == "live":
@@ -337,7 +337,9 @@ async def test_a_viewer_that_leaves_frees_its_state(relay, decoders):
         for _ in range(4):
             viewers = [await Viewer(relay, "churn").start() for _ in range(5)]
             await wait_until(lambda: all(d.frames >= FPS for d in decoders[-5:]), 15, "frames at every viewer")
-            await wait_until(lambda: len(relay.fanouts.get("churn").viewers) == 5, 10, "the viewers live on the camera's task")
+            await wait_until(lambda: len(relay.fanouts.get("churn").viewers) == 5, 30, "the viewers live on the camera's task")
+            before = [d.frames for d in decoders[-5:]]  # (each cycle's camera task is a new one: it sends too)
+            await wait_until(lambda: all(d.frames - b >= FPS // 2 for d, b in zip(decoders[-5:], before)), 30, "frames from the camera's task")
             assert alive(SharedRtpSender) == 5
             await asyncio.gather(*(v.close() for v in viewers))
             del viewers

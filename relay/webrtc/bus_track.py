@@ -40,6 +40,7 @@ class BusVideoTrack(MediaStreamTrack):
         self._offset = 0  # subtracted from bus timestamps
         self._last_out: int | None = None
         self._pace_until = 0.0
+        self.live = False  # the last frame kept its own timing (not retimed while catching up)
 
     async def next_frame(self) -> tuple[MediaPacket, int]:
         """The next bus packet and its outgoing 90 kHz timestamp (paced and retimed while
@@ -58,12 +59,15 @@ class BusVideoTrack(MediaStreamTrack):
             self.stop()
             raise MediaStreamError from None
         out = timed.pts - self._offset
+        self.live = False
         if self._last_out is not None and (backlog or out <= self._last_out):
             # Catching up (or a publisher glitch): one millisecond after the previous frame.
             out = self._last_out + CATCHUP_STEP
             self._offset = timed.pts - out
-        elif self.latency_samples is not None and timed.packet.received_at:
-            self.latency_samples.append(time.time() - timed.packet.received_at)
+        else:
+            self.live = True
+            if self.latency_samples is not None and timed.packet.received_at:
+                self.latency_samples.append(time.time() - timed.packet.received_at)
         self._last_out = out
         self._pace_until = time.monotonic() + len(timed.packet.data) / self.catchup_bytes_per_s
         self.sent += 1

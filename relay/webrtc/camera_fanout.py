@@ -26,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from struct import pack_into
 
 from aiortc import clock
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcdtlstransport import State
 
 from pantau.bus.stream_bus import MediaPacket, StreamBus
 from relay.webrtc.bus_track import BusVideoTrack
@@ -80,7 +82,9 @@ class CameraFanout:
         self.native = native
         # Not paced: this task must be live before its first viewer is (it sends nothing while it
         # has none), and live viewers are not held back when the loop was late.
-        self.track = BusVideoTrack(bus.subscribe(camera_id), float("inf"), latency_samples)
+        self.track = BusVideoTrack(bus.subscribe(camera_id), float("inf"))
+        # ingest receipt -> the frame handed to the kernel for the last live viewer (live frames)
+        self.latency_samples = latency_samples
         self.viewers: list[LiveViewer] = []
         self.last_packet: MediaPacket | None = None  # the last bus packet handed out, and its time
         self.last_out = 0
@@ -156,6 +160,8 @@ class CameraFanout:
                 else:
                     for live in list(self.viewers):
                         self._send_python(live, payloads, out, ntp_now)
+                if self.latency_samples is not None and self.track.live and media.received_at:
+                    self.latency_samples.append(time.time() - media.received_at)
                 self.packets += len(payloads)
                 self.octets += sum(map(len, payloads))
                 self.frames_sent += 1
@@ -197,7 +203,10 @@ class CameraFanout:
 
     def _report(self, ntp_now: int, out: int) -> None:
         """What aiortc's RTCP sender reports and transport statistics read, for every viewer."""
-        for live in self.viewers:
+        for live in list(self.viewers):
+            if live.dtls._state != State.CONNECTED:  # (the extension cannot tell; its session ends soon)
+                self.leave(live)
+                continue
             packets = self.packets - live.packets_at_join
             octets = self.octets - live.octets_at_join
             write_sender_counters(live.sender, ntp_now, (live.ts_base + out) & 0xFFFFFFFF,

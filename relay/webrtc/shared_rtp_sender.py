@@ -206,7 +206,9 @@ class SharedRtpSender:
                 await self._send(dtls, packets)
                 packets_sent += len(packets)
                 write_sender_counters(self.sender, ntp_now, timestamp, octets, packets_sent)
-                if self.fanouts is not None and not self.track.subscription.pending():
+                # (with frames still queued it joins only if the camera's task is at the same
+                # packet: the queued ones are in that task's queue too and go out from there)
+                if self.fanouts is not None and (not self.track.subscription.pending() or self._fanout.last_packet is media):
                     self.live = await self._join_camera(dtls, media, out, timestamp_origin, sequence, header, abs_offset,
                                                         octets, packets_sent)
                     if self.live is not None:
@@ -228,7 +230,7 @@ class SharedRtpSender:
     async def _join_camera(self, dtls: RTCDtlsTransport, sent, out: int, timestamp_origin: int, sequence: int,
                            header: bytearray, abs_offset: int | None, octets: int, packets: int) -> LiveViewer | None:
         """Hand this caught-up viewer to its camera's task, if that task has just handed out
-        the same bus packet (it may be a loop iteration behind: give it two)."""
+        the same bus packet (it may be a loop iteration behind: give it two more)."""
         path = self._datagram_path(dtls)
         if path is None:
             self.fanouts = None  # TURN-relayed: aiortc's way to the end
@@ -243,14 +245,21 @@ class SharedRtpSender:
                 log.warning("viewer of %s stays on its own task: %s", self.camera_id, exc)
                 self.fanouts = None
                 return None
-            if live is not None or self.track.subscription.pending():
+            if live is not None:
                 return live
             await asyncio.sleep(0)
         return None
 
     async def _retransmit(self, sequence_number: int) -> None:
         """A NACKed packet again, from the camera's ring once this viewer is live there, else
-        from this viewer's own (RTX-wrapped when negotiated)."""
+        from this viewer's own (RTX-wrapped when negotiated). Never raises: aiortc calls it from
+        its DTLS transport's receive loop, which an exception would end (and with it RTCP)."""
+        try:
+            await self._retransmit_from_history(sequence_number)
+        except Exception:
+            log.exception("NACK repair of packet %d to a viewer of %s failed", sequence_number, self.camera_id)
+
+    async def _retransmit_from_history(self, sequence_number: int) -> None:
         live = self.live
         found = live is not None and self._fanout.find(live, sequence_number)
         if found:
