@@ -339,7 +339,7 @@ async def test_a_viewer_that_leaves_frees_its_state(relay, decoders):
             await wait_until(lambda: all(d.frames >= FPS for d in decoders[-5:]), 15, "frames at every viewer")
             await wait_until(lambda: len(relay.fanouts.get("churn").viewers) == 5, 30, "the viewers live on the camera's task")
             before = [d.frames for d in decoders[-5:]]  # (each cycle's camera task is a new one: it sends too)
-            await wait_until(lambda: all(d.frames - b >= FPS // 2 for d, b in zip(decoders[-5:], before)), 30, "frames from the camera's task")
+            await wait_until(lambda before=before: all(d.frames - b >= FPS // 2 for d, b in zip(decoders[-5:], before)), 30, "frames from the camera's task")
             assert alive(SharedRtpSender) == 5
             await asyncio.gather(*(v.close() for v in viewers))
             del viewers
