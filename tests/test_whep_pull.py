@@ -1,13 +1,15 @@
 """A WHEP pull source reading another Pantau node's WHEP output (a second process): passthrough,
-a private camera behind a token, a wrong token (auth_failed), and the source going away and
-coming back (the camera reconnects by itself)."""
+a private camera behind a token, a wrong token (auth_failed), the source going away and
+coming back (the camera reconnects by itself), and the sound taken as Opus."""
 
 from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
+from tests.support.sound_cameras import peak_hz
 from tests.support.whep_client import WhepViewer
 
 pytestmark = pytest.mark.timeout(150)
@@ -52,3 +54,25 @@ async def test_whep_pull_from_another_pantau_node(make_relay_node):
         await viewer.close()
     log = node.node.output()
     assert OPERATOR not in log and "not-the-token" not in log
+
+
+async def test_whep_pull_takes_the_sound_as_opus(make_relay_node, sound_cameras):
+    """The upstream's Opus (made once there from the camera's AAC) becomes the pulled camera's
+    Opus track as it is; its viewers hear the 440 Hz sine."""
+    upstream = make_relay_node(operator_token=OPERATOR)
+    upstream.add_camera("snd", sound_cameras.url("/snd"), tps=1)  # audio_public off: the operator token hears it
+    await wait_state(upstream, "snd", "online")
+    node = make_relay_node()
+    node.add_camera("pulled-sound", f"whep+{upstream.url}/whep/snd", tps=2, source_token=OPERATOR)
+    await wait_state(node, "pulled-sound", "online")
+    viewer = await WhepViewer(node.url, "pulled-sound", token=node.admin_token, audio=True).start()
+    try:
+        await viewer.wait_frames(10)
+        await asyncio.sleep(3.0)
+        samples = np.concatenate(viewer.sound) if viewer.sound else np.zeros(0)
+        assert len(samples) > 48_000, len(samples)  # more than a second of sound in 3 s
+        assert abs(peak_hz(samples[-48_000:], 48_000) - 440) < 5
+    finally:
+        await viewer.close()
+    status = node.status("pulled-sound")
+    assert status["audio_codec"] == "opus", status

@@ -8,8 +8,12 @@ so a viewer never sees a picture built on a lost frame.
 
 Sound (Opus, the only audio codec answered) goes through the same queue and thread to the
 camera's `AudioPipeline`. Each track's RTP clock starts at 0 at its first packet (aiortc's
-timestamp mapper), so audio is placed on the video's clock by when the first packet of each
-arrived: both left the sender at about the same moment, within a few tens of ms.
+timestamp mapper) and means nothing to the other's, so audio is placed on the video's clock
+by the RTCP sender reports of both (`on_report`: each maps its track's RTP clock to the
+sender's wall clock, which is how the sender meant them to be played together). Not by when
+the first packet of each arrived: a WHEP server starts a picture from its cached keyframe,
+up to a GOP old, and its sound live, which put the sound 300 ms off on a Pantau upstream.
+Sound that comes before both tracks had a report (about a second) is dropped.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -53,25 +56,25 @@ class WebRtcFeed:
         self.frames = 0
         self.audio = AudioPipeline(camera_id, pipeline.bus, pipeline.status, lambda: pipeline.epoch,
                                    lambda: pipeline.published_video)
-        self._first_video_at: float | None = None  # arrival of each track's RTP timestamp 0
-        self._first_audio_at: float | None = None
+        self._reports: dict[str, tuple[float, int]] = {}  # kind -> (sender wall clock s, RTP timestamp then)
+        self._audio_lead: int | None = None  # added to audio timestamps: the video's clock, in 48 kHz ticks
 
     def on_frame(self, codec_name: str, data: bytes, timestamp: int) -> None:
         """From the event loop: queue one encoded frame (never blocks)."""
         codec = CODECS.get(codec_name)
         if codec is None:
             return
-        if self._first_video_at is None:
-            self._first_video_at = time.time()
         self._put((codec, data, timestamp))
 
     def on_audio(self, codec_name: str, data: bytes, timestamp: int) -> None:
         """From the event loop: queue one Opus packet (never blocks)."""
         if codec_name.lower() != "opus":
             return
-        if self._first_audio_at is None:
-            self._first_audio_at = time.time()
         self._put(("audio", data, timestamp))
+
+    def on_report(self, kind: str, sender_s: float, timestamp: int) -> None:
+        """From the event loop: a sender report of the "video" or "audio" track."""
+        self._put(("report", kind, (sender_s, timestamp)))
 
     def _put(self, item: tuple) -> None:
         if not self._started:
@@ -111,6 +114,9 @@ class WebRtcFeed:
                 if codec == "audio":
                     self._feed_audio(data, timestamp)
                     continue
+                if codec == "report":
+                    self._reports[data] = timestamp
+                    continue
                 if codec == "resync":
                     self._codec = None  # the next frame starts a new session at a keyframe
                     continue
@@ -129,12 +135,18 @@ class WebRtcFeed:
             self.pipeline.end_session()
 
     def _feed_audio(self, data: bytes, timestamp: int) -> None:
-        if self._first_video_at is None or self._codec is None:
+        if self._codec is None:
             return  # nothing to be in sync with yet (and no subscriber would take it)
+        if self._audio_lead is None:
+            if "video" not in self._reports or "audio" not in self._reports:
+                return  # not yet placed on the video's clock
+            (video_s, video_ts), (audio_s, audio_ts) = self._reports["video"], self._reports["audio"]
+            # The audio timestamp whose instant (sender's clock) is the video's at video_ts.
+            self._audio_lead = round((video_ts * RTP_VIDEO_CLOCK - audio_ts * RTP_OPUS_CLOCK + audio_s - video_s)
+                                     * RTP_OPUS_CLOCK.denominator)
         if not self.audio.active:
             self.audio.start_frames("opus", RTP_OPUS_CLOCK)
         packet = av.Packet(data)
-        lead = round((self._first_audio_at - self._first_video_at) * RTP_OPUS_CLOCK.denominator)
-        packet.pts = packet.dts = timestamp + lead
+        packet.pts = packet.dts = timestamp + self._audio_lead
         packet.time_base = RTP_OPUS_CLOCK
         self.audio.feed(packet)

@@ -6,9 +6,12 @@ Ingest wants the encoded frames (H.264 passes through untouched), so `tap_encode
 swaps that queue for one that hands each frame to a callback instead. Only the end-of-stream
 marker (None) is queued, so the receiver's idle decoder thread still ends when it stops.
 
+`watch_sender_reports` hands over each RTCP sender report (the sender's wall clock and the
+RTP timestamp it was at, on the tap's clock): what places a sound track on its picture's clock.
+
 This relies on aiortc internals (pinned in pyproject.toml; checked by tests/test_whip.py):
-the name-mangled `_RTCRtpReceiver__decoder_queue`, `__remote_streams` (the sender's SSRCs)
-and `_send_rtcp_pli`. `tap_encoded_frames` fails loudly if they are gone.
+the name-mangled `_RTCRtpReceiver__decoder_queue`, `__remote_streams` (the sender's SSRCs),
+`__timestamp_mapper`, `_handle_rtcp_packet` and `_send_rtcp_pli`. Both fail loudly if they are gone.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import queue
 from collections.abc import Callable
 
 from aiortc import RTCRtpReceiver
+from aiortc.rtp import RtcpSrPacket
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,9 @@ FrameCallback = Callable[[str, bytes, int], None]
 
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
+_TIMESTAMP_MAPPER = "_RTCRtpReceiver__timestamp_mapper"
+# (sender's wall clock in seconds (NTP), RTP timestamp on the tap's clock then)
+ReportCallback = Callable[[float, int], None]
 
 
 class _EncodedFrameTap(queue.Queue):
@@ -49,6 +56,26 @@ def tap_encoded_frames(receiver: RTCRtpReceiver, on_frame: FrameCallback) -> Non
     if not hasattr(receiver, _DECODER_QUEUE) or not hasattr(receiver, _REMOTE_STREAMS):
         raise RuntimeError("this aiortc version has no receiver decoder queue to tap; see ingest/sources/webrtc_receiver.py")
     setattr(receiver, _DECODER_QUEUE, _EncodedFrameTap(on_frame))
+
+
+def watch_sender_reports(receiver: RTCRtpReceiver, on_report: ReportCallback) -> None:
+    """Call before the connection starts. Reports that come before the first frame (the tap's
+    clock has no origin yet) are skipped: the sender sends one about every second."""
+    mapper = getattr(receiver, _TIMESTAMP_MAPPER, None)
+    if mapper is None or not hasattr(mapper, "_origin"):
+        raise RuntimeError("this aiortc version has no receiver timestamp mapper; see ingest/sources/webrtc_receiver.py")
+    handle = receiver._handle_rtcp_packet
+
+    async def handle_and_report(packet) -> None:
+        if isinstance(packet, RtcpSrPacket) and mapper._origin is not None:
+            since_origin = (packet.sender_info.rtp_timestamp - mapper._origin + (1 << 31)) % (1 << 32) - (1 << 31)
+            try:
+                on_report(packet.sender_info.ntp_timestamp / (1 << 32), since_origin)
+            except Exception:  # never break aiortc's RTCP handling
+                log.exception("sender report handler failed")
+        await handle(packet)
+
+    receiver._handle_rtcp_packet = handle_and_report
 
 
 async def request_keyframe(receiver: RTCRtpReceiver) -> bool:

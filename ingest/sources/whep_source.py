@@ -1,8 +1,12 @@
 """Pull a camera from a WHEP server (another Pantau site, MediaMTX, go2rtc, ...) as a WebRTC client.
 
 `whep+https://host/whep/cam` (or `whep+http://`) is POSTed an SDP offer (recvonly video, H.264
-preferred, VP8 accepted) with `Authorization: Bearer <source_token>` when the camera has one.
-The encoded frames go through the same tap, feed and pipeline as a WHIP publisher's. The
+preferred, VP8 accepted; recvonly Opus audio unless `webrtc.audio` is off) with
+`Authorization: Bearer <source_token>` when the camera has one. The encoded frames, and the
+sound's Opus packets undecoded (the camera's Opus track on the bus: no re-encode), go through
+the same tap, feed and pipeline as a WHIP publisher's. A server that has no sound for us (a
+camera without it, or one whose sound is not for the token we hold) answers the audio
+inactive and the camera is pulled as before, picture only. The
 session ends when the connection fails, or when no frame came for `read_timeout_s`; it is then
 retried with the same backoff and status reasons as an RTSP camera (401/403: auth_failed,
 slowly). Passwords in the URL and the token never reach a log line.
@@ -16,6 +20,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -24,8 +29,8 @@ from yarl import URL
 from ingest.camera_pipeline import CameraPipeline
 from ingest.sources.backoff import Backoff
 from ingest.sources.webrtc_feed import WebRtcFeed
-from ingest.sources.webrtc_receiver import request_keyframe, tap_encoded_frames
-from ingest.sources.whip_source import WebRtcSettings, video_preferences
+from ingest.sources.webrtc_receiver import request_keyframe, tap_encoded_frames, watch_sender_reports
+from ingest.sources.whip_source import WebRtcSettings, opus_preferences, video_preferences
 from pantau.cameras import source_policy
 from pantau.media.stream_failures import AUTH_FAILED, NO_DATA, UNREACHABLE, UNSUPPORTED, describe
 
@@ -117,6 +122,12 @@ class WhepPullSource:
             feed.on_frame(codec, data, timestamp)
 
         tap_encoded_frames(transceiver.receiver, on_frame)
+        if self.webrtc.audio:
+            sound = pc.addTransceiver("audio", direction="recvonly")
+            sound.setCodecPreferences(opus_preferences())
+            tap_encoded_frames(sound.receiver, feed.on_audio)
+            for kind, receiver in (("video", transceiver.receiver), ("audio", sound.receiver)):
+                watch_sender_reports(receiver, partial(feed.on_report, kind))
         ended = asyncio.Event()
         pc.on("connectionstatechange", lambda: pc.connectionState in ("failed", "closed") and ended.set())
         location = None

@@ -17,13 +17,14 @@ import logging
 import secrets
 import threading
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 
 from ingest.camera_pipeline import CameraPipeline
 from ingest.sources.webrtc_feed import WebRtcFeed
-from ingest.sources.webrtc_receiver import request_keyframe, tap_encoded_frames
+from ingest.sources.webrtc_receiver import request_keyframe, tap_encoded_frames, watch_sender_reports
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,8 @@ class WhipSource:
                     other.direction = "recvonly"
                     other.setCodecPreferences(opus_preferences())
                     tap_encoded_frames(other.receiver, publisher.feed.on_audio)
+                    for kind, receiver in (("video", transceiver.receiver), ("audio", other.receiver)):
+                        watch_sender_reports(receiver, partial(publisher.feed.on_report, kind))
                 else:
                     other.direction = "inactive"  # extra audio and video are refused, not decoded
             await pc.setLocalDescription(await pc.createAnswer())
