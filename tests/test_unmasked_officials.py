@@ -25,6 +25,7 @@ from tests.support.whep_client import WhepError
 from tests.test_api import api  # noqa: F401 (the in-process relay fixture)
 from tests.test_h264_and_health import encode_h264
 from tests.test_masks_ingest import CORNER, SMALL, PictureViewer, hls_picture, masked_black, tile
+from tests.test_site import site  # noqa: F401 (two relays and a worker on Redis)
 from tests.test_timestamp_jumps import STEP, TB, feed, make_pipeline
 
 pytestmark = pytest.mark.timeout(150)
@@ -300,3 +301,28 @@ async def test_on_a_site_a_keyframe_request_reaches_the_lease_holder_past_a_warm
             await bus.close()
             await client.aclose()
 
+
+
+async def test_on_a_site_an_admin_on_another_relay_watches_unmasked_and_gets_a_fresh_tile(site, camera):  # noqa: F811
+    """Two relays and an ingest worker sharing Redis: the unmasked stream and the keyframe
+    request of the fresh tile cross the bus like the camera's own stream does."""
+    relay_a, relay_b = site.relays
+    relay_a.add_camera("cam", camera.url("/bars"), masks=[CORNER], unmasked_for_officials=True)
+    await asyncio.to_thread(relay_a.wait_state, "cam", "online", 30)
+    admin = PictureViewer(relay_b.url, "cam", site.admin_token)
+    admin.camera_id = "cam?view=unmasked"
+    masked = await PictureViewer(relay_b.url, "cam", site.admin_token).start()
+    await admin.start()
+    try:
+        await admin.picture_where(lambda p: not masked_black(p, 0.75, 0.0, 1.0, 0.3), timeout=20)
+        await masked.wait_frames(10, timeout=30)
+        assert masked_black(masked.latest, 0.75, 0.0, 1.0, 0.3)
+        # The fresh tile: the request goes to the worker through the bus Redis, the tile comes back.
+        asked_at = time.time()
+        status, headers, _ = await asyncio.to_thread(
+            get, f"{relay_a.url}/api/admin/cameras/cam/fresh-tile.jpg?wait=5", 15, {"Authorization": f"Bearer {site.admin_token}"})
+        assert status == 200 and headers["X-Tile-Fresh"] == "true", headers
+        assert time.time() - asked_at < 5
+    finally:
+        await admin.close()
+        await masked.close()
