@@ -4,11 +4,15 @@ viewer beside Janus, relay latency.
     .venv/bin/python bench/relay.py            # 20 first-frame viewers per server, 15 s windows at 0/1/10/50/100 viewers, 5 churn cycles (~40 min)
     .venv/bin/python bench/relay.py --quick    # 5 first-frame viewers, 8 s windows, 2 churn cycles: a smoke test
     .venv/bin/python bench/relay.py --profile  # and py-spy each Pantau path at 100 viewers
+    .venv/bin/python bench/relay.py --rounds 3 --servers "Pantau shared,Pantau shared python,Janus event_loops=2"
+                                               # every step three times (ABBA), the median reported
 
 One GStreamer RTSP test camera (720p, 25 fps, 2 Mbit/s H.264; one encoder per mount, shared by
-every client) feeds five servers side by side, all ingesting it throughout: Pantau with the
-shared fan-out (`relay.fanout: shared`, the default), Pantau with aiortc's own per-viewer sender
-(`relay.fanout: aiortc`), the stock aiortc baseline from `relay_support.py`
+every client) feeds six servers side by side, all ingesting it throughout: Pantau with the
+shared fan-out (`relay.fanout: shared`, the default; live viewers sent by one task per camera
+through the compiled relay.webrtc._fastsend, `relay.fanout_send: native`), the same with the
+camera task's Python send (`relay.fanout_send: python`), Pantau with aiortc's own per-viewer
+sender (`relay.fanout: aiortc`), the stock aiortc baseline from `relay_support.py`
 (`MediaPlayer(decode=False)` + `MediaRelay`), and Janus 1.1.2 (Debian's `janus`, streaming
 plugin) with its default configuration and with `event_loops = 2` (`relay_janus.py`, the
 configurations in ../shared/bench/janus/). The same aiortc viewers (`relay_clients.py`: the
@@ -68,8 +72,10 @@ CHURN_VIEWERS = 50
 HOLD_S = 3.0  # a churn cycle's viewers watch this long before leaving
 MIN_FPS = 20.0  # of the camera's 25: a viewer below it costs the server less and flatters it
 CLIENT_MARGIN_S = 10.0  # clients keep receiving this long past the window (they connect at different times)
-SHARED, OLD, STOCK, JANUS, JANUS_TUNED = "Pantau shared", "Pantau aiortc", "stock aiortc", "Janus", "Janus event_loops=2"
-SERVERS = (SHARED, OLD, STOCK, JANUS, JANUS_TUNED)
+SHARED, SHARED_PY, OLD = "Pantau shared", "Pantau shared python", "Pantau aiortc"
+STOCK, JANUS, JANUS_TUNED = "stock aiortc", "Janus", "Janus event_loops=2"
+SERVERS = (SHARED, SHARED_PY, OLD, STOCK, JANUS, JANUS_TUNED)
+PANTAU_NODES = ((SHARED, "shared", "native"), (SHARED_PY, "shared", "python"), (OLD, "aiortc", "native"))
 GOAL_RATIO = 0.5  # of tuned Janus's CPU per viewer-minute (issue 19)
 GOAL_RSS_PER_VIEWER_MB = 0.5
 GOAL_LATENCY_P99_MS = 10.0
@@ -116,7 +122,8 @@ class ServerResult:
     name: str
     ttff: list[float] = field(default_factory=list)
     ttff_errors: list[str] = field(default_factory=list)
-    steps: dict[int, Step] = field(default_factory=dict)
+    steps: dict[int, Step] = field(default_factory=dict)  # per viewer count, the median round's
+    rounds: dict[int, list[Step]] = field(default_factory=dict)  # every round's window
     rss_after_load_mb: float = math.nan  # after the CPU windows (each one's viewers joined and left)
     churn_rss_mb: list[float] = field(default_factory=list)
     leftovers: str = ""  # what the server still holds after the churn
@@ -132,6 +139,25 @@ class ServerResult:
         step = self.steps[viewers]
         connected = step.clients.connected if step.clients and step.clients.connected else viewers
         return (step.cpu_s_per_minute - self.steps[0].cpu_s_per_minute) / connected
+
+    def take_medians(self) -> None:
+        """`steps` from the rounds: the window whose marginal CPU per viewer is the median
+        (the no-viewer windows: the median CPU), so one noisy window does not make the figure."""
+        if 0 in self.rounds:
+            self.steps[0] = sorted(self.rounds[0], key=lambda step: step.cpu_s_per_minute)[(len(self.rounds[0]) - 1) // 2]
+        for viewers, runs in self.rounds.items():
+            if viewers:
+                ranked = sorted(runs, key=lambda step: self._marginal(step))
+                self.steps[viewers] = ranked[(len(ranked) - 1) // 2]
+
+    def _marginal(self, step: Step) -> float:
+        connected = step.clients.connected if step.clients and step.clients.connected else step.viewers
+        zero = self.steps.get(0)
+        return (step.cpu_s_per_minute - (zero.cpu_s_per_minute if zero else 0.0)) / connected
+
+    def round_figures(self, viewers: int) -> str:
+        """Every round's CPU-s per viewer-minute at one step (the spread behind the median)."""
+        return ", ".join(_f(self._marginal(step), 3) for step in self.rounds.get(viewers, []))
 
     @property
     def slope(self) -> float:
@@ -300,12 +326,12 @@ async def add_camera(http: aiohttp.ClientSession, node: PantauNode, camera_id: s
     raise BenchError(f"camera {camera_id} was not online after 30 s: {state}")
 
 
-def node_config(workdir: Path, fanout: str = "shared") -> Path:
+def node_config(workdir: Path, fanout: str = "shared", fanout_send: str = "native") -> Path:
     """Loopback-only ICE (the bench never leaves 127.0.0.1), room for every viewer (all of them
     public viewers from one address: no offer rate limit), the fan-out path. Given as a config
     file: PantauNode passes no PANTAU_* variables through to the node."""
-    path = workdir / f"pantau-{fanout}.yaml"
-    path.write_text(f"relay:\n  fanout: {fanout}\n  max_viewers_per_camera: 1000\n  ice:\n    include_loopback: true\n"
+    path = workdir / f"pantau-{fanout}-{fanout_send}.yaml"
+    path.write_text(f"relay:\n  fanout: {fanout}\n  fanout_send: {fanout_send}\n  max_viewers_per_camera: 1000\n  ice:\n    include_loopback: true\n"
                     "    host_addresses: [\"127.0.0.1\"]\nlimits:\n  pending_offers_per_address: 1000\n"
                     "  offers: {per_s: 1000, burst: 1000}\n", encoding="utf-8")
     return path
@@ -433,7 +459,8 @@ async def profile(server, seconds: float, path: Path) -> list[str]:
 async def cpu_step(server, viewers: int, plan: Plan, http: aiohttp.ClientSession, result: ServerResult, workdir: Path) -> None:
     """One CPU window of one server."""
     try:
-        step = result.steps[viewers] = await window(server, viewers, plan, http, workdir)
+        step = await window(server, viewers, plan, http, workdir)
+        result.rounds.setdefault(viewers, []).append(step)
     except (BenchError, TimeoutError) as exc:  # one server failing a step does not end the run
         result.problems.append(f"{viewers} viewers: {type(exc).__name__}: {exc}")
         print(f"  {server.name}, {viewers} viewers: FAILED {exc}", flush=True)
@@ -469,8 +496,9 @@ async def profiled_window(server, plan: Plan, result: ServerResult, path: Path, 
 class Run:
     """Every process one invocation starts, so `finally` can stop them all whatever failed."""
 
-    def __init__(self, workdir: Path, plan: Plan, profile_dir: Path | None, only: tuple[str, ...] = SERVERS):
+    def __init__(self, workdir: Path, plan: Plan, profile_dir: Path | None, only: tuple[str, ...] = SERVERS, rounds: int = 1):
         self.only = only  # the servers of the load phase
+        self.rounds = rounds  # every step this many times, the order of the servers reversed each time
         self.workdir = workdir
         self.plan = plan
         self.profile_dir = profile_dir
@@ -483,8 +511,8 @@ class Run:
         self.janus: list[JanusServer] = []
         self.viewers: list[ViewerProcess] = []
 
-    def start_node(self, name: str, fanout: str = "shared") -> PantauNode:
-        node = PantauNode(self.workdir / name, self.admin_token, ["--config", str(node_config(self.workdir, fanout))])
+    def start_node(self, name: str, fanout: str = "shared", fanout_send: str = "native") -> PantauNode:
+        node = PantauNode(self.workdir / name, self.admin_token, ["--config", str(node_config(self.workdir, fanout, fanout_send))])
         self.nodes.append(node)
         node.start()
         self.embedded_redis_pids.append(node.embedded_redis()[0])
@@ -542,9 +570,9 @@ class Run:
         """Every server ingests the GOP 2 s camera throughout; only the measured one has viewers.
         At each step the servers take turns, in reverse order at the next step (ABBA)."""
         servers = []
-        for name, fanout in ((SHARED, "shared"), (OLD, "aiortc")):
+        for name, fanout, fanout_send in PANTAU_NODES:
             if name in self.only:
-                node = self.start_node(f"node-{fanout}", fanout)
+                node = self.start_node(f"node-{fanout}-{fanout_send}", fanout, fanout_send)
                 await add_camera(http, node, "bench-gop2", self.camera.url(LOAD_MOUNT), tps=2)
                 servers.append(PantauServer(name, node, "bench-gop2"))
         if STOCK in self.only:
@@ -553,9 +581,16 @@ class Run:
                     in enumerate(((JANUS, "conf"), (JANUS_TUNED, "conf_el2"))) if name in self.only]
         await asyncio.sleep(self.plan.settle_s)
         print(f"CPU windows (viewers in processes of {VIEWERS_PER_PROCESS})", flush=True)
-        for index, viewers in enumerate((0, *STEPS)):
-            for server in servers if index % 2 == 0 else servers[::-1]:
-                await cpu_step(server, viewers, self.plan, http, self.results[server.name], self.workdir)
+        turn = 0
+        for round_index in range(self.rounds):
+            if self.rounds > 1:
+                print(f"round {round_index + 1} of {self.rounds}", flush=True)
+            for viewers in (0, *STEPS):
+                for server in servers if turn % 2 == 0 else servers[::-1]:
+                    await cpu_step(server, viewers, self.plan, http, self.results[server.name], self.workdir)
+                turn += 1
+        for server in servers:
+            self.results[server.name].take_medians()
         if self.profile_dir is not None:
             for server in [s for s in servers if isinstance(s, PantauServer)]:
                 path = self.profile_dir / f"relay-{server.name.replace(' ', '-').lower()}-{max(STEPS)}-viewers.txt"
@@ -621,6 +656,12 @@ def cpu_table(results: list[ServerResult]) -> list[str]:
     return lines
 
 
+def rounds_table(results: list[ServerResult]) -> list[str]:
+    """Each round's CPU-s per viewer-minute, of which the tables above give the median."""
+    lines = ["| server | " + " | ".join(f"{v} viewers, each round" for v in STEPS) + " |", "|---|" + "---|" * len(STEPS)]
+    return lines + [f"| {r.name} | {' | '.join(r.round_figures(v) or 'n/a' for v in STEPS)} |" for r in results if r.rounds]
+
+
 def load_table(results: list[ServerResult]) -> list[str]:
     """What each window ran beside: the viewers' frame rate, the clients' and the machine's load."""
     lines = ["| server | " + " | ".join(f"{v} viewers: min fps / clients % core / machine busy %" for v in STEPS) + " |",
@@ -680,14 +721,17 @@ def report(results: dict[str, ServerResult], plan: Plan, error: str | None) -> s
         "first-frame viewers (Pantau and stock aiortc only) decode. Everything on 127.0.0.1 (loopback ICE). "
         f"CPU windows {plan.window_s:g} s after {plan.settle_s:g} s of settling; every server ingests the camera throughout, only the "
         "measured one has viewers; the servers' order reverses at each step. CPU and RSS of the server process only. "
-        "The machine has 2 cores shared by the server, the clients, the camera's encoder and whatever else runs: see the load table.",
+        "The machine has 2 cores shared by the server, the clients, the camera's encoder and whatever else runs: see the load table "
+        f"(load average at the end of the run: {', '.join(f'{v:.1f}' for v in os.getloadavg())}).",
         "", f"## Time to first frame (new viewer, GOP {TTFF_MOUNT.gop_seconds:g} s; POST to first decoded frame)", "",
         *ttff_table([results[SHARED], results[STOCK]]),
         "", "## CPU per viewer (marginal over the same server with no viewer; camera ingesting)", "",
         *cpu_table(ordered), "",
-        "What each window ran beside:", "", *load_table(ordered), "",
+        *(["Every round (CPU-s per viewer-minute; the table above has the median round):", "", *rounds_table(ordered), ""]
+          if any(len(runs) > 1 for r in ordered for runs in r.rounds.values()) else []),
+        "What each window ran beside (the median round's):", "", *load_table(ordered), "",
         "## Goals (issue 19), Pantau shared", "", *goals(results), "",
-        "## Relay-added latency (Pantau's `/api/metrics`: ingest receipt to hand-over to the RTP sender, last 20,000 live frames)", "",
+        "## Relay-added latency (Pantau's `/api/metrics`: ingest receipt to hand-over to the RTP sender, for the camera task's live viewers to the frame sent to all of them; last 20,000 live frames)", "",
         *latency_table(ordered),
         "", f"## Memory (RSS of the server process; churn: {CHURN_VIEWERS} viewers join, watch {HOLD_S:g} s, leave)", "",
         *memory_table(ordered),
@@ -707,7 +751,7 @@ def report(results: dict[str, ServerResult], plan: Plan, error: str | None) -> s
 
 async def run(args: argparse.Namespace) -> tuple[dict[str, ServerResult], str | None]:
     workdir = Path(tempfile.mkdtemp(prefix="pantau-bench-relay-"))
-    bench = Run(workdir, args.plan, RESULTS_DIR if args.profile else None, args.servers)
+    bench = Run(workdir, args.plan, RESULTS_DIR if args.profile else None, args.servers, args.rounds)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     error = None
     try:
@@ -740,6 +784,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, help="stop everything after this many seconds (default 3000; --quick 1500)")
     parser.add_argument("--steps", help=f"viewer counts of the CPU windows, comma-separated (default {','.join(map(str, STEPS))})")
     parser.add_argument("--no-ttff", action="store_true", help="skip the first-frame phase")
+    parser.add_argument("--rounds", type=int, default=1, help="CPU windows of every step this many times (ABBA); the median is reported")
     parser.add_argument("--servers", type=lambda text: tuple(text.split(",")), default=SERVERS,
                         help=f"the load phase's servers, comma-separated (default all: {','.join(SERVERS)})")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (node, camera, viewer logs)")

@@ -5,7 +5,8 @@
 header (pack marker/sequence/timestamp into the template and copy it before the payload), SRTP
 protect with pylibsrtp (aiortc's profiles: AES-CM + HMAC-SHA1-80 and AES-128-GCM), and the
 send of a frame's 10 packets to a loopback socket: a `sendto` each against one `sendmsg` with
-UDP GSO (relay/webrtc/udp_batch.py). CPU time of this process (the kernel's loopback delivery
+UDP GSO (relay/webrtc/udp_batch.py); and all of it in one call of the compiled
+relay.webrtc._fastsend (header + AES-128-GCM + one sendmmsg per 10-packet frame), if built. CPU time of this process (the kernel's loopback delivery
 runs in it too), µs per packet, median of 5 rounds with the two sends alternating. The budget
 these add up against is in the README (Benchmarks, bench/relay.py).
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 from pylibsrtp import Policy, Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from relay.webrtc import fastsend  # noqa: E402
 from relay.webrtc.udp_batch import UdpBatchSender  # noqa: E402
 
 PACKETS = 20_000
@@ -49,13 +51,51 @@ def header_and_protect(profile: int | None, key_length: int) -> float:
     return per_packet_us(step)
 
 
-def sends() -> tuple[float, float]:
+def loopback_pair() -> tuple[socket.socket, socket.socket]:
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.bind(("127.0.0.1", 0))
     receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     receiver.setblocking(False)
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sender.setblocking(False)
+    return receiver, sender
+
+
+def drain(receiver: socket.socket) -> None:
+    try:
+        while True:
+            receiver.recv(2048)
+    except BlockingIOError:
+        pass
+
+
+def native_frames() -> float | None:
+    """µs per packet of header + AES-128-GCM + sendmmsg in one extension call per 10-packet frame."""
+    native = fastsend.load()
+    if native is None:
+        return None
+    receiver, sender = loopback_pair()
+    session = Session(Policy(key=os.urandom(28), ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=Policy.SRTP_PROFILE_AEAD_AES_128_GCM))
+    viewers = native.ffi.new("struct fs_viewer[]", 1)
+    native.fill_viewer(viewers + 0, sender, receiver.getsockname(), session, b"\x80\x60" + bytes(10), None, 96, 0, 0)
+    scratch = native.ffi.new("unsigned char[]", native.slot_size * native.batch_size)
+    payloads = [PAYLOAD] * 10
+    data, lengths = b"".join(payloads), native.ffi.new("int[]", [len(p) for p in payloads])
+    rounds = []
+    for _ in range(5):
+        spent = 0.0
+        for frame in range(1000):
+            started = time.process_time()
+            native.lib.fs_send_frame(native.protect, viewers, 1, data, lengths, len(payloads), frame * 3600, 0, scratch)
+            spent += time.process_time() - started
+            drain(receiver)
+        rounds.append(spent / (1000 * len(payloads)) * 1e6)
+    native.release(viewers[0])
+    return statistics.median(rounds)
+
+
+def sends() -> tuple[float, float]:
+    receiver, sender = loopback_pair()
 
     class Transport:  # what UdpBatchSender needs of asyncio's datagram transport
         _sock = sender
@@ -77,11 +117,7 @@ def sends() -> tuple[float, float]:
                 started = time.process_time()
                 batch.send(Transport(), frame, address)
                 spent += time.process_time() - started
-                try:
-                    while True:
-                        receiver.recv(2048)
-                except BlockingIOError:
-                    pass
+                drain(receiver)
             results[gso].append(spent / (1000 * len(frame)) * 1e6)
     return statistics.median(results[False]), statistics.median(results[True])
 
@@ -92,6 +128,9 @@ def main() -> None:
     print(f"header + SRTP AES-128-GCM: {header_and_protect(Policy.SRTP_PROFILE_AEAD_AES_128_GCM, 28):.2f} µs per packet")
     one_each, gso = sends()
     print(f"send, a sendto each: {one_each:.2f} µs per packet; with UDP GSO: {gso:.2f} µs per packet (10-packet frames, loopback)")
+    native = native_frames()
+    print("relay.webrtc._fastsend, header + AES-128-GCM + sendmmsg (one call per 10-packet frame, loopback): "
+          + (f"{native:.2f} µs per packet" if native is not None else "not built"))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 /* One call per frame and camera: for every viewer of the camera, write the RTP header of each
  * of the frame's shared payloads, SRTP-protect the packet with the viewer's own libsrtp session
- * and hand the viewer's packets to the kernel with one sendmmsg (relay/webrtc/fastsend.py says
+ * and hand the viewer's packets to the kernel with one sendmmsg, runs of one size as one UDP GSO
+ * message each (relay/webrtc/fastsend.py says
  * why; relay/webrtc/fastsend_build.py builds it with cffi).
  *
  * libsrtp is not linked here: `protect` is pylibsrtp's own srtp_protect (libsrtp 2.x signature),
@@ -68,30 +69,84 @@ int fs_set_address(struct fs_viewer *v, int family, const unsigned char *ip, int
     return 0;
 }
 
-/* Send `count` built packets of one viewer; what the kernel refuses is counted, not queued:
- * it is media over UDP, and the viewer's NACK brings back what matters. */
-static void send_batch(struct fs_viewer *v, struct mmsghdr *msgs, int count)
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103  /* linux/udp.h, Linux 4.18+ */
+#endif
+#define FS_GSO_BYTES 65000  /* one GSO message must fit one IP datagram's length field */
+
+static int gso_enabled = 1;  /* off for the process once the kernel refuses it */
+
+/* Send `count` protected packets of one viewer: runs of one size (plus one shorter packet that
+ * closes the run) as one message with UDP GSO, the kernel cutting it into datagrams, and all the
+ * messages in one sendmmsg. What the kernel refuses is counted, not queued: it is media over
+ * UDP, and the viewer's NACK brings back what matters. */
+static void send_batch(struct fs_viewer *v, struct iovec *iov, int count)
 {
-    int done = 0, retried = 0;
-    while (done < count) {
-        int sent = sendmmsg(v->fd, msgs + done, (unsigned int)(count - done), MSG_DONTWAIT);
+    struct mmsghdr msgs[FS_BATCH];
+    union { char buf[CMSG_SPACE(sizeof(uint16_t))]; struct cmsghdr align; } control[FS_BATCH];
+    int packets_in[FS_BATCH];
+    int groups = 0;
+    for (int i = 0; i < count; groups++) {
+        int n = 1;
+        size_t size = iov[i].iov_len, total = size;
+        while (gso_enabled && i + n < count && total + iov[i + n].iov_len <= FS_GSO_BYTES) {
+            size_t len = iov[i + n].iov_len;
+            if (len > size)
+                break;
+            n++;
+            total += len;
+            if (len < size)
+                break;
+        }
+        struct msghdr *h = &msgs[groups].msg_hdr;
+        memset(&msgs[groups], 0, sizeof msgs[groups]);
+        h->msg_name = v->addr;
+        h->msg_namelen = (socklen_t)v->addr_len;
+        h->msg_iov = &iov[i];
+        h->msg_iovlen = (size_t)n;
+        if (n > 1) {
+            uint16_t segment = (uint16_t)size;
+            h->msg_control = control[groups].buf;
+            h->msg_controllen = sizeof control[groups].buf;
+            struct cmsghdr *c = CMSG_FIRSTHDR(h);
+            c->cmsg_level = IPPROTO_UDP;
+            c->cmsg_type = UDP_SEGMENT;
+            c->cmsg_len = CMSG_LEN(sizeof segment);
+            memcpy(CMSG_DATA(c), &segment, sizeof segment);
+        }
+        packets_in[groups] = n;
+        i += n;
+    }
+    int done = 0, retried = 0, first_packet = 0;
+    while (done < groups) {
+        int sent = sendmmsg(v->fd, msgs + done, (unsigned int)(groups - done), MSG_DONTWAIT);
         if (sent > 0) {
-            v->packets += (uint64_t)sent;
+            for (int g = done; g < done + sent; g++) {
+                v->packets += (uint64_t)packets_in[g];
+                first_packet += packets_in[g];
+            }
             done += sent;
             continue;
         }
         if (sent < 0 && errno == EINTR)
             continue;
         v->last_errno = sent < 0 ? errno : 0;
+        if (sent < 0 && gso_enabled && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
+            gso_enabled = 0;  /* no GSO here: the rest again, a datagram per message */
+            send_batch(v, iov + first_packet, count - first_packet);
+            return;
+        }
         /* An ICMP error of an earlier datagram is reported once by a later send: try again once. */
         if (sent < 0 && (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH) && !retried) {
             retried = 1;
             continue;
         }
-        v->dropped += (uint32_t)(count - done);
+        v->dropped += (uint32_t)(count - first_packet);
         return;
     }
 }
+
+int fs_gso_enabled(void) { return gso_enabled; }
 
 /* The frame's payloads are `data` cut at `lens` (n_payloads of them); the marker bit goes on
  * the last. `scratch` holds FS_BATCH * FS_SLOT bytes. Returns the packets handed to the kernel. */
@@ -99,7 +154,6 @@ long fs_send_frame(fs_protect_fn protect, struct fs_viewer *viewers, int n_viewe
                    const unsigned char *data, const int *lens, int n_payloads,
                    uint32_t out_ts, uint32_t abs_send_time, unsigned char *scratch)
 {
-    struct mmsghdr msgs[FS_BATCH];
     struct iovec iov[FS_BATCH];
     long total = 0;
 
@@ -141,18 +195,13 @@ long fs_send_frame(fs_protect_fn protect, struct fs_viewer *viewers, int n_viewe
             v->octets += (uint64_t)plen;
             iov[queued].iov_base = slot;
             iov[queued].iov_len = (size_t)len;
-            memset(&msgs[queued], 0, sizeof msgs[queued]);
-            msgs[queued].msg_hdr.msg_name = v->addr;
-            msgs[queued].msg_hdr.msg_namelen = (socklen_t)v->addr_len;
-            msgs[queued].msg_hdr.msg_iov = &iov[queued];
-            msgs[queued].msg_hdr.msg_iovlen = 1;
             if (++queued == FS_BATCH) {
-                send_batch(v, msgs, queued);
+                send_batch(v, iov, queued);
                 queued = 0;
             }
         }
         if (queued)
-            send_batch(v, msgs, queued);
+            send_batch(v, iov, queued);
         total += (long)(v->packets - before);
     }
     return total;

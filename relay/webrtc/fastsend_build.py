@@ -34,6 +34,7 @@ struct fs_viewer {
 };
 int fs_slot_size(void);
 int fs_batch_size(void);
+int fs_gso_enabled(void);
 int fs_set_address(struct fs_viewer *v, int family, const unsigned char *ip, int port, uint32_t scope_id);
 long fs_send_frame(fs_protect_fn protect, struct fs_viewer *viewers, int n_viewers,
                    const unsigned char *data, const int *lens, int n_payloads,
