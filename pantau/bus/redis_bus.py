@@ -355,7 +355,10 @@ class RedisStreamBus(StreamBus):
             for camera_id in cameras:
                 pipe.exists(demand_key(camera_id))
                 pipe.exists(tile_demand_key(camera_id))
-                pipe.getdel(keyframe_key(camera_id))
+                if self._publishes(camera_id):
+                    pipe.getdel(keyframe_key(camera_id))
+                else:  # a worker warming up must not take the lease holder's request
+                    pipe.exists(keyframe_key(camera_id))
             replies = await pipe.execute()
         for i, camera_id in enumerate(cameras):
             wanted, tile_wanted, keyframe = replies[3 * i: 3 * i + 3]
@@ -371,7 +374,7 @@ class RedisStreamBus(StreamBus):
                         self._queue(("tile", camera_id, tile))
             elif not tile_wanted:
                 self._tile_demanded.discard(camera_id)
-            if keyframe:
+            if keyframe and self._publishes(camera_id):
                 self._published.request_keyframe(camera_id)
 
     async def _refresh_own_demand(self) -> None:
@@ -480,10 +483,14 @@ class RedisStreamBus(StreamBus):
         (through Redis; it may be unable to make keyframes: an RTSP camera). True: passed on.
         A local pipeline that only warms up to take the camera over (its lease is another's)
         publishes nothing: the request goes through Redis as well."""
-        if self._published.request_keyframe(camera_id) and (self.fence is None or self.fence(camera_of(camera_id))):
+        if self._published.request_keyframe(camera_id) and self._publishes(camera_id):
             return True
         self._loop.call_soon_threadsafe(self._ask_keyframe, camera_id)
         return True
+
+    def _publishes(self, camera_id: str) -> bool:
+        """This process is the camera's publisher (without leases: whoever publishes it)."""
+        return self.fence is None or self.fence(camera_of(camera_id)) is not None
 
     def demanded(self) -> set[str]:
         """Cameras published to Redis now (some relay watches them)."""
