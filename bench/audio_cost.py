@@ -11,9 +11,9 @@ alternating order (ABBA: the machine is shared and drifts):
   decode for the level meter, the resample to 48 kHz mono and the one Opus encode), publishing
   on an in-process bus nobody reads; CPU time of this process (`time.process_time`).
 - Pantau without Opus (the level meter and the pass-through only: what an Opus camera costs).
-- ffmpeg: `ffmpeg -i sound.aac -c:a libopus -b:a 32k -application voip -compression_level 0
-  -cutoff 8000 -f null -` (Pantau's encoder settings), its user + system CPU (the same decode
-  and encode, plus its process start).
+- ffmpeg: `ffmpeg -i sound.aac -c:a libopus -b:a 32k` with Pantau's encoder options
+  (`OPUS_OPTIONS`: `-application lowdelay -frame_duration 20 -compression_level 0 -cutoff 8000`)
+  `-f null -`, its user + system CPU (the same decode and encode, plus its process start).
 Figures: CPU-s per camera-minute (median of the rounds) and Pantau / ffmpeg. The goal: the
 Opus encode at most 0.1 CPU-s per camera-minute. Results: bench/results/audio-cost.md.
 """
@@ -37,7 +37,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from ingest.audio_pipeline import AudioPipeline  # noqa: E402
+from ingest.audio_pipeline import OPUS_OPTIONS, AudioPipeline  # noqa: E402
 from pantau.bus.memory_bus import InProcessBus  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -90,8 +90,9 @@ def pantau_cpu_s(path: Path, opus: bool) -> float:
 
 def ffmpeg_cpu_s(path: Path) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    options = [item for key, value in OPUS_OPTIONS.items() for item in (f"-{key}", value)]
     subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-i", str(path), "-c:a", "libopus", "-b:a", "32k",
-                    "-application", "voip", "-compression_level", "0", "-cutoff", "8000", "-f", "null", "-"], check=True)
+                    *options, "-f", "null", "-"], check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 

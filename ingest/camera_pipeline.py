@@ -124,7 +124,6 @@ class CameraPipeline:
         self._source_size: tuple[int | None, int | None] = (None, None)
         self.mode: str | None = None
         self.epoch = 0
-        self.published_video: tuple[int, float] | None = None  # (epoch, source seconds) of the latest frame out: sound waits for it
         self._meter = RateMeter()
         self._normalizer: AnnexBNormalizer | None = None
         self._transcoder: H264Transcoder | None = None
@@ -369,7 +368,6 @@ class CameraPipeline:
             self.status.report(self.camera_id, state="online", reason=None)
         packet = MediaPacket(data, pts, dts, time_base, keyframe, self.epoch, now)
         self.bus.publish(self.camera_id, packet)
-        self.published_video = (self.epoch, float(pts * time_base))
         if keyframe:
             self.status.report(self.camera_id, last_keyframe_at=iso_utc(now))
             self.analyzer.submit(packet)

@@ -54,8 +54,7 @@ class RtspSource:
         self.settings = settings or RtspSettings()
         self.backoff = backoff or Backoff()
         self.feeder = feeder
-        self.audio = AudioPipeline(camera_id, pipeline.bus, pipeline.status, lambda: pipeline.epoch,
-                                   lambda: pipeline.published_video) if audio else None
+        self.audio = AudioPipeline(camera_id, pipeline.bus, pipeline.status, lambda: pipeline.epoch) if audio else None
         self._handed_over = False  # packets given to the feeder since it last settled
         self._feed_failure: Exception | None = None  # raised by the pipeline on the feeder's thread
         self._streaming = False  # a session is demuxing

@@ -54,8 +54,7 @@ class WebRtcFeed:
         self._codec: str | None = None
         self._started = False
         self.frames = 0
-        self.audio = AudioPipeline(camera_id, pipeline.bus, pipeline.status, lambda: pipeline.epoch,
-                                   lambda: pipeline.published_video)
+        self.audio = AudioPipeline(camera_id, pipeline.bus, pipeline.status, lambda: pipeline.epoch)
         self._reports: dict[str, tuple[float, int]] = {}  # kind -> (sender wall clock s, RTP timestamp then)
         self._audio_lead: int | None = None  # added to audio timestamps: the video's clock, in 48 kHz ticks
 
