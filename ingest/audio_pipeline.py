@@ -9,6 +9,11 @@ MP4 take AAC. So, per camera and never per viewer:
 The decode is needed anyway for the level meter (`audio_level_db` in the camera's status, so
 an admin sees a dead microphone), so Opus costs only its encode.
 
+Opus is made only while some reader takes it (`StreamBus.wants`: a WHEP viewer that hears the
+camera, LL-HLS of a camera without AAC): most cameras, most of the time, have nobody listening,
+and the encode is most of what sound costs. The in-process bus (one node) knows its readers; on
+Redis (readers in other processes, demand per camera) it is always made, as before.
+
 Sound never costs the picture: anything that fails here (a codec PyAV cannot open, a broken
 packet) turns sound off for the rest of the session, with one log line, and video goes on.
 
@@ -99,6 +104,7 @@ class AudioPipeline:
         self._level_n = 0
         self._level_at = 0.0
         self.packets_in = 0
+        self.opus_made = 0  # Opus packets encoded here (not passed through)
 
     @property
     def active(self) -> bool:
@@ -175,10 +181,13 @@ class AudioPipeline:
         source_s = float(packet.pts * self._time_base)
         if self._codec == "opus":
             self._publish(payload, packet.pts, self._time_base, "opus", epoch, now)
+        listened = self._encoder is not None and self.bus.wants(self.camera_id, "opus")
+        if self._encoder is not None and not listened:
+            self._anchor_s = None  # nobody takes Opus: none is made; the next listener starts a new encoder
         for frame in self._decoder.decode(packet):
             samples = frame.to_ndarray()
             self._measure(frame, samples, now)
-            if self._encoder is not None:
+            if listened:
                 self._encode(frame, samples, source_s, epoch, now)
 
     def _encode(self, frame: av.AudioFrame, samples: np.ndarray, source_s: float, epoch: int, now: float) -> None:
@@ -195,6 +204,7 @@ class AudioPipeline:
             self._samples_in += chunk.samples
             for encoded in self._encoder.encode(chunk):
                 pts = round(self._anchor_s * OPUS_RATE) + encoded.pts
+                self.opus_made += 1
                 self._publish(bytes(encoded), pts, OPUS_TIME_BASE, "opus", epoch, now)
 
     def _opus_frames(self, frame: av.AudioFrame, samples: np.ndarray) -> list[av.AudioFrame]:

@@ -206,6 +206,13 @@ class InProcessBus(StreamBus):
         channel = self._channels.get(camera_id)
         return len(channel.subscribers) if channel else 0
 
+    def wants(self, camera_id: str, track: str) -> bool:
+        channel = self._channels.get(camera_id)
+        if channel is None:
+            return False
+        with channel.lock:
+            return any(track in subscription._tracks for subscription in channel.subscribers)
+
     def forget(self, camera_id: str) -> None:
         """Drop a deleted camera's channel (cache and tile)."""
         with self._lock:

@@ -124,6 +124,12 @@ class StreamBus(abc.ABC):
     @abc.abstractmethod
     def subscriber_count(self, camera_id: str) -> int: ...
 
+    def wants(self, camera_id: str, track: str) -> bool:
+        """Whether some reader takes `track` of the camera now, so a publisher may skip making
+        what nobody reads (ingest's Opus encode). True when the bus cannot tell: on Redis the
+        readers are other processes, which announce demand per camera, not per track."""
+        return True
+
     @abc.abstractmethod
     def forget(self, camera_id: str) -> None:
         """A deleted camera: drop its cache and tile."""
