@@ -3,9 +3,13 @@ segmenter LL-HLS uses (pantau/media/fmp4_segmenter.py: one mux, two outputs), wr
 safely (segment_files.py), chains it (chain.py) and signs the chain head every
 `sign_every_s` and when it stops (site_key.py). No decoding.
 
-Sound: the recorder reads the camera's sound tracks too, and a segment carries the camera's
-AAC as it sent it (or, for a camera without AAC, the Opus ingest makes), beside the picture, so
-what was said at the count is evidence too; its chain entry names the codec (`"audio"`).
+Sound: the recorder reads the camera's AAC track too, and a segment carries the camera's AAC as
+it sent it beside the picture, so what was said at the count is evidence too; its chain entry
+names the codec (`"audio"`). It does not ask for the Opus track: ingest makes Opus only while
+someone takes it (~0.3 CPU-s per camera-minute), and taking it for every recorded camera with
+AAC would pay that for nothing; so a camera whose sound is not AAC (G.711, a WHIP phone's Opus)
+is recorded without sound for now (asking for Opus only where the camera has no AAC needs the
+camera's audio codec here).
 Recordings are written whole, with the sound, whoever may hear it: who gets the sound is decided
 when they are played (relay/recordings/: the public only where the camera's `audio_public` is on).
 
@@ -28,7 +32,7 @@ from outputs.recording.chain import SIGNATURES_FILE, CameraChain, append_line, i
 from outputs.recording.disk_usage import DiskUsage
 from outputs.recording.segment_files import SegmentFile, remove_unrecorded
 from outputs.recording.site_key import SiteKey
-from pantau.bus.stream_bus import AUDIO_TRACKS, VIDEO, StreamBus, TimedPacket
+from pantau.bus.stream_bus import VIDEO, StreamBus, TimedPacket
 from pantau.media.fmp4_segmenter import Chunk, Fmp4Segmenter
 from pantau.runtime.config import RecordingSettings
 
@@ -72,7 +76,7 @@ class Recorder:
         if removed:
             log.info("recording of %s: removed %d unfinished segment file(s) from before", self.camera_id, removed)
         try:
-            with self.bus.subscribe(self.camera_id, tracks=(VIDEO, *AUDIO_TRACKS)) as subscription:
+            with self.bus.subscribe(self.camera_id, tracks=(VIDEO, "aac")) as subscription:
                 while True:
                     batch = await self._next_batch(subscription)
                     try:
@@ -99,11 +103,8 @@ class Recorder:
             return []
         await asyncio.sleep(BATCH_S)  # the subscription queues ~10 s: a short wait loses nothing
         batch = [first]
-        wants = self._segmenter.wants  # a camera with AAC also has ingest's Opus (for WebRTC): not kept
         while subscription.pending():
-            timed = await subscription.get()
-            if wants(timed):
-                batch.append(timed)
+            batch.append(await subscription.get())
         return batch
 
     # -- in the writer thread ------------------------------------------------------------------
