@@ -42,14 +42,14 @@ class BusVideoTrack(MediaStreamTrack):
         self._pace_until = 0.0
         self.live = False  # the last frame kept its own timing (not retimed while catching up)
 
-    async def next_frame(self) -> tuple[MediaPacket, int]:
+    async def next_frame(self, pace: bool = True) -> tuple[MediaPacket, int]:
         """The next bus packet and its outgoing 90 kHz timestamp (paced and retimed while
-        catching up). The shared RTP path (relay/webrtc/shared_rtp_sender.py) reads this;
-        aiortc's own sender reads `recv()`."""
+        catching up; `pace=False`: not held back). The shared RTP path
+        (relay/webrtc/shared_rtp_sender.py) reads this; aiortc's own sender reads `recv()`."""
         if self.readyState != "live":
             raise MediaStreamError
         backlog = self.subscription.pending() > 0
-        if backlog and self.sent:
+        if backlog and self.sent and pace:
             delay = self._pace_until - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+CHASE_FRAMES = 25  # at most a second behind the camera's task is caught up unpaced
 HISTORY = 512  # packets per viewer for NACK: ~2 s at 2 Mbit/s (a power of two: seq & mask)
 _MASK = HISTORY - 1
 _MANGLED = ("rtp_started", "rtp_exited", "mid", "rtp_header_extensions_map", "rtx_payload_type",
@@ -183,9 +184,10 @@ class SharedRtpSender:
         header, abs_offset = self._template(payload_type, self.sender._ssrc)
         history, payloads_of, camera_id = self.history, self.payloads.payloads, self.camera_id
         octets = packets_sent = 0
+        chase = False  # behind the camera's task by a few queued frames: send them unpaced, then join
         try:
             while True:
-                media, out = await self.track.next_frame()
+                media, out = await self.track.next_frame(pace=not chase)
                 payloads = payloads_of(camera_id, media)
                 if not payloads:
                     continue
@@ -209,12 +211,19 @@ class SharedRtpSender:
                 # (with frames still queued it joins only if the camera's task is at the same
                 # packet: the queued ones are in that task's queue too and go out from there)
                 if self.fanouts is not None and (not self.track.subscription.pending() or self._fanout.last_packet is media):
+                    chase = False
                     self.live = await self._join_camera(dtls, media, out, timestamp_origin, sequence, header, abs_offset,
                                                         octets, packets_sent)
                     if self.live is not None:
                         self.track.subscription.close()  # the camera's task sends from now on
                         await self.live.done
                         break
+                elif self.fanouts is not None:
+                    # On a busy loop the camera's task (cheap) is always a frame or two ahead when
+                    # this task gets its turn, so waiting for the same packet never meets it: the
+                    # frames up to the camera task's are queued here too, and go out now, in
+                    # this same turn (no await suspends while the queue has them), then it joins.
+                    chase = self.track.subscription.pending() <= CHASE_FRAMES
         except (asyncio.CancelledError, ConnectionError, MediaStreamError):
             pass
         except Exception:
