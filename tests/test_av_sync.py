@@ -97,6 +97,9 @@ async def test_flash_and_beep_stay_within_80_ms_through_a_whep_pull(make_relay_n
     viewer = await SyncViewer(node.url, "pulled", token=node.admin_token, audio=True).start()
     try:
         await viewer.wait_frames(10)
+        deadline = time.monotonic() + 20  # the pull places sound once the upstream's reports are steady
+        while not viewer.tracks["audio"].samples and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
         since = time.time() + 1.0
         await asyncio.sleep(WATCH_S)
         offsets, line = report(viewer, since)

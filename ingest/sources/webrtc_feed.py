@@ -13,7 +13,10 @@ by the RTCP sender reports of both (`on_report`: each maps its track's RTP clock
 sender's wall clock, which is how the sender meant them to be played together). Not by when
 the first packet of each arrived: a WHEP server starts a picture from its cached keyframe,
 up to a GOP old, and its sound live, which put the sound 300 ms off on a Pantau upstream.
-Sound that comes before both tracks had a report (about a second) is dropped.
+The placement is made once both tracks' mappings are steady (two reports in a row agreeing
+within STEADY_S): a Pantau upstream retimes the picture it catches up from its cache, so its
+first video reports can map the clock ~0.35 s off what they say once live. Sound before that
+(two or three seconds) is dropped.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ RTP_VIDEO_CLOCK = Fraction(1, 90_000)
 RTP_OPUS_CLOCK = Fraction(1, 48_000)
 CODECS = {"H264": "h264", "VP8": "vp8"}  # what a WebRTC source may send -> FFmpeg codec
 MAX_QUEUED_FRAMES = 90 + 150  # ~3 s at 30 fps, and 3 s of 20 ms audio packets
+STEADY_S = 0.02  # two sender reports of a track whose clock mappings agree this well: steady
+CLOCKS = {"video": RTP_VIDEO_CLOCK, "audio": RTP_OPUS_CLOCK}
 _END = object()
 
 
@@ -55,7 +60,8 @@ class WebRtcFeed:
         self._started = False
         self.frames = 0
         self.audio = AudioPipeline(camera_id, pipeline.bus, pipeline.status, lambda: pipeline.epoch)
-        self._reports: dict[str, tuple[float, int]] = {}  # kind -> (sender wall clock s, RTP timestamp then)
+        self._reports: dict[str, tuple[float, int]] = {}  # kind -> (sender wall clock s, RTP timestamp then), once steady
+        self._mapping: dict[str, float] = {}  # kind -> the last report's sender time minus its RTP time, seconds
         self._audio_lead: int | None = None  # added to audio timestamps: the video's clock, in 48 kHz ticks
 
     def on_frame(self, codec_name: str, data: bytes, timestamp: int) -> None:
@@ -114,7 +120,7 @@ class WebRtcFeed:
                     self._feed_audio(data, timestamp)
                     continue
                 if codec == "report":
-                    self._reports[data] = timestamp
+                    self._note_report(data, timestamp)
                     continue
                 if codec == "resync":
                     self._codec = None  # the next frame starts a new session at a keyframe
@@ -132,6 +138,14 @@ class WebRtcFeed:
         finally:
             self.audio.end_session()
             self.pipeline.end_session()
+
+    def _note_report(self, kind: str, report: tuple[float, int]) -> None:
+        sender_s, timestamp = report
+        mapping = sender_s - float(timestamp * CLOCKS[kind])
+        previous = self._mapping.get(kind)
+        self._mapping[kind] = mapping
+        if previous is not None and abs(mapping - previous) <= STEADY_S:
+            self._reports[kind] = report
 
     def _feed_audio(self, data: bytes, timestamp: int) -> None:
         if self._codec is None:
