@@ -21,8 +21,10 @@ segment; the next one is marked as a discontinuity and may carry a new init segm
 Sound (`audio=True`, the caller subscribed to the audio tracks): a segment gets the camera's
 AAC (its own frames, ADTS header off, AudioSpecificConfig from it) or, without AAC, its Opus
 (with an OpusHead), whichever was seen before the segment's keyframe. The first segment waits
-one frame for the sound that comes with its keyframe, so a player that starts there gets the
-sound too (players set their tracks up from the first segment). Sound that starts or stops
+for sound, up to SOUND_WAIT_S of arrival time, so a player that starts there gets the sound too
+(players set their tracks up from the first segment): the sound that comes with its keyframe,
+or Opus that ingest starts encoding only once a reader asks for it (ingest/audio_pipeline.py),
+a moment after the GOP cache handed over the keyframe. Sound that starts or stops
 later, or a caller that turns `audio` off, changes the track list at the next segment: a new
 init segment after a discontinuity, where players set up again. Only video keyframes and gaps
 decide where segments and parts end.
@@ -31,6 +33,7 @@ decide where segments and parts end.
 from __future__ import annotations
 
 import struct
+import time
 from dataclasses import dataclass
 
 from ingest.h264 import NAL_PPS, NAL_SPS, join_annexb, nal_type, split_annexb
@@ -67,6 +70,12 @@ class Chunk:
     audio: str | None = None  # the sound track of its segment ("aac", "opus"), None: the picture only
 
 
+# How long (wall clock, while packets arrive) the first segment waits for the camera's sound:
+# on-demand Opus starts ~50-100 ms after a subscription; a camera without sound costs its first
+# segment this much delay.
+SOUND_WAIT_S = 1.0
+
+
 class Fmp4Segmenter:
     def __init__(self, part_target_s: float, segment_target_s: float, audio: bool = False):
         self.audio = audio  # segments opened from now on carry the sound (may change any time)
@@ -94,23 +103,25 @@ class Fmp4Segmenter:
         self._audio_track: str | None = None  # the track in the open segment
         self._aac: tuple[bytes, int] | None = None  # AudioSpecificConfig and rate, once seen
         self._opus_seen = False
-        self._held: TimedPacket | None = None  # the first keyframe, waiting a frame for its sound
-        self._held_audio: list[TimedPacket] = []
+        self._held: list[TimedPacket] = []  # from the first keyframe on, while it waits for its sound
+        self._held_since = 0.0  # time.monotonic() the wait started
+        self._waited_for_sound = False
         self._segments = 0
         self._last_audio_track: str | None = None  # of the previous segment
 
     def feed(self, timed: TimedPacket) -> list[Chunk]:
         packet = timed.packet
+        if self._held:
+            self._held.append(timed)
+            if packet.track != VIDEO:
+                self._note_sound(timed)
+            if packet.track != VIDEO or (not self._sound_seen() and time.monotonic() - self._held_since < SOUND_WAIT_S):
+                return []
+            held, self._held = self._held, []
+            return [chunk for timed_packet in held for chunk in self.feed(timed_packet)]
         if packet.track != VIDEO:
             return self._feed_audio(timed)
         chunks: list[Chunk] = []
-        if self._held is not None:
-            held, self._held = self._held, None
-            self._open_segment(held)
-            self._add_picture(held)
-            for audio in self._held_audio:
-                self._feed_audio(audio)
-            self._held_audio = []
         if self._open:
             parameter_sets = _parameter_sets(packet.data) if packet.keyframe else b""
             broken = (packet.epoch != self._epoch or timed.dts - self._last_dts > MAX_STEP
@@ -123,8 +134,9 @@ class Fmp4Segmenter:
             if not packet.keyframe:
                 self._need_discontinuity = self._need_discontinuity or self._epoch not in (None, packet.epoch)
                 return chunks  # a segment starts at a keyframe
-            if self._segments == 0 and self.audio and self._aac is None and not self._opus_seen:
-                self._held = timed  # see the module docstring
+            if self._segments == 0 and self.audio and not self._sound_seen() and not self._waited_for_sound:
+                self._waited_for_sound = True  # see the module docstring
+                self._held, self._held_since = [timed], time.monotonic()
                 return chunks
             self._open_segment(timed)
         elif timed.dts - self._part_start >= self.part_target:
@@ -158,19 +170,26 @@ class Fmp4Segmenter:
         self._part_has_keyframe |= keyframe
         self._last_dts = timed.dts
 
-    def _feed_audio(self, timed: TimedPacket) -> list[Chunk]:
+    def _sound_seen(self) -> bool:
+        return self._aac is not None or self._opus_seen
+
+    def _note_sound(self, timed: TimedPacket) -> bytes | None:
+        """Learn the sound's kind from a packet; its payload (None: unusable)."""
         packet = timed.packet
         if packet.track == "aac":
             parsed = split_adts(packet.data)
             if parsed is None:
-                return []
+                return None
             config, payload, rate = parsed
             self._aac = (config, rate)
-        else:
-            self._opus_seen = True
-            payload = packet.data
-        if self._held is not None:
-            self._held_audio.append(timed)
+            return payload
+        self._opus_seen = True
+        return packet.data
+
+    def _feed_audio(self, timed: TimedPacket) -> list[Chunk]:
+        packet = timed.packet
+        payload = self._note_sound(timed)
+        if payload is None:
             return []
         if not self._open or packet.track != self._audio_track or timed.dts < self._segment_start:
             return []  # not this segment's sound, or sound from before its first picture
