@@ -84,3 +84,21 @@ async def test_a_passthrough_camera_cannot_be_asked_and_the_older_tile_says_so(m
     status, headers, body, asked_at = fresh_tile(node, "plain", wait=1)  # ...and the one after is ~10 s away
     assert status == 200 and body and headers["X-Tile-Fresh"] == "false"
     assert captured_at(headers) < asked_at
+
+
+async def test_a_camera_pulled_over_whep_passes_the_request_on_to_its_server(make_relay_node, camera):
+    """The pulled camera's pipeline asks the WHEP server for a keyframe (a picture-loss request);
+    the server, another Pantau whose camera is masked (transcoded), makes one at once."""
+    upstream = make_relay_node()
+    upstream.add_camera("masked", camera.url("/bars"), masks=[CORNER])
+    assert upstream.wait_state("masked", "online")["mode"] == "transcode"
+    node = make_relay_node()
+    node.add_camera("pulled", f"whep+{upstream.url}/whep/masked", tps=2)
+    assert node.wait_state("pulled", "online", 30)["mode"] == "passthrough"
+    fresh = 0
+    for _ in range(3):
+        wait_for_a_new_tile(node, "pulled")  # the upstream transcoder's next own keyframe is ~2 s away
+        status, headers, _, asked_at = fresh_tile(node, "pulled", wait=1)
+        assert status == 200
+        fresh += headers["X-Tile-Fresh"] == "true" and captured_at(headers) >= asked_at - 0.01
+    assert fresh >= 2, f"{fresh} of 3 tiles were taken after the request"

@@ -114,8 +114,10 @@ class WhepPullSource:
         last_frame = [time.monotonic()]
         loop = asyncio.get_running_loop()
 
-        feed = WebRtcFeed(self.camera_id, self.pipeline,
-                          lambda: loop.call_soon_threadsafe(lambda: asyncio.ensure_future(request_keyframe(transceiver.receiver))))
+        def ask_for_keyframe() -> None:  # from any thread: a picture-loss request to the WHEP server
+            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(request_keyframe(transceiver.receiver)))
+
+        feed = WebRtcFeed(self.camera_id, self.pipeline, ask_for_keyframe)
 
         def on_frame(codec: str, data: bytes, timestamp: int) -> None:
             last_frame[0] = time.monotonic()
@@ -141,12 +143,14 @@ class WhepPullSource:
                     raise WhepFailure(UNREACHABLE, "ICE/DTLS did not connect")
                 await asyncio.sleep(0.05)
             last_frame[0] = time.monotonic()
+            self.pipeline.keyframes_from_source(ask_for_keyframe)  # the bus's keyframe requests (fresh tiles, new outputs) reach the server
             while not ended.is_set():
                 if time.monotonic() - last_frame[0] > self.settings.read_timeout_s:
                     raise WhepFailure(NO_DATA, f"no video for {self.settings.read_timeout_s} s")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(ended.wait(), 0.5)
         finally:
+            self.pipeline.keyframes_from_source(None)
             feed.close()
             with contextlib.suppress(Exception):
                 await pc.close()
