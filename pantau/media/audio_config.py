@@ -3,7 +3,10 @@
 The bus carries AAC as ADTS frames (each with a 7-byte header naming profile, rate and
 channels, as cameras send it over RTSP and HLS players expect in TS) and Opus as bare packets.
 MP4 (LL-HLS parts, recordings) wants AAC without the ADTS header plus the AudioSpecificConfig,
-and Opus with an OpusHead: both made here, so ingest and the muxers agree on one reading.
+and Opus with an OpusHead: both made here, so ingest and the muxers agree on one reading. An
+Opus packet's duration comes from its own first byte (`opus_packet_samples`): ingest encodes
+60 ms packets, a WHIP or WHEP sender chooses its own (Chromium: 20 ms), and a muxer must time
+each as it is.
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 1200
 AAC_FRAME_SAMPLES = 1024
 OPUS_RATE = 48_000
 OPUS_PRE_SKIP = 312  # libopus's encoder delay at 48 kHz
+# RFC 6716 3.1: a TOC byte's config (its top 5 bits) names the mode and the frame size; in
+# samples at 48 kHz: SILK 10/20/40/60 ms, Hybrid 10/20 ms, CELT 2.5/5/10/20 ms.
+_OPUS_FRAME_SAMPLES = (480, 960, 1920, 2880) * 3 + (480, 960) * 2 + (120, 240, 480, 960) * 4
+OPUS_MAX_PACKET_SAMPLES = 5760  # 120 ms: RFC 6716 3.2.5
 
 
 def adts_header(config: bytes, payload_size: int) -> bytes:
@@ -53,3 +60,22 @@ def split_adts(frame: bytes) -> tuple[bytes, bytes, int] | None:
 def opus_head(channels: int = 1) -> bytes:
     """The OpusHead (RFC 7845 5.1) an MP4 'dOps' box is made from: version 1, no gain, mapping 0."""
     return b"OpusHead" + struct.pack("<BBHIhB", 1, channels, OPUS_PRE_SKIP, OPUS_RATE, 0, 0)
+
+
+def opus_packet_samples(packet: bytes) -> int:
+    """How many 48 kHz samples an Opus packet holds (RFC 6716 3.1: its TOC byte's frame size
+    times its frame count: code 0 one frame, 1 and 2 two, 3 the count in the next byte);
+    0 for an empty or malformed packet."""
+    if not packet:
+        return 0
+    toc = packet[0]
+    frame = _OPUS_FRAME_SAMPLES[toc >> 3]
+    code = toc & 0x03
+    if code == 0:
+        return frame
+    if code < 3:
+        return 2 * frame
+    if len(packet) < 2:
+        return 0
+    samples = frame * (packet[1] & 0x3F)
+    return samples if samples <= OPUS_MAX_PACKET_SAMPLES else 0

@@ -9,9 +9,10 @@ take it to the part target or beyond, whatever the camera's GOP; the next segmen
 closes the segment's last part. Every fragment carries the real decode time of its first sample
 (tfdt), so segments join into one timeline. A sample's duration is the distance to the next
 one of its track; the last picture of a part lasts until the packet that closed it, the last
-sound frame a frame. Measured here (bench/segmenter.py, 720p25 2 Mbit/s, 2026-12-07): 13-21 µs
-per picture against 24-45 µs for PyAV's muxer packaging the same packets, most of it finding
-the start codes (bytes.split). One mux, two outputs: LL-HLS (relay/hls/packager.py) and
+sound frame its own duration (AAC: 1024 samples; Opus: what its TOC byte says, so ingest's
+60 ms packets and a WHIP sender's 20 ms ones, even mixed, stay exact). Measured here
+(bench/segmenter.py, 720p25 2 Mbit/s, 2026-12-07): 13-21 µs per picture against 24-45 µs for
+PyAV's muxer packaging the same packets, most of it finding the start codes (bytes.split). One mux, two outputs: LL-HLS (relay/hls/packager.py) and
 recordings (outputs/recording/recorder.py), both run it in a thread (a part's join and a
 segment's last part are still blocking copies).
 
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 
 from ingest.h264 import NAL_PPS, NAL_SPS, join_annexb, nal_type, split_annexb
 from pantau.bus.stream_bus import CLOCK_RATE, VIDEO, TimedPacket
-from pantau.media.audio_config import AAC_FRAME_SAMPLES, OPUS_RATE, split_adts
+from pantau.media.audio_config import AAC_FRAME_SAMPLES, OPUS_RATE, opus_packet_samples, split_adts
 from pantau.media.mp4_boxes import (
     AUDIO_TRACK,
     NON_SYNC_SAMPLE,
@@ -52,7 +53,7 @@ from pantau.media.mp4_boxes import (
 )
 
 MAX_STEP = CLOCK_RATE  # a dts step above 1 s is a gap (the subscription skipped): a discontinuity
-OPUS_FRAME_S = 0.02
+WEBRTC_OPUS_SAMPLES = 960  # an Opus packet whose TOC byte cannot be read: 20 ms, as WebRTC sends
 _LENGTH = struct.Struct(">I")
 
 
@@ -97,9 +98,8 @@ class Fmp4Segmenter:
         self._video: TrackRun | None = None  # the open part's pictures
         self._pending: tuple[bytes, int, int, int] | None = None  # the last picture: sample, dts, flags, cts (its duration comes with the next)
         self._sound: TrackRun | None = None  # the open part's sound frames
-        self._sound_pending: tuple[bytes, int] | None = None  # the last sound frame and its time (track timescale)
+        self._sound_pending: tuple[bytes, int, int] | None = None  # the last sound frame, its time and duration (track timescale)
         self._sound_rate = 0
-        self._sound_frame = 0  # one frame's duration in the track timescale
         self._audio_track: str | None = None  # the track in the open segment
         self._aac: tuple[bytes, int] | None = None  # AudioSpecificConfig and rate, once seen
         self._opus_seen = False
@@ -195,11 +195,12 @@ class Fmp4Segmenter:
             return []  # not this segment's sound, or sound from before its first picture
         time = timed.dts * self._sound_rate // CLOCK_RATE
         if self._sound_pending is not None:
-            sample, previous = self._sound_pending
+            sample, previous, _ = self._sound_pending
             self._sound.add(sample, max(1, time - previous), SYNC_SAMPLE)
         if self._sound is None:
             self._sound = TrackRun(AUDIO_TRACK, time)
-        self._sound_pending = (payload, time)
+        duration = AAC_FRAME_SAMPLES if packet.track == "aac" else opus_packet_samples(payload) or WEBRTC_OPUS_SAMPLES
+        self._sound_pending = (payload, time, duration)
         return []
 
     def _open_segment(self, timed: TimedPacket) -> None:
@@ -231,10 +232,10 @@ class Fmp4Segmenter:
             return None
         if self._aac is not None:
             config, rate = self._aac
-            self._sound_rate, self._sound_frame = rate, AAC_FRAME_SAMPLES
+            self._sound_rate = rate
             return AudioTrack("aac", rate, 2 if (config[1] >> 3) & 0x0F == 2 else 1, config)
         if self._opus_seen:
-            self._sound_rate, self._sound_frame = OPUS_RATE, round(OPUS_RATE * OPUS_FRAME_S)
+            self._sound_rate = OPUS_RATE
             return AudioTrack("opus", OPUS_RATE, 1)
         return None
 
@@ -245,8 +246,8 @@ class Fmp4Segmenter:
             self._video.add(sample, max(1, end_dts - dts), flags, cts)
             self._pending = None
         if self._sound_pending is not None:
-            sample, _ = self._sound_pending
-            self._sound.add(sample, self._sound_frame, SYNC_SAMPLE)
+            sample, _, duration = self._sound_pending
+            self._sound.add(sample, duration, SYNC_SAMPLE)
             self._sound_pending = None
         self.fragments += 1
         data = fragment(self.fragments, [run for run in (self._video, self._sound) if run is not None])
