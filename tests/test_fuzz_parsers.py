@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from ingest import h264
 from pantau.access.redaction import NoStoredSecret, keep_masked_secrets, mask_url, redact, url_secrets
 from pantau.cameras.camera import FIELDS, Camera, CameraInvalid, admin_view, apply_patch, public_view, validate_camera
-from pantau.cameras.camera_csv import ImportInvalid, decode_csv, parse_csv, validate_rows
+from pantau.cameras.camera_csv import ImportInvalid, decode_csv, validate_csv
 from pantau.cameras.regions import dki_regions
 from pantau.web.http_errors import ApiError
 from pantau.web.json_body import MAX_DEPTH, JsonBodyInvalid, decode_json
@@ -234,13 +234,12 @@ def csv_files(draw) -> bytes:
 def test_fuzz_csv_import(body, upsert):
     """Any upload: cameras, or ImportInvalid naming lines; never another exception."""
     try:
-        rows = parse_csv(decode_csv(body))
-        cameras, created, updated = validate_rows(rows, REGIONS, {}, upsert)
+        valid = validate_csv(decode_csv(body), REGIONS, {}, upsert)
     except ImportInvalid as exc:
         assert exc.errors and all(e.line >= 1 for e in exc.errors)
         return
-    assert created + updated == len(cameras)
-    for camera in cameras:
+    assert valid.created + valid.updated == len(valid.cameras) == len(valid.lines)
+    for camera in valid.cameras:
         assert_sane(camera)
 
 

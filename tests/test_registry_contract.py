@@ -113,7 +113,7 @@ async def test_import_names_duplicate_and_malformed_lines(registry: Registry):
     body = b'kind,region,tps,source\ntps,31.71.01.1001,1,demo\n"tps",31.71.01.1001,1,demo\ntps,31.71.01.1001,2\n'
     with pytest.raises(ImportInvalid) as info:
         await import_csv(registry, body, ADMIN)
-    assert [(e.line, e.field) for e in info.value.errors] == [(4, "file")]
+    assert [(e.line, e.field) for e in info.value.errors] == [(3, "id"), (4, "file")]  # one pass names both
     body = b'kind,region,tps,source\ntps,31.71.01.1001,1,demo\ntps,31.71.01.1001,1,demo\n'
     with pytest.raises(ImportInvalid) as info:
         await import_csv(registry, body, ADMIN)

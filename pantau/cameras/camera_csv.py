@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 from pantau.cameras.camera import FIELDS, Camera, CameraInvalid, intended_id, validate_camera
@@ -26,7 +27,8 @@ class RowError:
 
 
 class ImportInvalid(ValueError):
-    """The file is refused whole; `errors` names every bad line (up to MAX_REPORTED_ERRORS)."""
+    """The file is refused whole; `errors` names the first bad lines (up to MAX_REPORTED_ERRORS),
+    `total` counts them all."""
 
     def __init__(self, errors: list[RowError], total: int | None = None):
         self.errors = errors[:MAX_REPORTED_ERRORS]
@@ -35,8 +37,31 @@ class ImportInvalid(ValueError):
         summary = f"line {first.line}, {first.field}: {first.reason}" if first else "no detail"
         super().__init__(f"{self.total} error(s) in the CSV; first: {summary}")
 
+    @property
+    def not_listed(self) -> int:
+        return self.total - len(self.errors)
+
     def to_json(self) -> list[dict]:
         return [asdict(e) for e in self.errors]
+
+
+class RowErrors:
+    """The errors of one file: the first MAX_REPORTED_ERRORS kept, the rest only counted. A file
+    of 20,000 bad lines has ~100,000 errors; holding them all (several imports at once) took a
+    node's heap up by hundreds of MB that CPython never handed back (README, Soak)."""
+
+    def __init__(self) -> None:
+        self.kept: list[RowError] = []
+        self.total = 0
+
+    def add(self, line: int, field: str, reason: str) -> None:
+        self.total += 1
+        if len(self.kept) < MAX_REPORTED_ERRORS:
+            self.kept.append(RowError(line, field, reason))
+
+    def raise_if_any(self) -> None:
+        if self.total:
+            raise ImportInvalid(self.kept, self.total)
 
 
 @dataclass
@@ -53,8 +78,20 @@ def decode_csv(body: bytes) -> str:
         raise ImportInvalid([RowError(line, "file", "the CSV must be UTF-8 text")]) from None
 
 
-def parse_csv(text: str) -> list[CsvRow]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+# A line and its end, as a file opened with newline="" splits them (\r\n, \r or \n).
+_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The text's lines one at a time: io.StringIO would first copy the whole file at 4 bytes a
+    character."""
+    return (match.group() for match in _LINE.finditer(text))
+
+
+def iter_rows(text: str, errors: RowErrors) -> Iterator[CsvRow]:
+    """The file's rows one at a time (so no more than one is held while it is checked); a bad
+    header raises ImportInvalid at once, a bad line is added to `errors` and skipped."""
+    reader = csv.reader(_lines(text))
     try:
         header = next(reader)
     except StopIteration:
@@ -62,71 +99,88 @@ def parse_csv(text: str) -> list[CsvRow]:
     except csv.Error as exc:
         raise ImportInvalid([RowError(1, "file", f"unreadable CSV header ({exc})")]) from None
     columns = [c.strip() for c in header]
-    errors = [RowError(1, c or "(empty)", f"unknown column; known columns: {', '.join(FIELDS)}") for c in columns if c not in FIELDS]
-    errors += [RowError(1, c, "column appears twice") for c in sorted({c for c in columns if columns.count(c) > 1})]
-    errors += [RowError(1, c, "required column is missing") for c in REQUIRED_COLUMNS if c not in columns]
-    if errors:
-        raise ImportInvalid(errors)
+    header_errors = [RowError(1, c or "(empty)", f"unknown column; known columns: {', '.join(FIELDS)}") for c in columns if c not in FIELDS]
+    header_errors += [RowError(1, c, "column appears twice") for c in sorted({c for c in columns if columns.count(c) > 1})]
+    header_errors += [RowError(1, c, "required column is missing") for c in REQUIRED_COLUMNS if c not in columns]
+    if header_errors:
+        raise ImportInvalid(header_errors)
 
-    rows: list[CsvRow] = []
     next_line = reader.line_num + 1
     while True:
         try:
             cells = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as exc:
-            errors.append(RowError(next_line, "file", f"unreadable CSV ({exc})"))
-            break
+            errors.add(next_line, "file", f"unreadable CSV ({exc})")
+            return
         line, next_line = next_line, reader.line_num + 1
         if not any(cell.strip() for cell in cells):
             continue  # blank line
         if len(cells) != len(columns):
-            errors.append(RowError(line, "file", f"{len(cells)} cells where the header has {len(columns)} columns"))
+            errors.add(line, "file", f"{len(cells)} cells where the header has {len(columns)} columns")
             continue
-        rows.append(CsvRow(line, {col: cell.strip() for col, cell in zip(columns, cells)}))
-    if errors:
-        raise ImportInvalid(errors)
-    return rows
+        yield CsvRow(line, {col: cell.strip() for col, cell in zip(columns, cells)})
+
+
+@dataclass
+class ValidRows:
+    cameras: list[Camera]
+    lines: list[int]  # the file line of each camera
+    rows: int  # data rows read
+    created: int
+    updated: int
 
 
 def validate_rows(
-    rows: list[CsvRow], regions: RegionTree, current: dict[str, Camera], upsert: bool,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[list[Camera], int, int]:
-    """Validate every row against `current`; return (cameras, created, updated) or raise
-    ImportInvalid naming every bad line. Create-only mode refuses ids that exist."""
-    errors: list[RowError] = []
-    cameras: list[Camera] = []
+    rows: Iterable[CsvRow], regions: RegionTree, current: dict[str, Camera], upsert: bool,
+    progress: Callable[[int], None] | None = None, errors: RowErrors | None = None,
+) -> ValidRows:
+    """Validate every row against `current`; return the cameras or raise ImportInvalid naming
+    the bad lines (those already in `errors` too). Create-only mode refuses ids that exist."""
+    errors = errors if errors is not None else RowErrors()
+    valid = ValidRows([], [], 0, 0, 0)
     first_line_of: dict[str, int] = {}
-    created = updated = 0
-    for index, row in enumerate(rows):
-        if progress and index % 1000 == 0:
-            progress(index)
+    for row in rows:
+        if progress and valid.rows % 1000 == 0:
+            progress(valid.rows)
+        valid.rows += 1
         values = {k: v for k, v in row.values.items() if v != ""}
         stored = current.get(intended_id(values) or "") if upsert else None
         try:
             camera = validate_camera(values, regions, stored=stored)
         except CameraInvalid as exc:
-            errors.extend(RowError(row.line, e.field, e.reason) for e in exc.errors)
+            for e in exc.errors:
+                errors.add(row.line, e.field, e.reason)
             continue
         if camera.id in first_line_of:
-            errors.append(RowError(row.line, "id", f"id {camera.id!r} already appears on line {first_line_of[camera.id]}"))
+            errors.add(row.line, "id", f"id {camera.id!r} already appears on line {first_line_of[camera.id]}")
             continue
         first_line_of[camera.id] = row.line
         if camera.id in current:
             if not upsert:
-                errors.append(RowError(row.line, "id", f"a camera with id {camera.id!r} already exists (use mode=upsert to update)"))
+                errors.add(row.line, "id", f"a camera with id {camera.id!r} already exists (use mode=upsert to update)")
                 continue
-            updated += 1
+            valid.updated += 1
         else:
-            created += 1
-        cameras.append(camera)
+            valid.created += 1
+        if not errors.total:  # once the file is refused, its cameras are not needed
+            valid.cameras.append(camera)
+            valid.lines.append(row.line)
     if progress:
-        progress(len(rows))
-    if errors:
-        raise ImportInvalid(errors)
-    return cameras, created, updated
+        progress(valid.rows)
+    errors.raise_if_any()
+    return valid
+
+
+def validate_csv(
+    text: str, regions: RegionTree, current: dict[str, Camera], upsert: bool,
+    progress: Callable[[int], None] | None = None,
+) -> ValidRows:
+    """Read and check the file in one pass, a row at a time: the file's text and the valid
+    cameras are all that is held, whatever the number of bad lines."""
+    errors = RowErrors()
+    return validate_rows(iter_rows(text, errors), regions, current, upsert, progress, errors)
 
 
 def cameras_to_csv(cameras: list[dict]) -> str:

@@ -86,7 +86,9 @@ async def error_middleware(request: web.Request, handler):
     except CameraInvalid as exc:
         return json_error(422, "the camera is not valid", [{"field": e.field, "reason": e.reason} for e in exc.errors])
     except ImportInvalid as exc:
-        return json_error(422, f"the CSV was refused whole; nothing was stored. {exc}", exc.to_json(), error_count=exc.total)
+        listed = f" (the first {len(exc.errors)} are listed)" if exc.not_listed else ""
+        return json_error(422, f"the CSV was refused whole; nothing was stored. {exc}{listed}", exc.to_json(),
+                          error_count=exc.total, errors_not_listed=exc.not_listed)
     except RegistryError as exc:
         return json_error(exc.status, str(exc))
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:

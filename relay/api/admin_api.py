@@ -12,7 +12,7 @@ from pantau.cameras import audit_log
 from pantau.cameras.audit_log import Actor
 from pantau.cameras.camera import ID_PATTERN, TRANSPORTS, CameraInvalid, FieldError, admin_view, apply_patch, source_type, validate_camera
 from pantau.cameras.camera_csv import cameras_to_csv
-from pantau.cameras.camera_import import import_csv
+from pantau.cameras.camera_import import IMPORT_BUSY_RETRY_S, ImportBusy, exclusive_import, import_csv
 from pantau.cameras.push_keys import PushKeys
 from pantau.cameras.reference_views import ReferenceViews
 from pantau.cameras.source_policy import SourceRefused
@@ -125,13 +125,18 @@ LARGE_BODY_PATHS = frozenset({IMPORT_PATH})  # a 31k-row CSV is ~5 MB: only here
 
 @routes.post(IMPORT_PATH)
 async def import_cameras(request: web.Request) -> web.Response:
-    """CSV body; create-only unless ?mode=upsert; refused whole if any line is bad."""
+    """CSV body; create-only unless ?mode=upsert; refused whole if any line is bad (422 listing
+    the first 1,000 errors, `error_count` all of them); 429 + Retry-After while another runs."""
     actor = await _admin(request)
     mode = request.query.get("mode", "create")
     if mode not in ("create", "upsert"):
         raise ApiError(400, "mode must be 'create' or 'upsert'", field="mode")
-    body = await request.read()
-    result = await import_csv(request.app[REGISTRY], body, actor, upsert=mode == "upsert")
+    try:
+        with exclusive_import():  # one at a time per node: a flood of large files would pin memory
+            body = await request.read()
+            result = await import_csv(request.app[REGISTRY], body, actor, upsert=mode == "upsert")
+    except ImportBusy as exc:
+        raise ApiError(429, str(exc), headers={"Retry-After": str(IMPORT_BUSY_RETRY_S)}) from None
     return web.json_response({"created": result.created, "updated": result.updated, "total": result.total})
 
 

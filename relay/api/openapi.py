@@ -180,7 +180,7 @@ def _document() -> dict[str, Any]:
                           "parameters": [*_params("id"), {"name": "session", "in": "path", "required": True, "schema": {"type": "string"}}], "responses": {"405": _ERROR}},
             },
             "/api/admin/cameras/import": {"post": {
-                "summary": "Bulk import from CSV (columns = camera fields; tags ';'-separated; booleans true/false/1/0). All or nothing: any bad line refuses the file, naming every bad line (header = line 1). "
+                "summary": "Bulk import from CSV (columns = camera fields; tags ';'-separated; booleans true/false/1/0). All or nothing: any bad line refuses the file (422), naming the first 1,000 errors by line (header = line 1) and field; error_count counts them all, errors_not_listed those left out. One import at a time per node: 429 + Retry-After while another runs. "
                            "Audited as one 'import' entry (counts) plus a 'create' or 'update' entry per camera created or changed, with the same field diff as a PATCH.",
                 "security": _ADMIN, "parameters": _params("mode"),
                 "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
