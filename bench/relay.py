@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,7 +49,7 @@ import psutil
 from camera_set import REPO
 from measure import percentile
 from processes import BenchError, PantauNode, kill_leftover
-from relay_clients import VIEWERS_PER_PROCESS, ClientFigures, FanoutClients
+from relay_clients import LIGHT_VIEWERS_PER_PROCESS, VIEWERS_PER_PROCESS, ClientFigures, FanoutClients
 from relay_janus import JanusServer, ServerProcess
 from runner import run_bench
 
@@ -72,6 +72,7 @@ CHURN_VIEWERS = 50
 HOLD_S = 3.0  # a churn cycle's viewers watch this long before leaving
 MIN_FPS = 20.0  # of the camera's 25: a viewer below it costs the server less and flatters it
 CLIENT_MARGIN_S = 10.0  # clients keep receiving this long past the window (they connect at different times)
+LIGHT_CLIENT_MARGIN_S = 4.0  # the same for light viewers, whose processes connect within a moment of each other
 SHARED, SHARED_PY, OLD = "Pantau shared", "Pantau shared python", "Pantau aiortc"
 STOCK, JANUS, JANUS_TUNED = "stock aiortc", "Janus", "Janus event_loops=2"
 SERVERS = (SHARED, SHARED_PY, OLD, STOCK, JANUS, JANUS_TUNED)
@@ -87,6 +88,12 @@ class Plan:
     window_s: float
     settle_s: float
     churn_cycles: int
+    light: bool = True  # light viewers (relay_light_viewer.py); False: aiortc's whole receive path
+    churn: bool = True
+
+    @property
+    def per_process(self) -> int:
+        return LIGHT_VIEWERS_PER_PROCESS if self.light else VIEWERS_PER_PROCESS
 
 
 FULL = Plan(ttff_viewers=20, window_s=15.0, settle_s=5.0, churn_cycles=5)
@@ -359,7 +366,7 @@ async def time_to_first_frame(servers: list[Server], results: dict[str, ServerRe
 async def window(server, viewers: int, plan: Plan, http: aiohttp.ClientSession, workdir: Path) -> Step:
     """`viewers` connected, settle, then the server's CPU and RSS over the window; the viewers
     leave (and the server must then hold no session)."""
-    clients = FanoutClients(server, viewers, hold_for(plan, viewers), workdir) if viewers else None
+    clients = FanoutClients(server, viewers, hold_for(plan, viewers), workdir, plan.light) if viewers else None
     try:
         if clients:
             await clients.connect()
@@ -394,8 +401,12 @@ async def window(server, viewers: int, plan: Plan, http: aiohttp.ClientSession, 
 def hold_for(plan: Plan, viewers: int) -> float:
     """How long each client process keeps receiving once its viewers are connected: the window
     must lie inside every one's, and a server that answers offers slowly connects the last
-    process long after the first (stock aiortc: ~0.5 s a viewer at 100)."""
-    return plan.settle_s + plan.window_s + CLIENT_MARGIN_S + 0.5 * viewers
+    process long after the first (stock aiortc: ~0.5 s a viewer at 100). Light viewers: each
+    process negotiates its share one after another, the processes side by side."""
+    if not plan.light:
+        return plan.settle_s + plan.window_s + CLIENT_MARGIN_S + 0.5 * viewers
+    share = math.ceil(viewers / math.ceil(viewers / plan.per_process))
+    return plan.settle_s + plan.window_s + LIGHT_CLIENT_MARGIN_S + 0.2 * share + 0.02 * viewers
 
 
 async def until_no_session(server, http: aiohttp.ClientSession, result: ServerResult) -> None:
@@ -420,7 +431,7 @@ async def churn(server, plan: Plan, http: aiohttp.ClientSession, result: ServerR
     await asyncio.sleep(plan.settle_s)
     result.rss_after_load_mb = await rss_now(server.pid)
     for cycle in range(plan.churn_cycles):
-        clients = FanoutClients(server, CHURN_VIEWERS, HOLD_S, workdir)
+        clients = FanoutClients(server, CHURN_VIEWERS, HOLD_S, workdir, plan.light)
         try:
             await clients.connect()
             figures = await clients.finish()
@@ -474,14 +485,31 @@ async def cpu_step(server, viewers: int, plan: Plan, http: aiohttp.ClientSession
             result.problems.append(f"{viewers} viewers: codecs {sorted(figures.codecs)}, not H.264 alone")
         if figures.fps_min < MIN_FPS:
             result.problems.append(f"{viewers} viewers: the slowest viewer got {figures.fps_min:.1f} fps (< {MIN_FPS:.0f})")
+        result.problems += light_viewer_problems(viewers, figures)
+    light = step.clients.light if step.clients else {}
     print(f"  {server.name}, {viewers} viewers: {step.core_pct(step.cpu_s):.1f} % core, RSS {step.rss_mb:.0f} MB, "
           f"viewer fps min {min(step.fps, default=math.nan):.1f}, clients {step.core_pct(step.clients_cpu_s):.0f} % core, "
-          f"machine busy {step.machine_busy_pct:.0f} %", flush=True)
+          f"machine busy {step.machine_busy_pct:.0f} %"
+          + (f", lost {light.get('lost', 0)} of {light.get('packets', 0)} packets, SRTP checked {light.get('srtp_checked', 0)} "
+             f"(failed {light.get('srtp_failed', 0)}), sampled decode {[s and s['pictures'] for s in step.clients.samples]}" if light else ""),
+          flush=True)
+
+
+def light_viewer_problems(viewers: int, figures: ClientFigures) -> list[str]:
+    """What light viewers found wrong with what they received: a packet SRTP refused, a
+    sampled viewer whose frames did not decode (relay_light_viewer.py)."""
+    problems = []
+    if figures.light.get("srtp_failed"):
+        problems.append(f"{viewers} viewers: {figures.light['srtp_failed']} of {figures.light['srtp_checked']} sampled packets failed SRTP")
+    for sample in figures.samples:
+        if not sample or sample["pictures"] < sample["frames"] - 1 or sample["errors"]:
+            problems.append(f"{viewers} viewers: a sampled viewer's H.264 did not decode: {sample}")
+    return problems
 
 
 async def profiled_window(server, plan: Plan, result: ServerResult, path: Path, workdir: Path) -> None:
     """An extra window, after the measured ones: py-spy's own CPU must not be in them."""
-    clients = FanoutClients(server, max(STEPS), hold_for(plan, max(STEPS)), workdir)
+    clients = FanoutClients(server, max(STEPS), hold_for(plan, max(STEPS)), workdir, plan.light)
     try:
         await clients.connect()
         await asyncio.sleep(plan.settle_s)
@@ -580,7 +608,7 @@ class Run:
         servers += [self.janus_server(name, config, index) for index, (name, config)
                     in enumerate(((JANUS, "conf"), (JANUS_TUNED, "conf_el2"))) if name in self.only]
         await asyncio.sleep(self.plan.settle_s)
-        print(f"CPU windows (viewers in processes of {VIEWERS_PER_PROCESS})", flush=True)
+        print(f"CPU windows ({'light ' if self.plan.light else ''}viewers in processes of {self.plan.per_process})", flush=True)
         turn = 0
         for round_index in range(self.rounds):
             if self.rounds > 1:
@@ -595,7 +623,7 @@ class Run:
             for server in [s for s in servers if isinstance(s, PantauServer)]:
                 path = self.profile_dir / f"relay-{server.name.replace(' ', '-').lower()}-{max(STEPS)}-viewers.txt"
                 await profiled_window(server, self.plan, self.results[server.name], path, self.workdir)
-        for server in servers:
+        for server in servers if self.plan.churn else ():
             await churn(server, self.plan, http, self.results[server.name], self.workdir)
 
     async def stop_all(self) -> None:
@@ -717,7 +745,8 @@ def report(results: dict[str, ServerResult], plan: Plan, error: str | None) -> s
         "Pantau: `pantau serve` (ingest and relay in one process; its embedded Redis not counted), `relay.fanout: shared` and `aiortc`. "
         "Stock aiortc: `MediaPlayer(decode=False)` + `MediaRelay().subscribe()` per viewer (`bench/relay_support.py`). "
         "Janus 1.1.2 (Debian), streaming plugin pulling the camera, default configuration and `event_loops = 2` (../shared/bench/janus/). "
-        f"Viewers: the shared fan-out client's aiortc viewers (no decoding) in processes of {VIEWERS_PER_PROCESS}; "
+        f"Viewers: the shared fan-out client's aiortc viewers ({'light: media counted from the RTP header, SRTP checked one packet in 64, one sampled viewer per process decoded (bench/relay_light_viewer.py)' if plan.light else 'no decoding'}) "
+        f"in processes of {plan.per_process}; "
         "first-frame viewers (Pantau and stock aiortc only) decode. Everything on 127.0.0.1 (loopback ICE). "
         f"CPU windows {plan.window_s:g} s after {plan.settle_s:g} s of settling; every server ingests the camera throughout, only the "
         "measured one has viewers; the servers' order reverses at each step. CPU and RSS of the server process only. "
@@ -784,13 +813,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, help="stop everything after this many seconds (default 3000; --quick 1500)")
     parser.add_argument("--steps", help=f"viewer counts of the CPU windows, comma-separated (default {','.join(map(str, STEPS))})")
     parser.add_argument("--no-ttff", action="store_true", help="skip the first-frame phase")
+    parser.add_argument("--no-churn", action="store_true", help="skip the churn cycles")
+    parser.add_argument("--full-viewers", action="store_true",
+                        help="viewers with aiortc's whole receive path instead of light ones (relay_light_viewer.py)")
     parser.add_argument("--rounds", type=int, default=1, help="CPU windows of every step this many times (ABBA); the median is reported")
     parser.add_argument("--servers", type=lambda text: tuple(text.split(",")), default=SERVERS,
                         help=f"the load phase's servers, comma-separated (default all: {','.join(SERVERS)})")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (node, camera, viewer logs)")
     parser.add_argument("--output", type=Path, help="Markdown report (default bench/results/relay.md, or relay-quick.md)")
     args = parser.parse_args(argv)
-    args.plan = QUICK if args.quick else FULL
+    args.plan = replace(QUICK if args.quick else FULL, light=not args.full_viewers, churn=not args.no_churn)
     if args.steps:
         STEPS = tuple(int(n) for n in args.steps.split(","))
     args.timeout = args.timeout or (1500.0 if args.quick else 3000.0)

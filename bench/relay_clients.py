@@ -24,6 +24,8 @@ from processes import BenchError
 
 SUPPORT = Path(__file__).resolve().with_name("relay_support.py")
 VIEWERS_PER_PROCESS = 10
+LIGHT_VIEWERS_PER_PROCESS = 25  # light viewers (relay_light_viewer.py) cost a few µs a packet
+LIGHT_PREFIX = "@light "
 CONNECT_TIMEOUT_S = 120.0
 
 
@@ -38,6 +40,8 @@ class ClientFigures:
     packets_per_viewer_s: list[float] = field(default_factory=list)
     codecs: set[str] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
+    light: dict = field(default_factory=dict)  # light viewers: packets, gaps, SRTP checks summed over processes
+    samples: list[dict] = field(default_factory=list)  # light viewers: each process's sampled decode
 
     @property
     def fps_min(self) -> float:
@@ -47,8 +51,10 @@ class ClientFigures:
 class FanoutClients:
     """`viewers` viewers of one server in ceil(viewers / VIEWERS_PER_PROCESS) client processes."""
 
-    def __init__(self, server, viewers: int, hold_s: float, workdir: Path):
+    def __init__(self, server, viewers: int, hold_s: float, workdir: Path, light: bool = False):
         self.server = server
+        self.light = light
+        self.per_process = LIGHT_VIEWERS_PER_PROCESS if light else VIEWERS_PER_PROCESS
         self.viewers = viewers
         self.hold_s = hold_s  # receiving time after all are connected (the bench's window inside it)
         self.workdir = workdir
@@ -59,12 +65,12 @@ class FanoutClients:
         target = ["--machine-address", "--target", "janus", "--janus", self.server.base_url, "--mountpoint", self.server.camera] \
             if self.server.name.startswith("Janus") else \
             ["--target", "whep", "--whep", f"{self.server.base_url}/whep/{self.server.camera}"]
-        return [sys.executable, str(SUPPORT), "fanout-client", *target, "--server-pid", str(self.server.pid),
+        return [sys.executable, str(SUPPORT), "fanout-client", *(["--light"] if self.light else []), *target, "--server-pid", str(self.server.pid),
                 "--peers", str(peers), "--warmup", "0", "--secs", f"{self.hold_s:g}", "--label", f"{self.server.name}-{index}"]
 
     async def connect(self) -> None:
         """Start the client processes; returns when every one has its viewers connected."""
-        count = math.ceil(self.viewers / VIEWERS_PER_PROCESS)
+        count = math.ceil(self.viewers / self.per_process)
         shares = [self.viewers // count + (1 if i < self.viewers % count else 0) for i in range(count)]
         for index, peers in enumerate(shares):
             err = open(self._stderr(index), "wb")
@@ -92,6 +98,12 @@ class FanoutClients:
             await asyncio.gather(*(p.wait() for p in self.processes))
         for process, output in zip(self.processes, outputs):
             lines = [line for line in output.decode(errors="replace").splitlines() if line.startswith("{")]
+            for line in output.decode(errors="replace").splitlines():
+                if line.startswith(LIGHT_PREFIX):
+                    light = json.loads(line[len(LIGHT_PREFIX):])
+                    self.figures.samples.append(light.pop("sample"))
+                    for key, value in light.items():
+                        self.figures.light[key] = self.figures.light.get(key, 0) + value
             if process.returncode != 0 or not lines:
                 self.figures.errors.append(f"client exit {process.returncode}")
                 continue

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/relay_support.py stock-server --rtsp URL     # the stock aiortc baseline
     .venv/bin/python bench/relay_support.py viewers [--decode]          # a process holding WHEP viewers
-    .venv/bin/python bench/relay_support.py fanout-client ARGS...       # ../shared/bench/janus/fanout_bench.py, loopback ICE
+    .venv/bin/python bench/relay_support.py fanout-client [--light] ARGS...   # ../shared/bench/janus/fanout_bench.py, loopback ICE
 
 `stock-server` is a WHEP endpoint written the obvious stock-aiortc way, so the bench compares
 Pantau with what one would build from aiortc's own parts: one `MediaPlayer(decode=False)` on
@@ -294,15 +294,24 @@ def run_fanout_client(arguments: list[str]) -> None:
     line of figures), run from where it lives, with the viewers offering loopback only like
     every server of the bench (it has no option for that). `--machine-address` first: the
     machine's own addresses instead, for Janus, whose libnice never offers loopback (traffic to
-    the machine's own address stays in the kernel's loopback path all the same)."""
+    the machine's own address stays in the kernel's loopback path all the same). `--light`
+    before it: light viewers (bench/relay_light_viewer.py), their figures on one more line."""
     import runpy
 
+    light = arguments[:1] == ["--light"]
+    if light:  # (bench/relay_light_viewer.py: viewers that count media from the RTP header)
+        import relay_light_viewer
+
+        relay_light_viewer.install()
+        arguments = arguments[1:]
     if arguments[:1] == ["--machine-address"]:
         arguments = arguments[1:]
     else:
         _loopback_ice_only()
     sys.argv = [str(FANOUT_CLIENT), *arguments]
     runpy.run_path(str(FANOUT_CLIENT), run_name="__main__")
+    if light:
+        print(relay_light_viewer.LIGHT_PREFIX + json.dumps(relay_light_viewer.report()), flush=True)
 
 
 def main() -> None:
