@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 
 import pytest
@@ -64,6 +65,35 @@ async def test_subscriber_gets_packets_in_order(bus):
     got = [await sub.get() for _ in range(50)]
     assert [t.packet.data[0] for t in got] == list(range(50))
     assert [t.dts for t in got] == [n * STEP for n in range(50)]
+
+
+async def test_batch_reads_take_everything_queued_in_order(bus):
+    sub = bus.subscribe("cam")
+    one_by_one = bus.subscribe("cam")
+    assert sub.take_queued() == [], "nothing queued: nothing taken, no waiting"
+    for n in range(40):
+        bus.publish("cam", packet(n))
+    await delivered(bus)
+    # Taken from a thread of its own, as the recordings' writer thread does.
+    with ThreadPoolExecutor(1) as thread:
+        batch = await asyncio.get_running_loop().run_in_executor(thread, sub.take_queued)
+    assert [t.packet.data[0] for t in batch] == list(range(40))
+    assert [t.dts for t in batch] == [(await one_by_one.get()).dts for _ in range(40)]
+    assert sub.pending() == 0 and sub.stats.delivered == 40
+    waiting = asyncio.create_task(sub.get_batch())
+    await asyncio.sleep(0.05)
+    assert not waiting.done(), "get_batch waits for the next packet"
+    publisher = threading.Thread(target=lambda: [bus.publish("cam", packet(n)) for n in range(40, 43)])
+    publisher.start()
+    later = await asyncio.wait_for(waiting, 2)
+    publisher.join()
+    await delivered(bus)
+    later += sub.take_queued()
+    assert [t.packet.data[0] for t in later] == [40, 41, 42]
+    assert [t.dts for t in later] == [n * STEP for n in range(40, 43)], "one clock with the packets taken before"
+    sub.close()
+    with pytest.raises(EOFError):
+        sub.take_queued()
 
 
 async def test_late_subscriber_starts_at_the_latest_keyframe_at_once(bus):

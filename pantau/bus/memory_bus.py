@@ -94,6 +94,17 @@ class _MemorySubscription(Subscription):
                 self._waiting = True
             await self._event.wait()
 
+    def take_queued(self) -> list[TimedPacket]:
+        with self._lock:
+            if self._closed:
+                raise EOFError(f"subscription to {self.camera_id} is closed")
+            packets = list(self._queue)
+            self._queue.clear()
+            self._queued_bytes = 0
+            self.stats.delivered += len(packets)
+        rebase = self._rebaser.rebase  # only the reader uses the rebaser: outside the lock
+        return [rebase(packet) for packet in packets]
+
     def pending(self) -> int:
         return len(self._queue)
 

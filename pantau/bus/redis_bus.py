@@ -143,6 +143,9 @@ class _RelayedSubscription(Subscription):
     async def get(self) -> TimedPacket:
         return await self._inner.get()
 
+    def take_queued(self) -> list[TimedPacket]:
+        return self._inner.take_queued()
+
     def pending(self) -> int:
         return self._inner.pending()
 

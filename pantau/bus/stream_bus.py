@@ -82,6 +82,18 @@ class Subscription(abc.ABC):
         """The next packet (waits). The first one is always a keyframe."""
 
     @abc.abstractmethod
+    def take_queued(self) -> list[TimedPacket]:
+        """Every packet queued now, in order, without waiting (empty if none): for a reader that
+        takes packets in batches on a clock of its own, from any thread (recordings: one writer
+        thread takes every recorded camera's queue twice a second, with no wake-up per camera or
+        packet). One reader at a time: the subscription's timestamps follow what it took."""
+
+    async def get_batch(self) -> list[TimedPacket]:
+        """The next packet (waits, like `get`) and every packet queued behind it."""
+        first = await self.get()
+        return [first, *self.take_queued()]
+
+    @abc.abstractmethod
     def pending(self) -> int:
         """Packets queued and not yet read."""
 
