@@ -32,18 +32,18 @@ from outputs.recording.chain import SIGNATURES_FILE, CameraChain, append_line, i
 from outputs.recording.disk_usage import DiskUsage
 from outputs.recording.segment_files import SegmentFile, remove_unrecorded
 from outputs.recording.site_key import SiteKey
-from pantau.bus.stream_bus import VIDEO, StreamBus, TimedPacket
+from outputs.recording.writer_threads import least_busy
+from pantau.bus.stream_bus import VIDEO, StreamBus, Subscription, TimedPacket
 from pantau.media.fmp4_segmenter import Chunk, Fmp4Segmenter
 from pantau.runtime.config import RecordingSettings
 
 log = logging.getLogger(__name__)
 
-# Muxing and fsync are blocking: threads of their own, so live outputs never wait on a disk.
-WRITERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="recording")
+# One-off blocking work (clean-up at start, retention): threads of their own, never the event loop.
+WRITERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="recording-chores")
 # One fragment per segment file: the muxer writes it when the segment closes (a fragment per
 # second cost ~40 % more CPU; a crash loses the open segment either way, and VOD plays whole files).
 ONE_FRAGMENT = 600.0  # s, longer than any segment (segment_s <= 60 plus a GOP); FFmpeg takes at most ~2147 s
-BATCH_S = 0.5  # packets are handed to the writer thread in batches of about this long
 ALREADY_RECORDED_S = 0.02  # a packet received this long before the chain's last end is in it already
 
 GAP_OFFLINE = "no video from the camera"
@@ -60,6 +60,9 @@ class Recorder:
         self.key = key
         self.settings = settings
         self._segmenter = self._new_segmenter()
+        self._subscription: Subscription | None = None
+        self._failure: asyncio.Future | None = None  # set when the writer thread could not go on
+        self._last_packet_at = time.monotonic()
         self._file: SegmentFile | None = None
         self._audio: str | None = None  # the sound codec of the segment being written
         self._start = 0.0
@@ -71,45 +74,51 @@ class Recorder:
         self.segments_written = 0
 
     async def run(self) -> None:
+        """Record until cancelled (or until writing fails: raised here)."""
         loop = asyncio.get_running_loop()
         removed = await loop.run_in_executor(WRITERS, remove_unrecorded, self.chain)
         if removed:
             log.info("recording of %s: removed %d unfinished segment file(s) from before", self.camera_id, removed)
-        try:
-            with self.bus.subscribe(self.camera_id, tracks=(VIDEO, "aac")) as subscription:
-                while True:
-                    batch = await self._next_batch(subscription)
-                    try:
-                        await loop.run_in_executor(WRITERS, self._record, batch)
-                    except (ValueError, OSError) as exc:  # a packet the muxer refuses: start again at a keyframe
-                        log.warning("recording of %s: %s; starting again at the next keyframe", self.camera_id, exc)
-                        await loop.run_in_executor(WRITERS, self._abandon)
-                        self._segmenter = self._new_segmenter()
-                        continue
-        finally:
-            # Stopping (lease lost, camera no longer recorded, shutdown): the open segment is kept.
-            await asyncio.shield(loop.run_in_executor(WRITERS, self._close))
+        with self.bus.subscribe(self.camera_id, tracks=(VIDEO, "aac")) as subscription:
+            self._subscription = subscription
+            self._failure = loop.create_future()
+            writer = least_busy()
+            writer.add(self)
+            try:
+                await self._failure
+            finally:
+                # Stopping (lease lost, camera no longer recorded, shutdown): the open segment is kept.
+                await asyncio.shield(asyncio.wrap_future(writer.remove(self)))
 
     def _new_segmenter(self) -> Fmp4Segmenter:
         return Fmp4Segmenter(ONE_FRAGMENT, self.settings.segment_s, audio=True)
 
-    async def _next_batch(self, subscription) -> list[TimedPacket]:
-        """The packets of the next BATCH_S (one thread hop per batch, not per packet: the hop and
-        the wake-up cost more than muxing a packet); empty when the camera sent nothing for idle_s."""
-        try:
-            async with asyncio.timeout(self.settings.idle_s):
-                first = await subscription.get()
-        except TimeoutError:
-            return []
-        await asyncio.sleep(BATCH_S)  # the subscription queues ~10 s: a short wait loses nothing
-        batch = [first]
-        while subscription.pending():
-            batch.append(await subscription.get())
-        return batch
+    def failed(self, error: BaseException) -> None:
+        failure = self._failure
+        if failure is not None:
+            failure.get_loop().call_soon_threadsafe(lambda: failure.done() or failure.set_exception(error))
 
-    # -- in the writer thread ------------------------------------------------------------------
-    def _record(self, batch: list[TimedPacket]) -> None:
-        if not batch:  # the camera went quiet: close the open segment (a gap follows if it stays away)
+    # -- in the writer thread (writer_threads.py) ----------------------------------------------
+    def tick(self) -> None:
+        """What the subscription queued since the last tick (one call, no coroutine or wake-up per
+        packet), muxed and written; the open segment closed once the camera sent nothing for idle_s."""
+        try:
+            batch = self._subscription.take_queued()
+        except EOFError:  # the subscription closed: the recorder is stopping
+            return
+        now = time.monotonic()
+        quiet = not batch and now - self._last_packet_at >= self.settings.idle_s
+        if batch or quiet:
+            self._last_packet_at = now
+        try:
+            self._record(batch, quiet)
+        except (ValueError, OSError) as exc:  # a packet the muxer refuses: start again at a keyframe
+            log.warning("recording of %s: %s; starting again at the next keyframe", self.camera_id, exc)
+            self._abandon()
+            self._segmenter = self._new_segmenter()
+
+    def _record(self, batch: list[TimedPacket], quiet: bool = False) -> None:
+        if quiet:  # the camera went quiet: close the open segment (a gap follows if it stays away)
             self._write(self._segmenter.finish())
         recorded_until = self.chain.last_segment_end or 0.0
         for timed in batch:
@@ -154,7 +163,9 @@ class Recorder:
             self._file.abandon()
             self._file = None
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        with contextlib.suppress(ValueError, OSError, EOFError):
+            self._record(self._subscription.take_queued())  # what came since the last tick
         with contextlib.suppress(ValueError, OSError):
             self._write(self._segmenter.finish())
         self._commit()
