@@ -648,24 +648,27 @@ class Soak:
 
     # ---- the flood of bad requests ----
 
-    def flood_requests(self) -> list[tuple[str, list[tuple[str, str, dict]]]]:
-        """Bad requests by kind, each bounded: malformed JSON, SDP offers that do not parse,
-        CSV files whose every line is wrong, bodies over the size limit, unknown ids."""
+    def flood_requests(self) -> list[tuple[str, list[tuple[str, str, dict]], int]]:
+        """Bad requests by kind, each bounded, and how many are sent at once: malformed JSON, SDP
+        offers that do not parse, CSV files whose every line is wrong (8 at once: a node runs one
+        import at a time and refuses the others with 429; and a quarter as many one after the
+        other, each of them checked), bodies over the size limit, unknown ids."""
         plan, camera = self.plan.flood, self.specs[0].id
         bad_sdp = (b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 H264/90000\r\n"
                    + b"a=x\r\n" * 2000)
         bad_csv = ",".join(COLUMNS).encode() + b"\n" + b"".join(f"x{n},tps,99.99,0,,ftp://nope,carrier-pigeon,,maybe,perhaps,\n".encode()
                                                                 for n in range(20_000))
         oversized = b"x" * (65 * MB)  # the default limit is 64 MB
+        csv_import = ("POST", "/api/admin/cameras/import", {"data": bad_csv, "headers": {"Content-Type": "text/csv"}})
         return [
-            ("unknown ids", [("GET", f"/api/cameras/{'z' * self.rng.randint(1, 80)}", {}) for _ in range(plan["noise"])]),
+            ("unknown ids", [("GET", f"/api/cameras/{'z' * self.rng.randint(1, 80)}", {}) for _ in range(plan["noise"])], 8),
             ("bad json", [("POST", "/api/admin/cameras", {"data": b'{"id": "x", "kind": ' + b"[" * self.rng.randint(1, 50),
-                                                          "headers": {"Content-Type": "application/json"}})] * plan["json"]),
-            ("bad offer", [("POST", f"/whep/{camera}", {"data": bad_sdp, "headers": {"Content-Type": "application/sdp"}})] * plan["sdp"]),
-            ("bad csv (20,000 bad lines)", [("POST", "/api/admin/cameras/import", {"data": bad_csv, "headers": {"Content-Type": "text/csv"}})]
-             * plan["csv"]),
+                                                          "headers": {"Content-Type": "application/json"}})] * plan["json"], 8),
+            ("bad offer", [("POST", f"/whep/{camera}", {"data": bad_sdp, "headers": {"Content-Type": "application/sdp"}})] * plan["sdp"], 8),
+            ("bad csv (20,000 bad lines)", [csv_import] * plan["csv"], 8),
+            ("bad csv, one at a time", [csv_import] * (plan["csv"] // 4), 1),
             ("oversized (65 MB)", [("POST", "/api/admin/cameras/import", {"data": oversized, "headers": {"Content-Type": "text/csv"}})]
-             * plan["oversized"]),
+             * plan["oversized"], 8),
         ]
 
     async def send_all(self, kind: str, requests: list[tuple[str, str, dict]], concurrency: int = 8) -> None:
@@ -699,9 +702,9 @@ class Soak:
         steps, started, count = [], time.monotonic(), 0
         try:
             for round_ in (1, 2):
-                for kind, requests in self.flood_requests():
+                for kind, requests, at_once in self.flood_requests():
                     began = time.monotonic()
-                    await self.send_all(kind, requests)
+                    await self.send_all(kind, requests, at_once)
                     count += len(requests)
                     await asyncio.sleep(3)
                     steps.append({"round": round_, "kind": kind, "requests": len(requests), "seconds": round(time.monotonic() - began - 3, 1),
@@ -1096,7 +1099,7 @@ def report(summary: dict, started: str, error: str | None) -> str:
     if flood:
         trimmed = flood["after_malloc_trim"] or {}
         lines += ["", "## Flood of bad requests (relay; after the soak, no viewer)", "",
-                  f"{flood['requests']} requests in {flood['seconds']} s, 8 at a time, two rounds of the same kinds; RSS peak "
+                  f"{flood['requests']} requests in {flood['seconds']} s, 8 at a time (one at a time where the kind says so), two rounds of the same kinds; RSS peak "
                   f"{flood['peak_rss_mb']} MB. [heap]: glibc's main arena; anonymous: its other arenas, large blocks and Python's own arenas.", "",
                   "| after | requests | RSS MB | [heap] MB | anonymous MB | fds | threads |", "|---|---:|---:|---:|---:|---:|---:|"]
         rows = [("before", "", flood["before"]), *((f"round {s['round']}: {s['kind']}", s["requests"], s) for s in flood["steps"]),
