@@ -360,6 +360,44 @@ async def test_a_viewer_that_leaves_frees_its_state(relay, decoders):
         camera.stop()
 
 
+@pytest.mark.parametrize("relay", SHARED_PATHS, indirect=True)
+async def test_viewers_go_on_when_their_camera_task_ends(relay, decoders, monkeypatch):
+    """A camera task that fails hands its live viewers back to their own tasks: they keep
+    getting frames on the same SSRC, sequence numbers and timestamps going on without a jump
+    back, and join the camera's next task (without the hand-back their frames stopped)."""
+    camera = Camera(relay.bus, "fails", encode_gops(320, 240)).start()
+    viewers: list[Viewer] = []
+    try:
+        await asyncio.sleep(0.3)
+        viewers = [await Viewer(relay, "fails").start() for _ in range(2)]
+        await wait_until(lambda: len(relay.fanouts.get("fails").viewers) == 2, 30, "the viewers live on the camera's task")
+        first = relay.fanouts.get("fails")
+
+        def failing_send(*args) -> None:
+            raise RuntimeError("a send that fails (test)")
+
+        monkeypatch.setattr(first, "_send_native" if first.native is not None else "_send_python", failing_send)
+        await wait_until(first.task.done, 5, "the camera's task to end")
+        before = [d.frames for d in decoders]
+        await wait_until(lambda: all(d.frames - b >= FPS for d, b in zip(decoders, before)), 20, "a second of frames after it ended")
+        await wait_until(lambda: relay.fanouts.get("fails") is not first and len(relay.fanouts.get("fails").viewers) == 2, 30,
+                         "the viewers live on the camera's next task")
+        for viewer in viewers:
+            media = [p for p in viewer.received if p.ssrc == viewer.received[0].ssrc]
+            # forward by one, or past packets loopback dropped in a burst and NACK had sent again as RTX
+            repaired = {int.from_bytes(p.payload[:2], "big") for p in viewer.received if p.ssrc != media[0].ssrc}
+            steps = [(a.sequence_number, (b.sequence_number - a.sequence_number) & 0xFFFF) for a, b in zip(media, media[1:])]
+            missing = [(first + k) & 0xFFFF for first, step in steps[:-30] if step <= 512 for k in range(1, step)]
+            assert all(1 <= step <= 512 for _, step in steps), f"sequence numbers jumped: {sorted({s for _, s in steps})[-3:]}"
+            assert set(missing) <= repaired, f"{len(set(missing) - repaired)} sequence numbers never sent"
+            backwards = [(a.timestamp, b.timestamp) for a, b in zip(media, media[1:]) if (b.timestamp - a.timestamp) & 0xFFFFFFFF >= 1 << 31]
+            assert not backwards, f"RTP timestamps went back: {backwards[:3]}"
+        assert len(decode_all(decoders[0].kept)) >= len(decoders[0].kept) - 1
+    finally:
+        await asyncio.gather(*(v.close() for v in viewers))
+        camera.stop()
+
+
 def test_without_the_extension_the_python_send_is_used_and_said(monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "relay.webrtc._fastsend", None)  # as if never built
     monkeypatch.delattr(relay_webrtc, "_fastsend", raising=False)

@@ -40,7 +40,21 @@ class BusVideoTrack(MediaStreamTrack):
         self._offset = 0  # subtracted from bus timestamps
         self._last_out: int | None = None
         self._pace_until = 0.0
+        self._anchor = False  # the next frame goes out one step after the last (a new subscription)
         self.live = False  # the last frame kept its own timing (not retimed while catching up)
+
+    @property
+    def last_out(self) -> int | None:
+        """The outgoing 90 kHz timestamp of the last frame handed out."""
+        return self._last_out
+
+    def resubscribe(self, subscription: Subscription) -> None:
+        """Go on from a new subscription (which starts with the GOP cache) on the same outgoing
+        clock: its first frame one step after the last frame handed out, later ones retimed
+        while they catch up, as at the start."""
+        self.subscription.close()
+        self.subscription = subscription
+        self._anchor = True
 
     async def next_frame(self, pace: bool = True) -> tuple[MediaPacket, int]:
         """The next bus packet and its outgoing 90 kHz timestamp (paced and retimed while
@@ -60,8 +74,10 @@ class BusVideoTrack(MediaStreamTrack):
             raise MediaStreamError from None
         out = timed.pts - self._offset
         self.live = False
-        if self._last_out is not None and (backlog or out <= self._last_out):
-            # Catching up (or a publisher glitch): one millisecond after the previous frame.
+        if self._last_out is not None and (backlog or out <= self._last_out or self._anchor):
+            # Catching up (or a publisher glitch, or a new subscription): one millisecond after
+            # the previous frame.
+            self._anchor = False
             out = self._last_out + CATCHUP_STEP
             self._offset = timed.pts - out
         else:

@@ -15,6 +15,11 @@ subscription closed, its task parked until it leaves): its RTP timestamps contin
 (a per-viewer base added to the camera's outgoing time) and its sequence numbers from its last.
 A viewer behind a TURN relay never joins (its packets go aiortc's way).
 
+If the camera's task ends under its viewers (an exception, its subscription ended: not a viewer
+leaving), each is handed back to its own task with where its stream stood (`HandBack`: next
+sequence number, last RTP timestamp, counts); that task subscribes again, goes on from the GOP
+cache on the same sequence and clock, and joins the camera's next task.
+
 NACK: a joined viewer's packets are found again from the camera's ring of the last frames
 (which payloads, at which running packet count) and the viewer's sequence number at joining,
 so nothing is kept per viewer and packet. aiortc's RTCP sender reports read counters written
@@ -49,6 +54,16 @@ FRAMES_KEPT = 64  # ~2.5 s at 25 fps of NACK repairs from the camera's ring
 REPORT_EVERY = 5  # frames between updates of aiortc's sender-report counters
 
 
+@dataclass(frozen=True)
+class HandBack:
+    """Where a viewer's stream stood when its camera's task ended under it."""
+
+    sequence: int  # its next RTP sequence number
+    timestamp: int  # the RTP timestamp of the last frame sent to it
+    octets: int  # payload octets sent to it in all (its sender reports go on counting)
+    packets: int
+
+
 @dataclass(eq=False)
 class LiveViewer:
     """What the camera's task knows of one joined viewer."""
@@ -66,6 +81,7 @@ class LiveViewer:
     packets_at_join: int  # the running packet count of the camera when the viewer joined
     octets_before: int  # octets sent to it before joining (its own task's)
     packets_before: int
+    # its result: None once it has left, a HandBack if the camera's task ended under it
     done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     index: int = -1  # its struct in the extension's array
     octets_at_join: int = 0  # the running octet count of the camera when the viewer joined
@@ -113,13 +129,20 @@ class CameraFanout:
         self.viewers.append(live)
         return live
 
-    def leave(self, live: LiveViewer) -> None:
+    def leave(self, live: LiveViewer, hand_back: HandBack | None = None) -> None:
         if live in self.viewers:
             self.viewers.remove(live)
             if self.native is not None:
                 self._remove_struct(live)
         if not live.done.done():
-            live.done.set_result(None)
+            live.done.set_result(hand_back)
+
+    def _hand_back(self, live: LiveViewer) -> HandBack:
+        """Where `live`'s stream stands (read before it leaves: the extension keeps its sequence)."""
+        sequence = self._structs[live.index].seq if self.native is not None and live.index >= 0 else live.sequence
+        return HandBack(sequence=sequence & 0xFFFF, timestamp=(live.ts_base + self.last_out) & 0xFFFFFFFF,
+                        octets=live.octets_before + self.octets - live.octets_at_join,
+                        packets=live.packets_before + self.packets - live.packets_at_join)
 
     def _add_struct(self, live: LiveViewer) -> None:
         count = len(self.viewers)
@@ -144,6 +167,7 @@ class CameraFanout:
     # -- the camera's loop ----------------------------------------------------------------------
 
     async def _run(self) -> None:
+        cancelled = False
         try:
             while True:
                 media, out = await self.track.next_frame()
@@ -167,14 +191,16 @@ class CameraFanout:
                 self.frames_sent += 1
                 if self.frames_sent % REPORT_EVERY == 0:
                     self._report(ntp_now, out)
-        except (asyncio.CancelledError, MediaStreamError):
+        except asyncio.CancelledError:
+            cancelled = True  # (released: its last viewer has left)
+        except MediaStreamError:
             pass
         except Exception:
-            log.exception("fan-out of %s stopped", self.camera_id)
+            log.exception("fan-out of %s stopped; its viewers go on from their own tasks", self.camera_id)
         finally:
             self.track.stop()
             for live in list(self.viewers):
-                self.leave(live)
+                self.leave(live, None if cancelled else self._hand_back(live))
 
     def _send_native(self, payloads: tuple[bytes, ...], out: int, ntp_now: int) -> None:
         ffi = self.native.ffi

@@ -29,7 +29,10 @@ checked by `check_aiortc_internals()` at every viewer's offer and by tests/test_
 
 This task sends a viewer's start (the GOP cache, paced and retimed). Once the viewer has caught
 up it joins its camera's one task (relay/webrtc/camera_fanout.py), which sends every live
-viewer of the camera each frame from one loop iteration, and parks until the viewer leaves.
+viewer of the camera each frame from one loop iteration, and parks until the viewer leaves, or
+until that task ends under it: then it goes on from a new subscription (the GOP cache, retimed
+onto the same clock and sequence) and joins the camera's next task; after `MAX_HAND_BACKS` of
+those it stays on its own task (a camera task that keeps failing must not take its viewers along).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHASE_FRAMES = 25  # at most a second behind the camera's task is caught up unpaced
+MAX_HAND_BACKS = 3  # camera tasks that may end under a viewer before it stops joining them
 HISTORY = 512  # packets per viewer for NACK: ~2 s at 2 Mbit/s (a power of two: seq & mask)
 _MASK = HISTORY - 1
 _MANGLED = ("rtp_started", "rtp_exited", "mid", "rtp_header_extensions_map", "rtx_payload_type",
@@ -123,6 +127,9 @@ class SharedRtpSender:
         # the camera's task this viewer joins once caught up (None: this task sends to the end)
         self.fanouts = fanouts
         self.live: LiveViewer | None = None
+        self.handed_back = 0  # times a camera task ended under this viewer
+        # (the task that ended under it, and its place there: NACKs of its last packets, until it joins again)
+        self._handed_from: tuple[CameraFanout, LiveViewer] | None = None
         # (made now, so the camera's task is live by the time this viewer has caught up)
         self._fanout: CameraFanout | None = fanouts.get(camera_id) if fanouts is not None else None
         sender._run_rtp = self._run_rtp
@@ -216,8 +223,13 @@ class SharedRtpSender:
                                                         octets, packets_sent)
                     if self.live is not None:
                         self.track.subscription.close()  # the camera's task sends from now on
-                        await self.live.done
-                        break
+                        handed = await self.live.done
+                        self._handed_from, self.live = (self._fanout, self.live), None
+                        if handed is None:
+                            break  # (left)
+                        self._resume()
+                        sequence, octets, packets_sent = handed.sequence, handed.octets, handed.packets
+                        timestamp_origin = (handed.timestamp - self.track.last_out) & 0xFFFFFFFF
                 elif self.fanouts is not None:
                     # On a busy loop the camera's task (cheap) is always a frame or two ahead when
                     # this task gets its turn, so waiting for the same packet never meets it: the
@@ -234,7 +246,19 @@ class SharedRtpSender:
                 self.live = None
             self.track.stop()
             self.history = [None] * HISTORY
+            self._handed_from = None
             self._get("rtp_exited").set()
+
+    def _resume(self) -> None:
+        """The camera's task ended under this viewer: its own task sends again, from a new
+        subscription on the same outgoing clock, and joins the camera's next task."""
+        self.handed_back += 1
+        log.info("a viewer of %s goes on from its own task (its camera's task ended)", self.camera_id)
+        self.track.resubscribe(self.fanouts.bus.subscribe(self.camera_id))
+        if self.handed_back >= MAX_HAND_BACKS:
+            self.fanouts = None
+        else:
+            self._fanout = self.fanouts.get(self.camera_id)
 
     async def _join_camera(self, dtls: RTCDtlsTransport, sent, out: int, timestamp_origin: int, sequence: int,
                            header: bytearray, abs_offset: int | None, octets: int, packets: int) -> LiveViewer | None:
@@ -255,6 +279,7 @@ class SharedRtpSender:
                 self.fanouts = None
                 return None
             if live is not None:
+                self._handed_from = None
                 return live
             await asyncio.sleep(0)
         return None
@@ -271,6 +296,8 @@ class SharedRtpSender:
     async def _retransmit_from_history(self, sequence_number: int) -> None:
         live = self.live
         found = live is not None and self._fanout.find(live, sequence_number)
+        if not found and self._handed_from is not None:
+            found = self._handed_from[0].find(self._handed_from[1], sequence_number)
         if found:
             timestamp, marker, payload = found
         else:
