@@ -12,7 +12,7 @@ an admin sees a dead microphone), so Opus costs only its encode.
 Opus is made only while some reader takes it (`StreamBus.wants`: a WHEP viewer that hears the
 camera, LL-HLS of a camera without AAC): most cameras, most of the time, have nobody listening,
 and the encode is most of what sound costs. The in-process bus (one node) knows its readers; on
-Redis (readers in other processes, demand per camera) it is always made, as before.
+Redis, relays announce the tracks their viewers read, per camera, expiring like their demand.
 
 Sound never costs the picture: anything that fails here (a codec PyAV cannot open, a broken
 packet) turns sound off for the rest of the session, with one log line, and video goes on.

@@ -266,6 +266,25 @@ async def test_a_late_subscriber_gets_the_audio_of_the_cached_gop(bus):
     assert sum(p.track == "video" for p in rest) == 4 and sum(p.track == "opus" for p in rest) == 10
 
 
+async def test_a_sound_track_is_wanted_only_while_someone_reads_it(bus, monkeypatch):
+    """Ingest makes Opus only while it is wanted (issue 20's cost): a reader of the video or of
+    another track does not want it; the last reader of it leaving ends the want (on Redis when
+    its announced demand expires)."""
+    monkeypatch.setattr("pantau.bus.redis_bus.DEMAND_TTL_MS", 1500)
+    bus.publish("cam", packet(0))
+    assert not bus.wants("cam", "opus")
+    others = [bus.subscribe("cam"), bus.subscribe("cam", tracks=("video", "aac"))]
+    await asyncio.sleep(0.6 if isinstance(bus, RedisStreamBus) else 0)  # a few demand polls
+    assert not bus.wants("cam", "opus") and bus.wants("cam", "aac")
+    listener = bus.subscribe("cam", tracks=("video", "opus"))
+    await eventually(lambda: bus.wants("cam", "opus"))
+    listener.close()
+    await eventually(lambda: not bus.wants("cam", "opus"), timeout=4)
+    assert bus.wants("cam", "aac")
+    for other in others:
+        other.close()
+
+
 def test_redis_entries_carry_the_track():
     from pantau.bus.redis_bus import decode_entry, encode_entry
 
@@ -408,3 +427,26 @@ async def _late_first_read(ingest: RedisStreamBus, relay: RedisStreamBus, monkey
     await eventually(lambda: sub.pending() == 15)
     got = [(await sub.get()).packet.data[0] for _ in range(15)]
     assert got == list(range(10)) + list(range(25, 30))
+
+
+async def test_redis_bus_sound_demand_crosses_processes_per_track(two_processes, monkeypatch):
+    """A relay's listener makes ingest in another process want the camera's Opus; a relay that
+    reads the picture alone does not; the want ends when the listener's demand expires."""
+    monkeypatch.setattr("pantau.bus.redis_bus.DEMAND_TTL_MS", 1500)
+    ingest, relay, _ = two_processes
+    ingest.publish("cam", packet(0))
+    ingest.publish("other", packet(0))
+    assert not ingest.wants("cam", "opus") and not ingest.wants("other", "opus")
+    watcher = relay.subscribe("cam")
+    await eventually(lambda: "cam" in ingest._demanded)
+    await asyncio.sleep(0.6)
+    assert not ingest.wants("cam", "opus")  # wanted for its picture, not its sound
+    listener = relay.subscribe("cam", tracks=("video", "opus"))
+    await eventually(lambda: ingest.wants("cam", "opus"), timeout=2)
+    assert not ingest.wants("other", "opus")
+    await asyncio.sleep(2.0)  # longer than the demand's expiry: the relay keeps it alive
+    assert ingest.wants("cam", "opus")
+    listener.close()
+    await eventually(lambda: not ingest.wants("cam", "opus"), timeout=4)
+    assert "cam" in ingest._demanded  # the picture is still watched
+    watcher.close()

@@ -14,6 +14,8 @@ token share one Redis Cluster slot):
 
     {cam:ID}:media      STREAM   one entry per packet (format below)
     {cam:ID}:demand     STRING   set by relays with viewers, PX DEMAND_TTL_MS, refreshed
+    {cam:ID}:demand:TRACK STRING set by relays whose viewers take that sound track ("opus"),
+                        PX DEMAND_TTL_MS, refreshed: ingest makes Opus only while it exists
     {cam:ID}:tiledemand STRING   set by relays asked for the tile, PX TILE_DEMAND_TTL_MS
     {cam:ID}:tile       STRING   latest tile: TILE_HEADER (captured_at, width, height) + JPEG
     {cam:ID}:keyframe   STRING   a relay asks the publisher for a keyframe (WHIP: PLI)
@@ -47,7 +49,16 @@ import redis.asyncio as aioredis
 
 from pantau.bus.bus_ids import camera_of
 from pantau.bus.memory_bus import BusLimits, InProcessBus
-from pantau.bus.stream_bus import KEYFRAME_STALE_S, VIDEO, MediaPacket, StreamBus, Subscription, Tile, TimedPacket
+from pantau.bus.stream_bus import (
+    AUDIO_TRACKS,
+    KEYFRAME_STALE_S,
+    VIDEO,
+    MediaPacket,
+    StreamBus,
+    Subscription,
+    Tile,
+    TimedPacket,
+)
 from pantau.runtime.leases import FENCED_XADD, lease_key
 
 log = logging.getLogger(__name__)
@@ -76,6 +87,10 @@ def media_key(camera_id: str) -> str:
 
 def demand_key(camera_id: str) -> str:
     return f"{_tagged(camera_id)}:demand"
+
+
+def track_demand_key(camera_id: str, track: str) -> str:
+    return f"{_tagged(camera_id)}:demand:{track}"
 
 
 def tile_demand_key(camera_id: str) -> str:
@@ -173,6 +188,10 @@ class RedisStreamBus(StreamBus):
         self._demanded: set[str] = set()  # cameras some relay wants: published packets go to Redis
         self._tile_demanded: set[str] = set()
         self._local_demand: set[str] = set()  # cameras this process's own subscribers want
+        # Publisher: the (camera, track) pairs it asked `wants` about (only those are polled: a
+        # camera without sound costs Redis nothing more), and those some relay reads now.
+        self._tracks_asked: set[tuple[str, str]] = set()
+        self._tracks_demanded: set[tuple[str, str]] = set()
         self._last_keyframe_id: dict[str, bytes] = {}
         self._outbox = _Outbox()
         self._wake = asyncio.Event()
@@ -223,11 +242,23 @@ class RedisStreamBus(StreamBus):
         with self._outbox.lock:
             self._published.forget(camera_id)
             self._demanded.discard(camera_id)
+            self._tracks_asked = {pair for pair in self._tracks_asked if pair[0] != camera_id}
+            self._tracks_demanded = {pair for pair in self._tracks_demanded if pair[0] != camera_id}
             self._tile_demanded.discard(camera_id)
             self._queue(("forget", camera_id, None))
 
     def on_keyframe_request(self, camera_id: str, callback: Callable[[], None] | None) -> None:
         self._published.on_keyframe_request(camera_id, callback)
+
+    def wants(self, camera_id: str, track: str) -> bool:
+        """Some reader takes the track: a subscriber in this process (at once), or a relay that
+        announced it in Redis (seen at the next demand poll; gone once its key expires). Any
+        thread; asking puts the pair on the poll's list."""
+        pair = (camera_id, track)
+        if pair not in self._tracks_asked:
+            self._tracks_asked.add(pair)
+        return (pair in self._tracks_demanded or self._published.wants(camera_id, track)
+                or self._relayed.wants(camera_id, track))
 
     def _queue(self, item: tuple) -> None:
         """Under the outbox lock, from any thread."""
@@ -362,7 +393,13 @@ class RedisStreamBus(StreamBus):
                     pipe.getdel(keyframe_key(camera_id))
                 else:  # a worker warming up must not take the lease holder's request
                     pipe.exists(keyframe_key(camera_id))
+            published = set(cameras)
+            tracks_asked = [pair for pair in list(self._tracks_asked) if pair[0] in published]
+            for camera_id, track in tracks_asked:
+                pipe.exists(track_demand_key(camera_id, track))
             replies = await pipe.execute()
+        track_replies = replies[3 * len(cameras):]
+        self._tracks_demanded = {pair for pair, wanted in zip(tracks_asked, track_replies) if wanted}
         for i, camera_id in enumerate(cameras):
             wanted, tile_wanted, keyframe = replies[3 * i: 3 * i + 3]
             if wanted:
@@ -387,7 +424,13 @@ class RedisStreamBus(StreamBus):
         async with self.redis.pipeline(transaction=False) as pipe:
             for camera_id in wanted:
                 pipe.set(demand_key(camera_id), b"1", px=DEMAND_TTL_MS)
+                for track in self._tracks_read(camera_id):
+                    pipe.set(track_demand_key(camera_id, track), b"1", px=DEMAND_TTL_MS)
             await pipe.execute()
+
+    def _tracks_read(self, camera_id: str) -> list[str]:
+        """The sound tracks this process's subscribers of the camera read now."""
+        return [track for track in AUDIO_TRACKS if self._relayed.wants(camera_id, track)]
 
     # ---- relaying (relay) ---------------------------------------------------------------------
     def subscribe(self, camera_id: str, tracks: Collection[str] = (VIDEO,)) -> Subscription:
@@ -403,11 +446,18 @@ class RedisStreamBus(StreamBus):
             self._loop.create_task(self._announce_demand(camera_id))
         reader.idle_since = None
         inner = self._relayed.subscribe(camera_id, tracks)
+        sound = [track for track in tracks if track != VIDEO]
+        if sound:  # the publisher starts making it at its next poll, not at our next refresh
+            self._loop.create_task(self._announce_demand(camera_id, sound))
         return _RelayedSubscription(inner, lambda: self._subscription_closed(camera_id))
 
-    async def _announce_demand(self, camera_id: str) -> None:
+    async def _announce_demand(self, camera_id: str, tracks: Collection[str] = ()) -> None:
         with contextlib.suppress(Exception):
-            await self.redis.set(demand_key(camera_id), b"1", px=DEMAND_TTL_MS)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(demand_key(camera_id), b"1", px=DEMAND_TTL_MS)
+                for track in tracks:
+                    pipe.set(track_demand_key(camera_id, track), b"1", px=DEMAND_TTL_MS)
+                await pipe.execute()
 
     def _subscription_closed(self, camera_id: str) -> None:
         if self._relayed.subscriber_count(camera_id) == 0:
@@ -427,8 +477,8 @@ class RedisStreamBus(StreamBus):
             try:
                 if last_id is None:
                     last_id = await self._catch_up(reader, key)
-                    if reader.idle_since is None:  # after a bus restart our demand key is gone:
-                        await self._announce_demand(camera_id)  # say so now, not at the next refresh
+                    if reader.idle_since is None:  # after a bus restart our demand keys are gone:
+                        await self._announce_demand(camera_id, self._tracks_read(camera_id))  # say so now
                     continue
                 reply = await self.redis.xread({key: last_id}, count=200, block=READ_BLOCK_MS)
                 delivered = None

@@ -138,8 +138,8 @@ class StreamBus(abc.ABC):
 
     def wants(self, camera_id: str, track: str) -> bool:
         """Whether some reader takes `track` of the camera now, so a publisher may skip making
-        what nobody reads (ingest's Opus encode). True when the bus cannot tell: on Redis the
-        readers are other processes, which announce demand per camera, not per track."""
+        what nobody reads (ingest's Opus encode). Any thread. On Redis the readers are other
+        processes, which announce the tracks they read (expiring like their camera demand)."""
         return True
 
     @abc.abstractmethod
