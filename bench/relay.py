@@ -73,10 +73,12 @@ HOLD_S = 3.0  # a churn cycle's viewers watch this long before leaving
 MIN_FPS = 20.0  # of the camera's 25: a viewer below it costs the server less and flatters it
 CLIENT_MARGIN_S = 10.0  # clients keep receiving this long past the window (they connect at different times)
 LIGHT_CLIENT_MARGIN_S = 4.0  # the same for light viewers, whose processes connect within a moment of each other
-SHARED, SHARED_PY, OLD = "Pantau shared", "Pantau shared python", "Pantau aiortc"
+SHARED, SHARED_1T, SHARED_PY, OLD = "Pantau shared", "Pantau shared 1 thread", "Pantau shared python", "Pantau aiortc"
 STOCK, JANUS, JANUS_TUNED = "stock aiortc", "Janus", "Janus event_loops=2"
-SERVERS = (SHARED, SHARED_PY, OLD, STOCK, JANUS, JANUS_TUNED)
-PANTAU_NODES = ((SHARED, "shared", "native"), (SHARED_PY, "shared", "python"), (OLD, "aiortc", "native"))
+SERVERS = (SHARED, SHARED_1T, SHARED_PY, OLD, STOCK, JANUS, JANUS_TUNED)
+# (name, relay.fanout, relay.fanout_send, relay.fanout_send_threads)
+PANTAU_NODES = ((SHARED, "shared", "native", 2), (SHARED_1T, "shared", "native", 1), (SHARED_PY, "shared", "python", 2),
+                (OLD, "aiortc", "native", 2))
 GOAL_RATIO = 0.5  # of tuned Janus's CPU per viewer-minute (issue 19)
 GOAL_RSS_PER_VIEWER_MB = 0.5
 GOAL_LATENCY_P99_MS = 10.0
@@ -361,12 +363,12 @@ async def add_camera(http: aiohttp.ClientSession, node: PantauNode, camera_id: s
     raise BenchError(f"camera {camera_id} was not online after 30 s: {state}")
 
 
-def node_config(workdir: Path, fanout: str = "shared", fanout_send: str = "native") -> Path:
+def node_config(workdir: Path, fanout: str = "shared", fanout_send: str = "native", threads: int = 2) -> Path:
     """Loopback-only ICE (the bench never leaves 127.0.0.1), room for every viewer (all of them
     public viewers from one address: no offer rate limit), the fan-out path. Given as a config
     file: PantauNode passes no PANTAU_* variables through to the node."""
-    path = workdir / f"pantau-{fanout}-{fanout_send}.yaml"
-    path.write_text(f"relay:\n  fanout: {fanout}\n  fanout_send: {fanout_send}\n  max_viewers_per_camera: 1000\n  ice:\n    include_loopback: true\n"
+    path = workdir / f"pantau-{fanout}-{fanout_send}-{threads}.yaml"
+    path.write_text(f"relay:\n  fanout: {fanout}\n  fanout_send: {fanout_send}\n  fanout_send_threads: {threads}\n  max_viewers_per_camera: 1000\n  ice:\n    include_loopback: true\n"
                     "    host_addresses: [\"127.0.0.1\"]\nlimits:\n  pending_offers_per_address: 1000\n"
                     "  offers: {per_s: 1000, burst: 1000}\n", encoding="utf-8")
     return path
@@ -569,8 +571,8 @@ class Run:
         self.janus: list[JanusServer] = []
         self.viewers: list[ViewerProcess] = []
 
-    def start_node(self, name: str, fanout: str = "shared", fanout_send: str = "native") -> PantauNode:
-        node = PantauNode(self.workdir / name, self.admin_token, ["--config", str(node_config(self.workdir, fanout, fanout_send))])
+    def start_node(self, name: str, fanout: str = "shared", fanout_send: str = "native", threads: int = 2) -> PantauNode:
+        node = PantauNode(self.workdir / name, self.admin_token, ["--config", str(node_config(self.workdir, fanout, fanout_send, threads))])
         self.nodes.append(node)
         node.start()
         self.embedded_redis_pids.append(node.embedded_redis()[0])
@@ -628,9 +630,9 @@ class Run:
         """Every server ingests the GOP 2 s camera throughout; only the measured one has viewers.
         At each step the servers take turns, in reverse order at the next step (ABBA)."""
         servers = []
-        for name, fanout, fanout_send in PANTAU_NODES:
+        for name, fanout, fanout_send, threads in PANTAU_NODES:
             if name in self.only:
-                node = self.start_node(f"node-{fanout}-{fanout_send}", fanout, fanout_send)
+                node = self.start_node(f"node-{fanout}-{fanout_send}-{threads}", fanout, fanout_send, threads)
                 await add_camera(http, node, "bench-gop2", self.camera.url(LOAD_MOUNT), tps=2)
                 servers.append(PantauServer(name, node, "bench-gop2"))
         if STOCK in self.only:

@@ -31,7 +31,7 @@ from pantau.bus.stream_bus import MediaPacket
 from pantau.runtime.config import IceSettings, RelaySettings
 from pantau.runtime.session_directory import SessionDirectory
 from pantau.web.ice_config import apply_host_address_policy
-from relay.webrtc import fastsend
+from relay.webrtc import camera_fanout, fastsend
 from relay.webrtc.bus_track import BusVideoTrack
 from relay.webrtc.camera_fanout import CameraFanout, LiveViewer
 from relay.webrtc.shared_rtp_sender import SharedRtpSender
@@ -167,10 +167,14 @@ SHARED_PATHS = ["shared", "shared-python"]  # the compiled send (relay.fanout_se
 
 
 @pytest.fixture
-async def relay(redis_server, request):
+async def relay(redis_server, request, monkeypatch):
     """ViewerSessions on an in-process bus, loopback ICE; the fan-out is the test's param
-    (default: shared, with the compiled send; "shared-python": relay.fanout_send python)."""
+    (default: shared, with the compiled send; "shared-python": relay.fanout_send python;
+    "shared-parallel": the compiled send split over two threads for every frame, as for large ones)."""
     fanout, _, send = getattr(request, "param", "shared").partition("-")
+    if send == "parallel":
+        monkeypatch.setattr(camera_fanout, "PARALLEL_FROM_PACKETS", 0)
+        send = "native"
     if fanout == "shared" and send != "python" and fastsend.load() is None:
         pytest.fail("relay.webrtc._fastsend is not built: install a C compiler (Debian: build-essential python3-dev; "
                     "scripts/test.sh does) and run `.venv/bin/pip install -e .`", pytrace=False)
@@ -244,7 +248,7 @@ async def test_a_nacked_packet_is_sent_again_with_its_payload(relay, decoders, w
         camera.stop()
 
 
-@pytest.mark.parametrize("relay", SHARED_PATHS, indirect=True)
+@pytest.mark.parametrize("relay", [*SHARED_PATHS, "shared-parallel"], indirect=True)
 async def test_many_viewers_of_one_camera_all_get_25_fps_of_valid_h264(relay, decoders):
     # 20 viewers share this process (and its one core at most) with the relay: aiortc's receive
     # path costs several times the relay's send path, so more would measure the viewers.

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,14 @@ class FastSend:
         self.protect = self.ffi.cast("fs_protect_fn", address)
         self.slot_size = self.lib.fs_slot_size()
         self.batch_size = self.lib.fs_batch_size()
+        self._helper: ThreadPoolExecutor | None = None
+
+    def helper(self) -> ThreadPoolExecutor:
+        """One thread that sends part of a large frame beside the event loop's thread (made when
+        first needed; a daemon thread of the executor, ended with the process)."""
+        if self._helper is None:
+            self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fanout-send")
+        return self._helper
 
     def session_pointer(self, session) -> object:
         """A pylibsrtp Session's srtp_t, as the extension's void *."""

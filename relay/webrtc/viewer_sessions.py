@@ -109,7 +109,7 @@ class ViewerSessions:
         self.udp_batch = UdpBatchSender()
         # One task per camera for its caught-up viewers (relay/webrtc/camera_fanout.py).
         self.fanouts = CameraFanouts(bus, self.payloads, self.udp_batch, load_fastsend() if settings.fanout_send == "native" else None,
-                                     self.latency_samples)
+                                     self.latency_samples, parallel=settings.fanout_send_threads == 2)
 
     def viewers(self, camera_id: str) -> int:
         return self.per_camera.get(camera_id, 0)
