@@ -798,7 +798,7 @@ def report(results: dict[str, ServerResult], plan: Plan, error: str | None) -> s
         "What each window ran beside (the median round's):", "", *load_table(ordered), "",
         "## Goals (issue 19), Pantau shared", "", *goals(results), "",
         "## Relay-added latency (Pantau: ingest receipt to hand-over to the RTP sender, for the camera task's live viewers to the frame sent to all of them. "
-        "Window: the frames of the CPU window, every viewer connected, from `/metrics`' histogram (bucket bounds 1, 2.5, 5, 10, 25, 50 ms ...); "
+        "Window: the frames of the CPU window, every viewer connected, from `/metrics`' histogram (bucket bounds 1, 2, 3, 5, 7.5, 10, 15, 20, 25, 50 ms ...); "
         "last 20,000: `/api/metrics`, joins, leaves and earlier windows included)", "",
         *latency_table(ordered),
         "", f"## Memory (RSS of the server process; churn: {CHURN_VIEWERS} viewers join, watch {HOLD_S:g} s, leave)", "",

@@ -13,7 +13,8 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator
 
-BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# (finer around the 10 ms goal of issue 19, so a window's p99 can be read from two scrapes)
+BUCKETS_S = (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class RelayLatency:
