@@ -8,15 +8,18 @@ viewer beside Janus, relay latency.
                                                # every step three times (ABBA), the median reported
 
 One GStreamer RTSP test camera (720p, 25 fps, 2 Mbit/s H.264; one encoder per mount, shared by
-every client) feeds six servers side by side, all ingesting it throughout: Pantau with the
+every client) feeds seven servers side by side, all ingesting it throughout: Pantau with the
 shared fan-out (`relay.fanout: shared`, the default; live viewers sent by one task per camera
-through the compiled relay.webrtc._fastsend, `relay.fanout_send: native`), the same with the
+through the compiled relay.webrtc._fastsend, `relay.fanout_send: native`, large frames half
+from a helper thread), the same from the event loop's thread alone (`relay.fanout_send_threads:
+1`, "Pantau shared 1 thread"), the same with the
 camera task's Python send (`relay.fanout_send: python`), Pantau with aiortc's own per-viewer
 sender (`relay.fanout: aiortc`), the stock aiortc baseline from `relay_support.py`
 (`MediaPlayer(decode=False)` + `MediaRelay`), and Janus 1.1.2 (Debian's `janus`, streaming
 plugin) with its default configuration and with `event_loops = 2` (`relay_janus.py`, the
 configurations in ../shared/bench/janus/). The same aiortc viewers (`relay_clients.py`: the
-shared Janus fan-out client, in processes of their own) watch one server at a time; the order
+shared Janus fan-out client, in processes of their own; light viewers by default,
+relay_light_viewer.py) watch one server at a time; the order
 of the servers reverses at every step (ABBA), so a noisy moment of the shared 2-core machine
 hits them alike. CPU and memory are the server process's alone. Targets are printed PASS/MISS;
 the exit code is non-zero only when something broke.
