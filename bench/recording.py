@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import secrets
 import statistics
 import sys
@@ -113,12 +114,18 @@ async def run(args: argparse.Namespace) -> dict:
         process = psutil.Process(node.pid)
         root = node.data_dir / "recordings"
         windows: dict[str, list[float]] = {"A": [], "B": []}
+        kernel: dict[str, list[float]] = {"A": [], "B": []}  # the system (kernel) part, CPU-s per minute
+        load = [round(x, 2) for x in os.getloadavg()]
         for side in "ABBA" * args.rounds:
             set_recording(node, cameras, side == "B")
             await asyncio.sleep(2)  # the worker follows the registry within poll_registry_s
+            system_before = process.cpu_times().system
             window = await measure_window({"node": [process]}, args.window)
             windows[side].append(window.cpu_s_per_minute("node"))
-            print(f"  {side}: {window.core_pct('node'):.1f} % of a core, machine {window.machine_busy_pct:.0f} % busy", flush=True)
+            kernel[side].append((process.cpu_times().system - system_before) / (window.seconds / 60))
+            print(f"  {side}: {window.core_pct('node'):.2f} % of a core ({kernel[side][-1]:.3f} CPU-s/min kernel), "
+                  f"machine {window.machine_busy_pct:.0f} % busy", flush=True)
+        load += [round(x, 2) for x in os.getloadavg()]
         set_recording(node, cameras, False)
         await asyncio.sleep(args.window / 3 + 2)
     finally:
@@ -139,6 +146,9 @@ async def run(args: argparse.Namespace) -> dict:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cameras": args.cameras, "window_s": args.window,
         "cpu_s_per_min_ingest_alone": round(cpu_a, 3), "cpu_s_per_min_recording": round(cpu_b, 3),
         "recording_cpu_s_per_camera_minute": round(per_camera_minute, 4), "goal_cpu_s": GOAL_CPU_S,
+        "of_which_kernel": round((statistics.median(kernel["B"]) - statistics.median(kernel["A"])) / args.cameras, 4),
+        "windows_cpu_s_per_min": {side: [round(x, 3) for x in values] for side, values in windows.items()},
+        "load_average_1_5_15_before_after": load,
         # Per recorded minute (segments reach the chain a segment late, so per-window bytes would cut some off).
         "written_mb_per_camera_minute": round(size / (seconds / 60) / 1e6, 2) if seconds else None,
         "h264_mb_per_camera_minute": round(payload / (seconds / 60) / 1e6, 2) if seconds else None,
