@@ -4,8 +4,10 @@ Cameras send AAC, G.711 (µ-law, A-law) or Opus; browsers over WebRTC take Opus 
 MP4 take AAC. So, per camera and never per viewer:
 * AAC is passed through as it came, each frame with its own ADTS header (built from the
   stream's AudioSpecificConfig), on the bus track "aac": no decode for HLS and recordings;
-* everything is decoded once, resampled to 48 kHz, and encoded once as Opus (20 ms frames) on
-  the bus track "opus", unless the camera already sends Opus, which is passed through.
+* everything is decoded once, resampled to 48 kHz, and encoded once as Opus (60 ms packets:
+  a third of the calls of 20 ms ones, for libopus and for the Python around it; WebRTC and the
+  fMP4 segmenter take any Opus packet size) on the bus track "opus", unless the camera already
+  sends Opus, which is passed through.
 The decode is needed anyway for the level meter (`audio_level_db` in the camera's status, so
 an admin sees a dead microphone), so Opus costs only its encode.
 
@@ -35,6 +37,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from ingest.opus_encoder import OpusEncoder
 from ingest.status_reporter import StatusReporter
 from pantau.bus.stream_bus import MediaPacket, StreamBus
 from pantau.media.audio_config import adts_header
@@ -42,14 +45,21 @@ from pantau.media.audio_config import adts_header
 log = logging.getLogger(__name__)
 
 OPUS_RATE = 48_000
-OPUS_FRAME = 960  # 20 ms: what WebRTC endpoints expect
+# The encode costs 0.108 CPU-s per camera-minute here with 20 ms packets, 0.091 with 40 ms, 0.079
+# with 60 ms (2026-12-07, medians of 4 alternating runs); 60 ms adds 40 ms of delay to the sound.
+OPUS_FRAME_MS = 60
+OPUS_FRAME = OPUS_RATE * OPUS_FRAME_MS // 1000
 OPUS_TIME_BASE = Fraction(1, OPUS_RATE)
 OPUS_BITRATE = 32_000  # speech and a room: plenty for mono
 # libopus at its default complexity (10) costs ~0.45 CPU-s per camera-minute here; at 0, with
 # the band cut at 8 kHz (wideband: all of speech), ~0.2 in its speech mode (SILK, "voip"), and
 # half that in its low-delay mode (CELT only, "lowdelay"; 32 kbit/s mono is plenty for a room's
 # speech, and it saves SILK's lookahead): bench/audio_cost.py.
-OPUS_OPTIONS = {"application": "lowdelay", "frame_duration": "20", "compression_level": "0", "cutoff": "8000"}
+OPUS_APPLICATION = "lowdelay"
+OPUS_COMPLEXITY = 0
+# The same as ffmpeg options (bench/audio_cost.py gives ffmpeg's libopus exactly these).
+OPUS_OPTIONS = {"application": OPUS_APPLICATION, "frame_duration": str(OPUS_FRAME_MS),
+                "compression_level": str(OPUS_COMPLEXITY), "cutoff": "8000"}
 LEVEL_EVERY_S = 1.0  # how often the status gets the level
 REANCHOR_S = 0.1  # input this far from where the encoder expects it: a gap or a reset
 SILENCE_DB = -90.0
@@ -83,6 +93,14 @@ def mono_float(frame: av.AudioFrame, samples: np.ndarray) -> np.ndarray | None:
     return samples.reshape(-1, channels).mean(axis=1, dtype=np.float32)
 
 
+def _samples(frame: av.AudioFrame) -> np.ndarray:
+    """A decoded frame's samples; mono float (AAC's, most cameras) read straight from its plane
+    (PyAV's `to_ndarray` stacks planes, costing more than the level meter's arithmetic)."""
+    if frame.format.name in ("fltp", "flt") and frame.layout.nb_channels == 1:
+        return np.frombuffer(frame.planes[0], np.float32, frame.samples).reshape(1, -1)
+    return frame.to_ndarray()
+
+
 class AudioPipeline:
     """Fed from the source's thread with the audio packets of one session at a time."""
 
@@ -91,7 +109,8 @@ class AudioPipeline:
         self.bus = bus
         self.status = status
         self._epoch = epoch  # the video pipeline's current epoch
-        self._unsent = np.zeros(0, np.float32)  # 48 kHz mono samples short of a whole Opus frame
+        self._pcm = np.zeros(2 * OPUS_FRAME, np.float32)  # 48 kHz mono samples not encoded yet: the first _pcm_len
+        self._pcm_len = 0
         self._codec = None
         self._config = b""  # AAC: AudioSpecificConfig
         self._time_base = Fraction(1, OPUS_RATE)
@@ -134,9 +153,9 @@ class AudioPipeline:
         self._time_base = time_base
         self._config = config
         self._decoder = decoder
-        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=OPUS_RATE, frame_size=OPUS_FRAME)
+        self._resampler = self._new_resampler()
         self._encoder = None if self._codec == "opus" else self._new_opus_encoder()
-        self._unsent = np.zeros(0, np.float32)
+        self._pcm_len = 0
         self._anchor_s = None
         self._samples_in = 0
         self._level_sum, self._level_n, self._level_at = 0.0, 0, time.time()  # first level after a whole second
@@ -148,15 +167,12 @@ class AudioPipeline:
         self._codec = self._decoder = self._resampler = self._encoder = None
 
     @staticmethod
-    def _new_opus_encoder():
-        encoder = av.CodecContext.create("libopus", "w")
-        encoder.sample_rate = OPUS_RATE
-        encoder.layout = "mono"
-        encoder.format = "flt"
-        encoder.bit_rate = OPUS_BITRATE
-        encoder.time_base = OPUS_TIME_BASE
-        encoder.options = dict(OPUS_OPTIONS)
-        return encoder
+    def _new_opus_encoder() -> OpusEncoder:
+        return OpusEncoder(OPUS_FRAME, OPUS_BITRATE, OPUS_APPLICATION, OPUS_COMPLEXITY, wideband=True)
+
+    @staticmethod
+    def _new_resampler() -> av.AudioResampler:
+        return av.AudioResampler(format="flt", layout="mono", rate=OPUS_RATE)
 
     def _give_up(self, exc: Exception) -> None:
         log.warning("camera %s: sound off for this session (%s: %s); the picture goes on", self.camera_id,
@@ -185,43 +201,44 @@ class AudioPipeline:
         if self._encoder is not None and not listened:
             self._anchor_s = None  # nobody takes Opus: none is made; the next listener starts a new encoder
         for frame in self._decoder.decode(packet):
-            samples = frame.to_ndarray()
+            samples = _samples(frame)
             self._measure(frame, samples, now)
             if listened:
                 self._encode(frame, samples, source_s, epoch, now)
 
     def _encode(self, frame: av.AudioFrame, samples: np.ndarray, source_s: float, epoch: int, now: float) -> None:
-        expected_s = None if self._anchor_s is None else self._anchor_s + (self._samples_in + len(self._unsent)) / OPUS_RATE
+        expected_s = None if self._anchor_s is None else self._anchor_s + (self._samples_in + self._pcm_len) / OPUS_RATE
         if expected_s is None or abs(source_s - expected_s) > REANCHOR_S:
             self._anchor_s = source_s  # first frame, or a gap or clock reset: start again here
             self._samples_in = 0
-            self._unsent = np.zeros(0, np.float32)
-            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=OPUS_RATE, frame_size=OPUS_FRAME)
+            self._pcm_len = 0
+            self._resampler = self._new_resampler()
             self._encoder = self._new_opus_encoder()
-        for chunk in self._opus_frames(frame, samples):
-            chunk.pts = self._samples_in
-            chunk.time_base = OPUS_TIME_BASE
-            self._samples_in += chunk.samples
-            for encoded in self._encoder.encode(chunk):
-                pts = round(self._anchor_s * OPUS_RATE) + encoded.pts
-                self.opus_made += 1
-                self._publish(bytes(encoded), pts, OPUS_TIME_BASE, "opus", epoch, now)
-
-    def _opus_frames(self, frame: av.AudioFrame, samples: np.ndarray) -> list[av.AudioFrame]:
-        """The decoded sound cut into whole Opus frames of 48 kHz mono float."""
         mono = mono_float(frame, samples)
-        if mono is None:
-            frame.pts = None  # the resampler and encoder count samples; the anchor keeps the clock
-            return self._resampler.resample(frame)
-        unsent = np.concatenate((self._unsent, mono)) if len(self._unsent) else mono
-        whole = len(unsent) - len(unsent) % OPUS_FRAME
-        self._unsent = unsent[whole:].copy()
-        chunks = []
-        for start in range(0, whole, OPUS_FRAME):
-            chunk = av.AudioFrame.from_ndarray(unsent[start:start + OPUS_FRAME].reshape(1, -1), format="flt", layout="mono")
-            chunk.sample_rate = OPUS_RATE
-            chunks.append(chunk)
-        return chunks
+        if mono is not None:
+            self._keep(mono)
+        else:
+            frame.pts = None  # the resampler counts samples; the anchor keeps the clock
+            for resampled in self._resampler.resample(frame):
+                self._keep(resampled.to_ndarray().reshape(-1))
+        while self._pcm_len >= OPUS_FRAME:
+            data = self._encoder.encode(self._pcm[:OPUS_FRAME])
+            # Stamped as libavcodec stamps it (minus the encoder's lookahead), so a decoder's
+            # output lines up with the camera's clock.
+            pts = round(self._anchor_s * OPUS_RATE) + self._samples_in - self._encoder.delay
+            self._samples_in += OPUS_FRAME
+            self._pcm_len -= OPUS_FRAME
+            self._pcm[:self._pcm_len] = self._pcm[OPUS_FRAME:OPUS_FRAME + self._pcm_len]
+            self.opus_made += 1
+            self._publish(data, pts, OPUS_TIME_BASE, "opus", epoch, now)
+
+    def _keep(self, mono: np.ndarray) -> None:
+        """Append 48 kHz mono samples to those waiting for a whole Opus frame."""
+        end = self._pcm_len + len(mono)
+        if end > len(self._pcm):
+            self._pcm = np.concatenate((self._pcm[:self._pcm_len], np.zeros(end, np.float32)))
+        self._pcm[self._pcm_len:end] = mono
+        self._pcm_len = end
 
     def _measure(self, frame: av.AudioFrame, samples: np.ndarray, now: float) -> None:
         self._level_sum += 10 ** (level_db(frame, samples) / 10)
