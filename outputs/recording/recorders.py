@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from outputs.recording.chain import CameraChain, iso
+from outputs.recording.chain_cursor import ChainCursor
 from outputs.recording.disk_usage import DiskUsage
-from outputs.recording.holds import HoldStore
+from outputs.recording.holds import Hold, HoldStore
 from outputs.recording.recorder import WRITERS, Recorder
-from outputs.recording.retention import expired, over_budget, present_segments
+from outputs.recording.retention import Present, held
 from outputs.recording.segment_files import remove_unrecorded
 from outputs.recording.site_key import SiteKey
 from pantau.bus.stream_bus import StreamBus
@@ -38,6 +40,7 @@ class Recorders:
         self.key = key
         self.holds = holds
         self.running: dict[str, tuple[Recorder, asyncio.Task]] = {}
+        self._cursors: dict[str, tuple[Recorder, ChainCursor]] = {}  # retention's, per camera (chores thread)
         self._retention: asyncio.Task | None = None
         key.publish(root)
 
@@ -90,40 +93,73 @@ class Recorders:
         if not self.running:
             return 0
         holds = await self.holds.all() if self.holds is not None else []
-        chains = {camera_id: recorder.chain for camera_id, (recorder, _) in self.running.items()}
+        recorders = {camera_id: recorder for camera_id, (recorder, _) in self.running.items()}
         return await asyncio.get_running_loop().run_in_executor(
-            WRITERS, self._delete, chains, holds, time.time() if now is None else now)
+            WRITERS, self._delete, recorders, holds, time.time() if now is None else now)
 
-    def _delete(self, chains: dict[str, CameraChain], holds, now: float) -> int:
-        for chain in chains.values():
-            remove_unrecorded(chain)  # what a crash or the previous lease owner left half-written
-        segments = {camera_id: present_segments(camera_id, chain.entries()) for camera_id, chain in chains.items()}
-        doomed = {camera_id: expired(found, holds, now, self.settings.retention_days) for camera_id, found in segments.items()}
-        if self.settings.budget_gb:
+    def _cursors_of(self, recorders: dict[str, Recorder]) -> dict[str, ChainCursor]:
+        """Each recorder's cursor, made at its first check (chain_cursor.py: the whole chain is read
+        then, and only what a check needs after). Its first check also removes what a crash or the
+        previous lease owner left half-written (settled since: the clean-up at start leaves a file
+        the old owner may still be finishing); later checks have nothing of that kind to find."""
+        for camera_id in [c for c, (recorder, _) in self._cursors.items() if recorders.get(c) is not recorder]:
+            del self._cursors[camera_id]
+        for camera_id, recorder in recorders.items():
+            if camera_id not in self._cursors:
+                remove_unrecorded(recorder.chain)
+                self._cursors[camera_id] = (recorder, ChainCursor(camera_id, recorder.chain.path))
+        return {camera_id: cursor for camera_id, (_, cursor) in self._cursors.items()}
+
+    def _delete(self, recorders: dict[str, Recorder], holds: list[Hold], now: float) -> int:
+        cursors = self._cursors_of(recorders)
+        doomed: dict[str, list[Present]] = {camera_id: [] for camera_id in cursors}
+
+        def delete_unless_held(cursor: ChainCursor, segment: Present) -> bool:
+            if held(segment, holds):
+                cursor.kept_back(segment)
+                return False
+            cursor.deleted(segment)
+            doomed[segment.camera].append(segment)
+            return True
+
+        cutoff = now - self.settings.retention_days * 86400
+        for cursor in cursors.values():
+            for segment in cursor.oldest():
+                if segment.entry.end >= cutoff:
+                    break
+                delete_unless_held(cursor, segment)
+        if self.settings.budget_gb:  # then the oldest of all this worker's cameras until the directory fits
             budget = int(self.settings.budget_gb * 1e9)
-            left = [s for found in segments.values() for s in found if s not in doomed[s.camera]]
             used = self.usage.total() - sum(s.size for found in doomed.values() for s in found)
-            for segment in over_budget(left, holds, used, budget):
-                doomed[segment.camera].append(segment)
+            oldest = heapq.merge(*(cursor.oldest() for cursor in cursors.values()), key=lambda s: s.entry.start)
+            for segment in oldest:
+                if used <= budget:
+                    break
+                if delete_unless_held(cursors[segment.camera], segment):
+                    used -= segment.size
         count = 0
         for camera_id, found in doomed.items():
-            if not found:
-                continue
-            chain = chains[camera_id]
-            reason = "retention" if all(s.entry.end < now - self.settings.retention_days * 86400 for s in found) else "budget"
-            chain.append("deleted", seqs=sorted(s.entry.seq for s in found), reason=reason, at=iso(now),
-                         start=iso(min(s.entry.start for s in found)), end=iso(max(s.entry.end for s in found)))
-            for segment in found:
-                with contextlib.suppress(FileNotFoundError):
-                    (chain.dir / segment.entry.fields["file"]).unlink()
-                    self.usage.add(-segment.size)
-            count += len(found)
-            recorder = self.running.get(camera_id, (None,))[0]
-            if recorder is not None:
-                recorder.sign_head()
+            if found:
+                try:
+                    count += self._delete_segments(recorders[camera_id], found, now, cutoff)
+                except OSError:
+                    del self._cursors[camera_id]  # not written: the next check reads the chain again
+                    raise
         if count:
             log.info("recording retention deleted %d segment(s)", count)
         return count
+
+    def _delete_segments(self, recorder: Recorder, found: list[Present], now: float, cutoff: float) -> int:
+        chain = recorder.chain
+        reason = "retention" if all(s.entry.end < cutoff for s in found) else "budget"
+        chain.append("deleted", seqs=sorted(s.entry.seq for s in found), reason=reason, at=iso(now),
+                     start=iso(min(s.entry.start for s in found)), end=iso(max(s.entry.end for s in found)))
+        for segment in found:
+            with contextlib.suppress(FileNotFoundError):
+                (chain.dir / segment.entry.fields["file"]).unlink()
+                self.usage.add(-segment.size)
+        recorder.sign_head()
+        return len(found)
 
 
 def recorders_for(settings, bus: StreamBus, redis) -> Recorders:

@@ -39,21 +39,3 @@ def deleted_seqs(entries: Iterable[Entry]) -> set[int]:
 
 def held(segment: Present, holds: list[Hold]) -> bool:
     return any(h.camera == segment.camera and h.covers(segment.entry.start, segment.entry.end) for h in holds)
-
-
-def expired(segments: list[Present], holds: list[Hold], now: float, retention_days: float) -> list[Present]:
-    cutoff = now - retention_days * 86400
-    return [s for s in segments if s.entry.end < cutoff and not held(s, holds)]
-
-
-def over_budget(segments: list[Present], holds: list[Hold], used_bytes: int, budget_bytes: int) -> list[Present]:
-    """The oldest unheld segments (of any of `segments`' cameras) to delete to get under the budget."""
-    chosen = []
-    for segment in sorted(segments, key=lambda s: s.entry.start):
-        if used_bytes <= budget_bytes:
-            break
-        if not held(segment, holds):
-            chosen.append(segment)
-            used_bytes -= segment.size
-    return chosen
-

@@ -83,7 +83,7 @@ SETTLED_S = 10.0  # a writer's temp file lives milliseconds (write, fsync, renam
 def remove_unrecorded(chain: CameraChain, settled_s: float = SETTLED_S) -> int:
     """Temp files and files the chain does not name (a crash between rename and chain append),
     untouched for `settled_s`: at a change of lease owner the old owner may still be finishing
-    one. Run when recording starts and at every retention check."""
+    one. Run when recording starts and at the recorder's first retention check (recorders.py)."""
     named = {e.fields.get("file") for e in read_entries(chain.path) if e.kind == "segment"}
     removed = 0
     segments = chain.dir / SEGMENTS_DIR
