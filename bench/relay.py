@@ -264,10 +264,6 @@ class Server:
     async def latency(self, http: aiohttp.ClientSession) -> dict | None:
         return None
 
-    async def latency_histogram(self, http: aiohttp.ClientSession) -> list[tuple[float, int]] | None:
-        return None
-
-
 class PantauServer(Server):
     def __init__(self, name: str, node: PantauNode, camera: str):
         self.name = name
@@ -291,6 +287,12 @@ class PantauServer(Server):
         text = await admin_call(http, self.node, "GET", "/metrics")
         found = re.findall(r'^pantau_relay_latency_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M)
         return [(float(le), int(float(count))) for le, count in found]
+
+
+async def latency_histogram(server, http: aiohttp.ClientSession) -> list[tuple[float, int]] | None:
+    """Pantau's relay latency histogram; None for the servers that have none (Janus, stock aiortc)."""
+    read = getattr(server, "latency_histogram", None)
+    return await read(http) if read is not None else None
 
 
 def latency_in_window(before: list[tuple[float, int]] | None, after: list[tuple[float, int]] | None) -> dict | None:
@@ -409,7 +411,7 @@ async def window(server, viewers: int, plan: Plan, http: aiohttp.ClientSession, 
             client_processes = [psutil.Process(p.pid) for p in clients.processes] if clients else []
         except psutil.NoSuchProcess:
             raise BenchError("a fan-out client ended before the window (its viewers failed)") from None
-        histogram_before = await server.latency_histogram(http)
+        histogram_before = await latency_histogram(server, http)
         cpu_before, clients_before = cpu_seconds(process), sum(map(cpu_seconds, client_processes))
         busy_before, total_before = machine_busy_seconds()
         started = time.monotonic()
@@ -424,7 +426,7 @@ async def window(server, viewers: int, plan: Plan, http: aiohttp.ClientSession, 
             raise BenchError("a fan-out client ended during the window (its viewers failed)") from None
         busy, total = machine_busy_seconds()
         latency = await server.latency(http)
-        window_latency = latency_in_window(histogram_before, await server.latency_histogram(http))
+        window_latency = latency_in_window(histogram_before, await latency_histogram(server, http))
         figures = await clients.finish() if clients else ClientFigures(0)
     finally:
         if clients:
