@@ -288,3 +288,21 @@ async def test_registry_edits_start_and_stop_sources_within_2_s(cameras, ingest)
     while "edited" in ingest.worker.sources:
         await asyncio.sleep(0.05)
     assert time.monotonic() - started < 2
+
+
+async def test_stopped_sources_are_followed_by_one_malloc_trim(cameras, ingest, caplog, monkeypatch):
+    """A hand-back stops many sources at once: glibc gets their freed pages back a few seconds
+    later (one trim for the lot), not at the next periodic trim (bench/takeover_memory.py)."""
+    monkeypatch.setattr("ingest.worker.TRIM_AFTER_STOPS_S", 0.3)
+    for name in ("trim-a", "trim-b"):
+        await ingest.add(name, cameras.url("/h264"))
+    for name in ("trim-a", "trim-b"):
+        await ingest.wait_status(name, lambda s: s["state"] == "online", 10)
+    assert "after sources stopped" not in caplog.text
+    for name in ("trim-a", "trim-b"):
+        await ingest.registry.delete(name, ADMIN)
+    deadline = time.monotonic() + 5
+    while caplog.text.count("after sources stopped") == 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    assert caplog.text.count("malloc_trim(0) after sources stopped") == 1
