@@ -83,6 +83,25 @@ def test_recorded_segments_carry_the_cameras_aac_and_the_chain_verifies(loud_nod
     assert codec == "aac" and abs(peak - 440) < 5, peak
 
 
+def test_a_g711_cameras_sound_is_recorded_as_ingests_opus(make_relay_node, sound_cameras):
+    """Sound is part of the evidence whatever its codec: a G.711 camera's is recorded from the
+    Opus ingest makes of it (which keeps that encoder running while the camera is recorded)."""
+    ffmpeg = require_binary("ffmpeg")
+    node = make_relay_node(recording__segment_s="2", recording__sign_every_s="2")
+    node.add_camera("pcmu", sound_cameras.url("/pcmu"), record=True)
+    root = Path(node.node.args[node.node.args.index("--data-dir") + 1]) / "recordings"
+    wait_for(lambda: len([e for e in segments(root, "pcmu") if e.fields.get("audio")]) >= 2, 60, "two segments with sound")
+    entry = [e for e in segments(root, "pcmu") if e.fields.get("audio")][1]
+    assert entry.fields["audio"] == "opus"
+    path = root / "pcmu" / entry.fields["file"]
+    decodes_cleanly(ffmpeg, path)
+    assert streams_of(path.read_bytes()) == ["audio", "video"]
+    codec, peak = sound_peak(str(path))
+    assert codec in ("opus", "libopus") and abs(peak - 440) < 5, (codec, peak)
+    report = verify(str(root))
+    assert report.ok, report.problems
+
+
 def test_the_public_gets_no_sound_unless_audio_public_and_operators_always_do(loud_node, tmp_path):
     ffmpeg = require_binary("ffmpeg")
     root, token = loud_node.recordings, loud_node.admin_token

@@ -3,13 +3,14 @@ segmenter LL-HLS uses (pantau/media/fmp4_segmenter.py: one mux, two outputs), wr
 safely (segment_files.py), chains it (chain.py) and signs the chain head every
 `sign_every_s` and when it stops (site_key.py). No decoding.
 
-Sound: the recorder reads the camera's AAC track too, and a segment carries the camera's AAC as
-it sent it beside the picture, so what was said at the count is evidence too; its chain entry
-names the codec (`"audio"`). It does not ask for the Opus track: ingest makes Opus only while
-someone takes it (~0.3 CPU-s per camera-minute), and taking it for every recorded camera with
-AAC would pay that for nothing; so a camera whose sound is not AAC (G.711, a WHIP phone's Opus)
-is recorded without sound for now (asking for Opus only where the camera has no AAC needs the
-camera's audio codec here).
+Sound is part of the evidence: a recorded camera's sound is recorded whatever its codec. AAC is
+kept as the camera sent it; any other sound (G.711, a WHIP phone's Opus) is recorded as the Opus
+ingest makes of it for WebRTC, so a recorded G.711 camera keeps ingest's Opus encoder running all
+day (~0.26-0.29 CPU-s per camera-minute, README "Sound"): accepted for evidence (recap sites are
+few); an AAC camera never makes ingest encode Opus for its recording. Which track to read comes
+from the codec ingest reports (`sound_codec`); when it becomes known or changes, the recorder
+closes its segment and subscribes again with the other track. A segment's chain entry names the
+codec (`"audio"`).
 Recordings are written whole, with the sound, whoever may hear it: who gets the sound is decided
 when they are played (relay/recordings/: the public only where the camera's `audio_public` is on).
 
@@ -26,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from outputs.recording.chain import SIGNATURES_FILE, CameraChain, append_line, iso
@@ -52,8 +54,9 @@ GAP_RESTART = "recording stopped (node restart, crash or new lease owner)"
 
 class Recorder:
     def __init__(self, bus: StreamBus, camera_id: str, chain: CameraChain, key: SiteKey, settings: RecordingSettings,
-                 usage: DiskUsage | None = None):
+                 usage: DiskUsage | None = None, sound_codec: Callable[[str], str | None] = lambda camera_id: None):
         self.bus = bus
+        self.sound_codec = sound_codec  # the camera's sound as ingest last reported it (None: none seen)
         self.usage = usage  # the recordings directory's running total, told of every segment written
         self.camera_id = camera_id
         self.chain = chain
@@ -61,7 +64,8 @@ class Recorder:
         self.settings = settings
         self._segmenter = self._new_segmenter()
         self._subscription: Subscription | None = None
-        self._failure: asyncio.Future | None = None  # set when the writer thread could not go on
+        self._sound_track = "aac"  # of the subscription
+        self._resubscribe: asyncio.Future | None = None  # done when the sound track changed (or, raising, writing failed)
         self._last_packet_at = time.monotonic()
         self._file: SegmentFile | None = None
         self._audio: str | None = None  # the sound codec of the segment being written
@@ -79,24 +83,38 @@ class Recorder:
         removed = await loop.run_in_executor(WRITERS, remove_unrecorded, self.chain)
         if removed:
             log.info("recording of %s: removed %d unfinished segment file(s) from before", self.camera_id, removed)
-        with self.bus.subscribe(self.camera_id, tracks=(VIDEO, "aac")) as subscription:
-            self._subscription = subscription
-            self._failure = loop.create_future()
-            writer = least_busy()
-            writer.add(self)
-            try:
-                await self._failure
-            finally:
-                # Stopping (lease lost, camera no longer recorded, shutdown): the open segment is kept.
-                await asyncio.shield(asyncio.wrap_future(writer.remove(self)))
+        while True:
+            self._sound_track = self.sound_track()
+            with self.bus.subscribe(self.camera_id, tracks=(VIDEO, self._sound_track)) as subscription:
+                self._subscription = subscription
+                self._resubscribe = loop.create_future()
+                writer = least_busy()
+                writer.add(self)
+                try:
+                    await self._resubscribe
+                finally:
+                    # Stopping (lease lost, camera no longer recorded, shutdown): the open segment is kept.
+                    await asyncio.shield(asyncio.wrap_future(writer.remove(self)))
+            log.info("recording of %s: its sound is now %s, recorded from the bus's %s track", self.camera_id,
+                     self.sound_codec(self.camera_id), self.sound_track())
+            self._segmenter = self._new_segmenter()  # the next subscription starts at a keyframe
+
+    def sound_track(self) -> str:
+        """The bus track the camera's sound is recorded from: AAC as the camera sent it; any other
+        sound (G.711, a WHIP phone's Opus) as the Opus ingest makes of it for WebRTC."""
+        return "aac" if self.sound_codec(self.camera_id) in (None, "aac") else "opus"
 
     def _new_segmenter(self) -> Fmp4Segmenter:
         return Fmp4Segmenter(ONE_FRAGMENT, self.settings.segment_s, audio=True)
 
     def failed(self, error: BaseException) -> None:
-        failure = self._failure
-        if failure is not None:
-            failure.get_loop().call_soon_threadsafe(lambda: failure.done() or failure.set_exception(error))
+        self._tell_run(lambda future: future.set_exception(error))
+
+    def _tell_run(self, act) -> None:
+        """From the writer thread: end the run's wait (once)."""
+        future = self._resubscribe
+        if future is not None:
+            future.get_loop().call_soon_threadsafe(lambda: future.done() or act(future))
 
     # -- in the writer thread (writer_threads.py) ----------------------------------------------
     def tick(self) -> None:
@@ -106,6 +124,8 @@ class Recorder:
             batch = self._subscription.take_queued()
         except EOFError:  # the subscription closed: the recorder is stopping
             return
+        if self.sound_track() != self._sound_track:  # the camera's sound is known now, or changed
+            self._tell_run(lambda future: future.set_result(None))
         now = time.monotonic()
         quiet = not batch and now - self._last_packet_at >= self.settings.idle_s
         if batch or quiet:

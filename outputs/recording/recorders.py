@@ -13,7 +13,7 @@ import contextlib
 import heapq
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from outputs.recording.chain import CameraChain, iso
@@ -42,6 +42,9 @@ class Recorders:
         self.running: dict[str, tuple[Recorder, asyncio.Task]] = {}
         self._cursors: dict[str, tuple[Recorder, ChainCursor]] = {}  # retention's, per camera (chores thread)
         self._retention: asyncio.Task | None = None
+        # The camera's sound codec as ingest reports it (the node wires the worker's status in): which
+        # sound track each recorder takes (Recorder.sound_track).
+        self.sound_codec_of: Callable[[str], str | None] = lambda camera_id: None
         key.publish(root)
 
     def follow(self, camera_ids: Iterable[str]) -> None:
@@ -51,7 +54,8 @@ class Recorders:
             self.running.pop(camera_id)[1].cancel()
             log.info("camera %s: recording stopped", camera_id)
         for camera_id in wanted - self.running.keys():
-            recorder = Recorder(self.bus, camera_id, CameraChain(self.root, camera_id), self.key, self.settings, self.usage)
+            recorder = Recorder(self.bus, camera_id, CameraChain(self.root, camera_id), self.key, self.settings, self.usage,
+                                self.sound_codec_of)
             task = asyncio.get_running_loop().create_task(self._run(recorder), name=f"record-{camera_id}")
             self.running[camera_id] = (recorder, task)
             log.info("camera %s: recording to %s", camera_id, recorder.chain.dir)

@@ -125,6 +125,7 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
                 worker.ownership = Ownership(LeaseStore(bus_client, settings.node_name), registry, bus,
                                              eligible=lambda camera: worker.eligible(camera) and camera.source_type != "whip")
             worker.recorders = recorders_for(settings, bus, registry.redis)
+            worker.recorders.sound_codec_of = lambda camera_id: worker.status.current(camera_id).get("audio_codec")
             await worker.start()
         app = None
         if role != "ingest":
