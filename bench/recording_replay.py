@@ -1,0 +1,141 @@
+"""Benchmark of the recorder alone (issue 18), in one process, where little else moves the figure:
+what recording costs per camera-minute, split by thread and into user and kernel time.
+
+    .venv/bin/python bench/recording_replay.py              # 4 cameras, ABBA twice, 60 s windows (~9 min)
+    .venv/bin/python bench/recording_replay.py --quick      # 2 cameras, ABBA once, 20 s windows
+
+bench/recording.py measures recording beside a whole node's ingest (RTSP, demux, health, HTTP),
+whose own CPU moves more from window to window than recording costs. Here the packets are
+made once (bench/segmenter.py's libx264 720p25 2 Mbit/s, 2 s GOP, Annex-B as the bus carries
+them) and a thread publishes them onto the in-process bus in real time for N cameras, as ingest
+would; windows alternate A (recording off) and B (on: `Recorders.follow`, the node's own code,
+writing to a temp directory on this machine's disk with its fsyncs) as A B B A. Reported, as the
+median B minus the median A over N cameras: the process's user and system CPU, and the CPU of the
+event loop's thread, the publisher's (the bus handing packets to one more subscriber) and the
+recordings' writer threads. Exit code non-zero only when something broke.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from camera_set import REPO
+from runner import run_bench
+from segmenter import camera_packets
+
+sys.path.insert(0, str(REPO))
+from outputs.recording import writer_threads  # noqa: E402
+from outputs.recording.recorders import Recorders  # noqa: E402
+from outputs.recording.site_key import SiteKey  # noqa: E402
+from pantau.bus.memory_bus import InProcessBus  # noqa: E402
+from pantau.bus.stream_bus import CLOCK_RATE, MediaPacket  # noqa: E402
+from pantau.runtime.config import RecordingSettings  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "recording_replay.json"
+FPS = 25
+GOAL_CPU_S = 0.05
+DEFAULTS = {"cameras": 4, "window": 60.0, "rounds": 2}
+QUICK = {"cameras": 2, "window": 20.0, "rounds": 1}
+
+
+def publish(bus: InProcessBus, cameras: list[str], packets: list[MediaPacket], stop: threading.Event) -> None:
+    """Every camera gets the next picture every 1/FPS s; the clip repeats with time moving on."""
+    clip = len(packets) * CLOCK_RATE // FPS
+    started, index = time.monotonic(), 0
+    while not stop.is_set():
+        packet = packets[index % len(packets)]
+        shift, now = index // len(packets) * clip, time.time()
+        for camera_id in cameras:
+            bus.publish(camera_id, MediaPacket(packet.data, packet.pts + shift, packet.dts + shift, packet.time_base,
+                                               packet.keyframe, 1, now))
+        index += 1
+        time.sleep(max(0.0, started + index / FPS - time.monotonic()))
+
+
+def thread_cpu_s(publisher: threading.Thread) -> dict[str, float]:
+    def of(thread: threading.Thread | None) -> float:
+        return time.clock_gettime(time.pthread_getcpuclockid(thread.ident)) if thread and thread.ident else 0.0
+    return {"event loop": time.thread_time(), "publisher": of(publisher),
+            "writer threads": sum(of(writer._thread) for writer in writer_threads._THREADS)}
+
+
+def process_cpu_s() -> dict[str, float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"user": usage.ru_utime, "kernel": usage.ru_stime}
+
+
+async def run(args: argparse.Namespace) -> dict:
+    packets = [timed.packet for timed in camera_packets(20.0, False)]
+    work = Path(tempfile.mkdtemp(prefix="bench-recording-replay-"))
+    bus = InProcessBus()
+    cameras = [f"cam{index}" for index in range(args.cameras)]
+    stop = threading.Event()
+    publisher = threading.Thread(target=publish, args=(bus, cameras, packets, stop), name="publisher", daemon=True)
+    publisher.start()
+    recorders = Recorders(bus, RecordingSettings(), work / "recordings", SiteKey.load_or_create(work / "key.pem"), None)
+    windows: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
+    load = [round(x, 2) for x in os.getloadavg()]
+    try:
+        await asyncio.sleep(2)
+        for side in "ABBA" * args.rounds:
+            recorders.follow(cameras if side == "B" else [])
+            await asyncio.sleep(2)  # recorders started (or stopped) and past their first GOP
+            before, threads_before, started = process_cpu_s(), thread_cpu_s(publisher), time.monotonic()
+            await asyncio.sleep(args.window)
+            after, threads_after, minutes = process_cpu_s(), thread_cpu_s(publisher), (time.monotonic() - started) / 60
+            window = {key: (after[key] - before[key]) / minutes for key in after}
+            window |= {key: (threads_after[key] - threads_before[key]) / minutes for key in threads_after}
+            windows[side].append(window)
+            print(f"  {side}: " + ", ".join(f"{key} {value:.3f}" for key, value in window.items()) + " CPU-s/min", flush=True)
+        load += [round(x, 2) for x in os.getloadavg()]
+    finally:
+        recorders.follow([])
+        await recorders.stop()
+        stop.set()
+        shutil.rmtree(work, ignore_errors=True)
+
+    def added(key: str) -> float:
+        return (statistics.median(w[key] for w in windows["B"]) - statistics.median(w[key] for w in windows["A"])) / args.cameras
+
+    per_camera_minute = {key: round(added(key), 4) for key in windows["A"][0]}
+    results = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cameras": args.cameras, "window_s": args.window,
+        "rounds": args.rounds, "recording_cpu_s_per_camera_minute": round(added("user") + added("kernel"), 4),
+        "goal_cpu_s": GOAL_CPU_S, "per_camera_minute": per_camera_minute,
+        "process_cpu_s_per_min_recording_off": round(statistics.median(w["user"] + w["kernel"] for w in windows["A"]), 3),
+        "load_average_1_5_15_before_after": load,
+    }
+    print(json.dumps(results, indent=1))
+    if not args.quick:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    for name, kind in (("cameras", int), ("window", float), ("rounds", int)):
+        parser.add_argument(f"--{name}", type=kind, help=f"default {DEFAULTS[name]} (--quick: {QUICK[name]})")
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+    for name, default in (QUICK if args.quick else DEFAULTS).items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    return run_bench("bench/recording_replay.py", run, args, failed=lambda results: False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
