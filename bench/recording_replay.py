@@ -12,7 +12,9 @@ would; windows alternate A (recording off) and B (on: `Recorders.follow`, the no
 writing to a temp directory on this machine's disk with its fsyncs) as A B B A. Reported, as the
 median B minus the median A over N cameras: the process's user and system CPU, and the CPU of the
 event loop's thread, the publisher's (the bus handing packets to one more subscriber) and the
-recordings' writer threads. Exit code non-zero only when something broke.
+recordings' writer threads. Then the CPU of a retention check on a chain of a day of segments
+(`--retention-segments`), against reading the whole chain as every check did before the cursor
+(outputs/recording/chain_cursor.py). Exit code non-zero only when something broke.
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ from segmenter import camera_packets
 
 sys.path.insert(0, str(REPO))
 from outputs.recording import writer_threads  # noqa: E402
+from outputs.recording.chain import CHAIN_FILE, GENESIS, CameraChain, hash_of, iso, line_of, read_entries  # noqa: E402
 from outputs.recording.recorders import Recorders  # noqa: E402
+from outputs.recording.retention import present_segments  # noqa: E402
+from outputs.recording.segment_files import remove_unrecorded  # noqa: E402
 from outputs.recording.site_key import SiteKey  # noqa: E402
 from pantau.bus.memory_bus import InProcessBus  # noqa: E402
 from pantau.bus.stream_bus import CLOCK_RATE, MediaPacket  # noqa: E402
@@ -110,12 +115,14 @@ async def run(args: argparse.Namespace) -> dict:
         return (statistics.median(w[key] for w in windows["B"]) - statistics.median(w[key] for w in windows["A"])) / args.cameras
 
     per_camera_minute = {key: round(added(key), 4) for key in windows["A"][0]}
+    retention = await retention_checks(args.retention_segments)
+    print("retention:", retention, flush=True)
     results = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cameras": args.cameras, "window_s": args.window,
         "rounds": args.rounds, "recording_cpu_s_per_camera_minute": round(added("user") + added("kernel"), 4),
         "goal_cpu_s": GOAL_CPU_S, "per_camera_minute": per_camera_minute,
         "process_cpu_s_per_min_recording_off": round(statistics.median(w["user"] + w["kernel"] for w in windows["A"]), 3),
-        "load_average_1_5_15_before_after": load,
+        "load_average_1_5_15_before_after": load, "retention_check": retention,
     }
     print(json.dumps(results, indent=1))
     if not args.quick:
@@ -124,11 +131,56 @@ async def run(args: argparse.Namespace) -> dict:
     return results
 
 
+def chain_of(root: Path, camera_id: str, count: int) -> None:
+    """A chain of `count` 10 s segments ending now, with empty files (retention's reading is measured)."""
+    (root / camera_id / "segments" / "x").mkdir(parents=True)
+    previous, lines, first = GENESIS, [], time.time() - 10 * count
+    for seq in range(count):
+        line = line_of({"bytes": 2_500_000, "camera": camera_id, "end": iso(first + 10 * seq + 10), "file": f"segments/x/{seq}.mp4",
+                        "init_bytes": 800, "kind": "segment", "prev": previous, "seq": seq, "sha256": "0" * 64,
+                        "start": iso(first + 10 * seq)})
+        previous = hash_of(line)
+        lines.append(line)
+        (root / camera_id / "segments" / "x" / f"{seq}.mp4").touch()
+    (root / camera_id / CHAIN_FILE).write_bytes(b"\n".join(lines) + b"\n")
+
+
+async def retention_checks(segments: int) -> dict:
+    """CPU of a retention check of one camera whose chain holds `segments` (8,640: one day), nothing
+    yet to delete: the first check (the cursor reads the chain once, the leftovers' clean-up walks
+    the files), the next ones, and the baseline of the same run: what every check did before the
+    cursor (that walk, which reads the chain, and reading and parsing the whole chain again)."""
+    work = Path(tempfile.mkdtemp(prefix="bench-retention-"))
+    try:
+        chain_of(work / "recordings", "cam", segments)
+        recorders = Recorders(InProcessBus(), RecordingSettings(budget_gb=0), work / "recordings",
+                              SiteKey.load_or_create(work / "key.pem"), None)
+        recorders.follow(["cam"])
+        checks = []
+        for _ in range(5):
+            started = time.process_time()
+            await recorders.enforce_retention()
+            checks.append(time.process_time() - started)
+        await recorders.stop()
+        whole = []
+        for _ in range(3):
+            started = time.process_time()
+            remove_unrecorded(CameraChain(work / "recordings", "cam"))
+            present_segments("cam", read_entries(work / "recordings" / "cam" / CHAIN_FILE))
+            whole.append(time.process_time() - started)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"segments_in_chain": segments, "first_check_cpu_s": round(checks[0], 4),
+            "next_checks_cpu_s_median": round(statistics.median(checks[1:]), 5),
+            "before_the_cursor_cpu_s_median": round(statistics.median(whole), 4)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     for name, kind in (("cameras", int), ("window", float), ("rounds", int)):
         parser.add_argument(f"--{name}", type=kind, help=f"default {DEFAULTS[name]} (--quick: {QUICK[name]})")
+    parser.add_argument("--retention-segments", type=int, default=8640, help="the chain of the retention check (8,640: a day)")
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
     for name, default in (QUICK if args.quick else DEFAULTS).items():
