@@ -6,11 +6,16 @@ Ingest wants the encoded frames (H.264 passes through untouched), so `tap_encode
 swaps that queue for one that hands each frame to a callback instead. Only the end-of-stream
 marker (None) is queued, so the receiver's idle decoder thread still ends when it stops.
 
+Sound skips aiortc's jitter buffer: it holds four audio frames before it hands out the first
+(80 ms of a browser's 20 ms Opus, 240 ms of a Pantau upstream's 60 ms), and ingest passes the
+packets on as they are (a relay's viewers have their own jitter buffers): each Opus packet is
+a frame, handed over as it arrives; one that comes late or twice is dropped.
+
 `watch_sender_reports` hands over each RTCP sender report (the sender's wall clock and the
 RTP timestamp it was at, on the tap's clock): what places a sound track on its picture's clock.
 
 This relies on aiortc internals (pinned in pyproject.toml; checked by tests/test_whip.py):
-the name-mangled `_RTCRtpReceiver__decoder_queue`, `__remote_streams` (the sender's SSRCs),
+the name-mangled `_RTCRtpReceiver__decoder_queue`, `__jitter_buffer`, `__kind`, `__remote_streams` (the sender's SSRCs),
 `__timestamp_mapper`, `_handle_rtcp_packet` and `_send_rtcp_pli`. Both fail loudly if they are gone.
 """
 
@@ -21,7 +26,8 @@ import queue
 from collections.abc import Callable
 
 from aiortc import RTCRtpReceiver
-from aiortc.rtp import RtcpSrPacket
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtp import RtcpSrPacket, RtpPacket
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +35,8 @@ log = logging.getLogger(__name__)
 FrameCallback = Callable[[str, bytes, int], None]
 
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+_KIND = "_RTCRtpReceiver__kind"
 _REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
 _TIMESTAMP_MAPPER = "_RTCRtpReceiver__timestamp_mapper"
 # (sender's wall clock in seconds (NTP), RTP timestamp on the tap's clock then)
@@ -51,11 +59,28 @@ class _EncodedFrameTap(queue.Queue):
             log.exception("encoded frame handler failed")
 
 
+class _PacketPerFrame(JitterBuffer):
+    """Sound: every RTP packet is a whole frame, handed out as it arrives (in order only)."""
+
+    def __init__(self) -> None:
+        super().__init__(capacity=16)
+        self._last: int | None = None  # the last sequence number handed out
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        step = None if self._last is None else (packet.sequence_number - self._last) % (1 << 16)
+        if step == 0 or (step is not None and step >= 1 << 15):
+            return False, None  # repeated, or late: its moment has passed
+        self._last = packet.sequence_number
+        return False, JitterFrame(packet.payload, packet.timestamp)
+
+
 def tap_encoded_frames(receiver: RTCRtpReceiver, on_frame: FrameCallback) -> None:
     """Call before the connection starts (before the receiver's `receive()`)."""
-    if not hasattr(receiver, _DECODER_QUEUE) or not hasattr(receiver, _REMOTE_STREAMS):
+    if not all(hasattr(receiver, name) for name in (_DECODER_QUEUE, _REMOTE_STREAMS, _JITTER_BUFFER, _KIND)):
         raise RuntimeError("this aiortc version has no receiver decoder queue to tap; see ingest/sources/webrtc_receiver.py")
     setattr(receiver, _DECODER_QUEUE, _EncodedFrameTap(on_frame))
+    if getattr(receiver, _KIND) == "audio":
+        setattr(receiver, _JITTER_BUFFER, _PacketPerFrame())
 
 
 def watch_sender_reports(receiver: RTCRtpReceiver, on_report: ReportCallback) -> None:
