@@ -16,6 +16,8 @@ alternating order (ABBA: the machine is shared and drifts):
 - Pantau, nobody listening: the same with no Opus reader (the encode is skipped: what most
   cameras cost most of the time).
 - Pantau without Opus (the level meter and the pass-through only: what an Opus camera costs).
+- libopus alone: the same encoder (ingest/opus_encoder.py) in a bare loop over the decoded
+  sound, cut beforehand: what the encode would cost without anything around it.
 - ffmpeg: `ffmpeg -i sound.aac -c:a libopus -b:a 32k` with Pantau's encoder options
   (`OPUS_OPTIONS`: `-application lowdelay -frame_duration 60 -compression_level 0 -cutoff 8000`)
   `-f null -`, its user + system CPU (the same decode and encode, plus its process start).
@@ -112,6 +114,20 @@ def _pantau_cpu_s(path: Path, opus: bool, listened: bool) -> float:
     return asyncio.run(run())
 
 
+def libopus_alone_cpu_s(path: Path) -> float:
+    with av.open(str(path)) as container:
+        sound = np.concatenate([frame.to_ndarray().reshape(-1) for frame in container.decode(audio=0)]).astype(np.float32)
+    encoder = AudioPipeline._new_opus_encoder()
+    size = encoder.frame_samples
+    frames = [np.ascontiguousarray(sound[start:start + size]) for start in range(0, len(sound) - size + 1, size)]
+    start = time.process_time()
+    for frame in frames:
+        encoder.encode(frame)
+    spent = time.process_time() - start
+    encoder.close()
+    return spent
+
+
 def ffmpeg_cpu_s(path: Path) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     options = [item for key, value in OPUS_OPTIONS.items() for item in (f"-{key}", value)]
@@ -136,7 +152,8 @@ def main() -> int:
     rounds = args.rounds or (2 if args.quick else 5)
     per_minute = 60 / seconds
     sides = {"pantau": lambda p: pantau_cpu_s(p, True), "pantau, nobody listening": lambda p: pantau_cpu_s(p, True, False),
-             "pantau, no opus": lambda p: pantau_cpu_s(p, False), "ffmpeg": ffmpeg_cpu_s}
+             "pantau, no opus": lambda p: pantau_cpu_s(p, False), "libopus alone": libopus_alone_cpu_s,
+             "ffmpeg": ffmpeg_cpu_s}
     for frame_ms in [int(ms) for ms in args.frame_ms.split(",") if ms]:
         sides[f"pantau, {frame_ms} ms packets"] = lambda p, ms=frame_ms: pantau_cpu_s(p, True, frame_ms=ms)
     samples: dict[str, list[float]] = {name: [] for name in sides}
@@ -160,7 +177,8 @@ def main() -> int:
         f"Pantau / ffmpeg: {median['pantau'] / median['ffmpeg']:.2f}x. The Opus encode alone (with - without): "
         f"{encode:.4f} CPU-s per camera-minute, goal <= {GOAL_CPU_S_PER_CAMERA_MINUTE}: "
         f"{'PASS' if encode <= GOAL_CPU_S_PER_CAMERA_MINUTE else 'MISS'} while someone listens; "
-        f"{median['pantau, nobody listening'] - median['pantau, no opus']:.4f} while nobody does.",
+        f"{median['pantau, nobody listening'] - median['pantau, no opus']:.4f} while nobody does; "
+        f"libopus alone {median['libopus alone']:.4f}.",
         *[f"The encode with {name.split(', ')[1]}: {median[name] - median['pantau, no opus']:.4f}."
           for name in sides if name.endswith(" ms packets")],
     ]
