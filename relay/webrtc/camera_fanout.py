@@ -52,9 +52,11 @@ log = logging.getLogger(__name__)
 
 FRAMES_KEPT = 64  # ~2.5 s at 25 fps of NACK repairs from the camera's ring
 REPORT_EVERY = 5  # frames between updates of aiortc's sender-report counters
-# Packets x viewers of a frame from which the compiled send is split over two threads (~2.5 ms
-# of sending at ~1.3 µs a packet: a keyframe to a few dozen viewers).
-PARALLEL_FROM_PACKETS = 2000
+# Packets x viewers of a frame from which the compiled send is split over two threads: ~2 ms of
+# sending at the ~5 µs a packet bench/relay.py's trace found on loopback (kernel delivery
+# included; 2026-12-07, 100 viewers: a 9-packet frame took 5 ms, a keyframe 18 packets, 12 ms),
+# so from ~45 viewers of a 720p 2 Mbit/s camera.
+PARALLEL_FROM_PACKETS = 400
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,7 @@ class CameraFanout:
         frame = (b"".join(payloads), lengths, len(payloads), out & 0xFFFFFFFF, (ntp_now >> 14) & 0xFFFFFF)
         count = len(self.viewers)
         if self.parallel and count > 1 and count * len(payloads) >= PARALLEL_FROM_PACKETS:
-            # A keyframe to many viewers: the second half from the helper thread at the same time
+            # A frame to many viewers: the second half from the helper thread at the same time
             # (the call lets go of the GIL), waited for here, so no join or leave can move the
             # structs under it; the last viewer gets the frame about half as late.
             half = count // 2
