@@ -114,7 +114,8 @@ class Recorder:
         """From the writer thread: end the run's wait (once)."""
         future = self._resubscribe
         if future is not None:
-            future.get_loop().call_soon_threadsafe(lambda: future.done() or act(future))
+            with contextlib.suppress(RuntimeError):  # the loop closed (shutdown): nobody waits any more
+                future.get_loop().call_soon_threadsafe(lambda: future.done() or act(future))
 
     # -- in the writer thread (writer_threads.py) ----------------------------------------------
     def tick(self) -> None:
