@@ -6,7 +6,7 @@ safely (segment_files.py), chains it (chain.py) and signs the chain head every
 Sound is part of the evidence: a recorded camera's sound is recorded whatever its codec. AAC is
 kept as the camera sent it; any other sound (G.711, a WHIP phone's Opus) is recorded as the Opus
 ingest makes of it for WebRTC, so a recorded G.711 camera keeps ingest's Opus encoder running all
-day (~0.26-0.29 CPU-s per camera-minute, README "Sound"): accepted for evidence (recap sites are
+day (~0.08-0.10 CPU-s per camera-minute, README "Sound"): accepted for evidence (recap sites are
 few); an AAC camera never makes ingest encode Opus for its recording. Which track to read comes
 from the codec ingest reports (`sound_codec`); when it becomes known or changes, the recorder
 closes its segment and subscribes again with the other track. A segment's chain entry names the
