@@ -6,8 +6,10 @@ Why not a task per camera that waits for packets and hands each batch to a threa
 VM every wake-up of the event loop and every hop to a thread and back cost ~0.2 ms of CPU, and a
 camera paid four of them a second, about half of what recording cost (README "Recordings",
 Cost). Here a tick costs one wake-up for all the cameras of a thread. Muxing and fsync block:
-never on the event loop; two threads, so one slow fsync does not hold every camera up (each
-subscription queues ~4-10 s, far more than a tick).
+never on the event loop; two threads, so one slow fsync holds up only the cameras of its thread,
+and those lose nothing while it lasts less than their subscription queues (300 packets: ~4 s of
+a camera with sound, ~12 s without; a longer stall skips them to the next keyframe, a cut the
+chain shows as a new segment).
 
 A recorder is closed (its open segment written, the head signed) in its thread, after its last
 tick, so nothing writes a camera's files from two threads at once.
