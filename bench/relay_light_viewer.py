@@ -144,15 +144,16 @@ class LightViewer:
             self._frame = None
             return
         packet = RtpPacket.parse(clear, self.dtls._rtp_header_extensions_map)
-        if packet.sequence_number != self._next_sequence:
-            self._frame = None  # a gap: this frame is not whole
+        if self._next_sequence is not None and packet.sequence_number != self._next_sequence:
+            # A packet lost (a light viewer sends no NACK): the frames after it would not decode
+            # either, so the sample starts again at the next keyframe.
+            self.sample, self._frame = [], None
         self._next_sequence = (packet.sequence_number + 1) & 0xFFFF
-        if self._frame is None:
-            self._frame = []
-        self._frame.append(depayload(self.codec, packet.payload))
+        if self._frame is not None:
+            self._frame.append(depayload(self.codec, packet.payload))
         if packet.marker:
-            unit, self._frame = b"".join(self._frame), []
-            if self.sample or _has_keyframe(unit):
+            unit, self._frame = b"".join(self._frame or ()), []  # (a whole frame follows a marker)
+            if unit and (self.sample or _has_keyframe(unit)):
                 self.sample.append(unit)
 
     def figures(self) -> dict:
