@@ -172,16 +172,17 @@ async def relay(redis_server, request, monkeypatch):
     (default: shared, with the compiled send; "shared-python": relay.fanout_send python;
     "shared-parallel": the compiled send split over two threads for every frame, as for large ones)."""
     fanout, _, send = getattr(request, "param", "shared").partition("-")
-    if send == "parallel":
+    threads = 1
+    if send == "parallel":  # (relay.fanout_send_threads: 2, every frame split)
         monkeypatch.setattr(camera_fanout, "PARALLEL_FROM_PACKETS", 0)
-        send = "native"
+        send, threads = "native", 2
     if fanout == "shared" and send != "python" and fastsend.load() is None:
         pytest.fail("relay.webrtc._fastsend is not built: install a C compiler (Debian: build-essential python3-dev; "
                     "scripts/test.sh does) and run `.venv/bin/pip install -e .`", pytrace=False)
     apply_host_address_policy(IceSettings(host_addresses=["127.0.0.1"]))
     client = aioredis.from_url(redis_server.url, decode_responses=True)
     bus = InProcessBus()
-    settings = RelaySettings(fanout=fanout, fanout_send=send or "native", ice=IceSettings(host_addresses=["127.0.0.1"]))
+    settings = RelaySettings(fanout=fanout, fanout_send=send or "native", fanout_send_threads=threads, ice=IceSettings(host_addresses=["127.0.0.1"]))
     sessions = ViewerSessions(bus, settings, SessionDirectory(client, "whep", "test-node"))
     yield sessions
     await sessions.close_all()

@@ -205,11 +205,11 @@ class RelaySettings(BaseModel):
     # call into the compiled relay.webrtc._fastsend (header, SRTP, sendmmsg for all viewers;
     # built by `pip install -e .`, Python with a log line if it is not there), "python" a loop.
     fanout_send: Literal["native", "python"] = "native"
-    # Threads of the native send: 2 sends a frame to many viewers (from ~45 of a 720p camera)
-    # half from a helper thread at the same time, so the last viewer gets it about half as late
-    # (at 100 viewers the send itself is most of the relay-added latency); 1 sends everything
-    # from the event loop's thread.
-    fanout_send_threads: Literal[1, 2] = 2
+    # Threads of the native send: 1 sends every frame from the event loop's thread; 2 sends a
+    # frame to many viewers (from ~45 of a 720p camera) half from a helper thread at the same
+    # time, for a relay with cores to spare: on the 2-core bench machine, shared with its
+    # viewers, it made the latency tail worse (p99 <= 50 against <= 15 ms at 100 viewers).
+    fanout_send_threads: Literal[1, 2] = 1
 
 
 class MetricsSettings(BaseModel):

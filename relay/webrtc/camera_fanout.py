@@ -96,7 +96,7 @@ class LiveViewer:
 
 class CameraFanout:
     def __init__(self, camera_id: str, bus: StreamBus, payloads: SharedPayloads, batch: UdpBatchSender,
-                 native: FastSend | None, latency_samples: RelayLatency | None = None, parallel: bool = True):
+                 native: FastSend | None, latency_samples: RelayLatency | None = None, parallel: bool = False):
         self.camera_id = camera_id
         self.parallel = parallel  # large frames half from the helper thread (relay.fanout_send_threads: 2)
         self.payloads = payloads
@@ -286,7 +286,7 @@ class CameraFanouts:
     """The camera tasks of one relay: made with a camera's first viewer, ended with its last."""
 
     def __init__(self, bus: StreamBus, payloads: SharedPayloads, batch: UdpBatchSender, native: FastSend | None,
-                 latency_samples: RelayLatency | None = None, parallel: bool = True):
+                 latency_samples: RelayLatency | None = None, parallel: bool = False):
         self.bus = bus
         self.payloads, self.batch, self.native, self.latency_samples = payloads, batch, native, latency_samples
         self.parallel = parallel
