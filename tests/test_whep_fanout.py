@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import tracemalloc
 from fractions import Fraction
 
@@ -66,8 +67,9 @@ class Camera:
     """Publishes pre-encoded access units to the bus at 25 fps, looping (each loop starts at a
     keyframe), with timestamps that keep increasing."""
 
-    def __init__(self, bus: InProcessBus, camera_id: str, units: list[tuple[bytes, bool]]):
+    def __init__(self, bus: InProcessBus, camera_id: str, units: list[tuple[bytes, bool]], stamped: bool = False):
         self.bus, self.camera_id, self.units = bus, camera_id, units
+        self.stamped = stamped  # received_at = now (the relay-added latency is sampled), else 0
         self.published = 0
         self._task: asyncio.Task | None = None
 
@@ -81,7 +83,7 @@ class Camera:
         while True:
             data, keyframe = self.units[index % len(self.units)]
             pts = index * 90_000 // FPS
-            packet = MediaPacket(data, pts, pts, TIME_BASE, keyframe, epoch=1, received_at=0.0)
+            packet = MediaPacket(data, pts, pts, TIME_BASE, keyframe, epoch=1, received_at=time.time() if self.stamped else 0.0)
             self.published += 1
             self.bus.publish(self.camera_id, packet)
             index += 1
@@ -255,7 +257,7 @@ async def test_many_viewers_of_one_camera_all_get_25_fps_of_valid_h264(relay, de
     # path costs several times the relay's send path, so more would measure the viewers.
     # bench/relay.py runs 100 in processes of their own and checks every viewer's frame rate.
     count = 20
-    camera = Camera(relay.bus, "many", encode_gops(320, 240, bit_rate=400_000)).start()
+    camera = Camera(relay.bus, "many", encode_gops(320, 240, bit_rate=400_000), stamped=True).start()
     viewers: list[Viewer] = []
     try:
         await asyncio.sleep(0.3)
@@ -264,6 +266,9 @@ async def test_many_viewers_of_one_camera_all_get_25_fps_of_valid_h264(relay, de
         await wait_until(lambda: len(decoders) == count and all(d.frames for d in decoders), 30, "every viewer's first frame")
         await asyncio.sleep(1.0)  # past the GOP catch-up
         before, published = [d.frames for d in decoders], camera.published
+        latency = relay.latency_samples
+        samples_before = sum(latency.counts)
+        frames_before = relay.fanouts.get("many").frames_sent if relay.settings.fanout == "shared" else 0
         await asyncio.sleep(4.0)
         # Every frame the camera published in the window, at every viewer (the camera's own rate
         # is that of this process's event loop: 25 fps unless the machine starves the test).
@@ -284,6 +289,12 @@ async def test_many_viewers_of_one_camera_all_get_25_fps_of_valid_h264(relay, de
             # every viewer is live on the camera's one task, none left on a task of its own
             fanout = relay.fanouts.get("many")
             assert len(fanout.viewers) == count and fanout.frames_sent >= sent
+            # the relay-added latency: one sample per viewer and frame (what each viewer waits),
+            # not one per frame for the last viewer
+            frames = fanout.frames_sent - frames_before
+            assert sum(latency.counts) - samples_before >= count * (frames - 2), (sum(latency.counts) - samples_before, frames)
+            recent = list(latency)[-count:]
+            assert all(0 < s < 1.0 for s in recent), recent
             assert (fanout.native is not None) == (relay.settings.fanout_send == "native")
     finally:
         await asyncio.gather(*(v.close() for v in viewers))

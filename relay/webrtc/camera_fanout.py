@@ -105,7 +105,7 @@ class CameraFanout:
         # Not paced: this task must be live before its first viewer is (it sends nothing while it
         # has none), and live viewers are not held back when the loop was late.
         self.track = BusVideoTrack(bus.subscribe(camera_id), float("inf"))
-        # ingest receipt -> the frame handed to the kernel for the last live viewer (live frames)
+        # ingest receipt -> the frame handed to the kernel for each live viewer (live frames)
         self.latency_samples = latency_samples
         self.viewers: list[LiveViewer] = []
         self.last_packet: MediaPacket | None = None  # the last bus packet handed out, and its time
@@ -187,12 +187,14 @@ class CameraFanout:
                 self.frames.append((self.packets, out, payloads))
                 ntp_now = clock.current_ntp_time()
                 if self.native is not None:
-                    self._send_native(payloads, out, ntp_now)
+                    sent_at = self._send_native(payloads, out, ntp_now)
                 else:
-                    for live in list(self.viewers):
-                        self._send_python(live, payloads, out, ntp_now)
+                    sent_at = [self._send_python(live, payloads, out, ntp_now) for live in list(self.viewers)]
                 if self.latency_samples is not None and self.track.live and media.received_at:
-                    self.latency_samples.append(time.time() - media.received_at)
+                    # one sample per viewer, at its own packets' hand-over: what each viewer
+                    # waits (the last of many gets the frame a few ms after the first)
+                    received_at = media.received_at
+                    self.latency_samples.extend(at - received_at for at in sent_at if at)
                 self.packets += len(payloads)
                 self.octets += sum(map(len, payloads))
                 self.frames_sent += 1
@@ -209,7 +211,8 @@ class CameraFanout:
             for live in list(self.viewers):
                 self.leave(live, None if cancelled else self._hand_back(live))
 
-    def _send_native(self, payloads: tuple[bytes, ...], out: int, ntp_now: int) -> None:
+    def _send_native(self, payloads: tuple[bytes, ...], out: int, ntp_now: int) -> list[float]:
+        """Sends the frame to every live viewer; when each viewer's packets left (time.time())."""
         native = self.native
         lengths = native.ffi.new("int[]", [len(p) for p in payloads])
         frame = (b"".join(payloads), lengths, len(payloads), out & 0xFFFFFFFF, (ntp_now >> 14) & 0xFFFFFF)
@@ -225,11 +228,14 @@ class CameraFanout:
             helper.result()
         else:
             native.lib.fs_send_frame(native.protect, self._structs, count, *frame, self._scratch)
+        structs = self._structs
+        return [structs[index].sent_at for index in range(count)]
 
-    def _send_python(self, live: LiveViewer, payloads: tuple[bytes, ...], out: int, ntp_now: int) -> None:
+    def _send_python(self, live: LiveViewer, payloads: tuple[bytes, ...], out: int, ntp_now: int) -> float:
+        """When the viewer's packets left (time.time()), 0.0 if it has left instead."""
         if live.transport.is_closing():
             self.leave(live)
-            return
+            return 0.0
         header, payload_type, sequence = live.header, live.payload_type, live.sequence
         timestamp = (live.ts_base + out) & 0xFFFFFFFF
         if live.abs_offset is not None:
@@ -244,6 +250,7 @@ class CameraFanout:
             sequence = (sequence + 1) & 0xFFFF
         live.sequence = sequence
         self.batch.send(live.transport, packets, live.address)
+        return time.time()
 
     def _report(self, ntp_now: int, out: int) -> None:
         """What aiortc's RTCP sender reports and transport statistics read, for every viewer."""

@@ -31,6 +31,7 @@ struct fs_viewer {
     uint32_t dropped;
     uint32_t protect_failed;
     int last_errno;
+    double sent_at;
 };
 int fs_slot_size(void);
 int fs_batch_size(void);

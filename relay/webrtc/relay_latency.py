@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 # (finer around the 10 ms goal of issue 19, so a window's p99 can be read from two scrapes)
 BUCKETS_S = (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -28,6 +28,10 @@ class RelayLatency:
         self.recent.append(seconds)
         self.counts[bisect_left(self.bounds, seconds)] += 1
         self.total_s += seconds
+
+    def extend(self, samples: Iterable[float]) -> None:
+        for seconds in samples:
+            self.append(seconds)
 
     def __iter__(self) -> Iterator[float]:
         return iter(self.recent)
