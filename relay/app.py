@@ -56,7 +56,7 @@ async def metrics_json(request: web.Request) -> web.Response:
     """Operator view of this node's relay: the registry (cameras, revision), sessions and
     relay-added latency (bus -> RTP sender)."""
     await auth.require(request, "operator")
-    table = await request.app[REGISTRY].sync()
+    table = await request.app[REGISTRY].readable()  # (answers during a registry outage too)
     sessions = request.app[SESSIONS]
     samples = sorted(sessions.latency_samples)
 
@@ -66,6 +66,8 @@ async def metrics_json(request: web.Request) -> web.Response:
     return web.json_response({
         "registry": {"cameras": len(table.cameras), "revision": table.revision},
         "viewers": len(sessions.sessions), "viewers_per_camera": dict(sessions.per_camera),
+        # Session changes made while the registry Redis was away, written when it is back.
+        "session_directory_unwritten": sessions.directory.unwritten,
         "relay_latency_ms": {"p50": percentile(0.5), "p99": percentile(0.99), "samples": len(samples)},
         "hls": request.app[hls_http.HLS].summary(),
     })
@@ -82,6 +84,7 @@ async def _start_background(app: web.Application) -> None:
 
 async def _stop_background(app: web.Application) -> None:
     await app[SESSIONS].close_all()
+    await app[SESSIONS].directory.close()
     await hls_http.stop(app)
     await app[VIEWERS].stop()
     await app[HUB].stop()

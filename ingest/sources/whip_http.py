@@ -183,6 +183,7 @@ def add_whip_routes(app: web.Application, worker: IngestWorker, push_keys: PushK
     async def stop_listener(app: web.Application) -> None:
         app[LISTENER].cancel()
         await asyncio.gather(app[LISTENER], return_exceptions=True)
+        await app[DIRECTORY].close()
 
     app.on_startup.append(start_listener)
     app.on_shutdown.append(stop_listener)

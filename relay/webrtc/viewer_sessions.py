@@ -169,7 +169,6 @@ class ViewerSessions:
             await self._close_pc(pc, track, session.audio)
             raise BadOffer(f"the offer could not be answered: {exc}") from None
         self.sessions[session.id] = session
-        await self.directory.register(session.id)
         self.per_camera[camera_id] = self.viewers(camera_id) + 1
         self._on_count(camera_id, self.viewers(camera_id))
 
@@ -183,6 +182,9 @@ class ViewerSessions:
                 await self.close(session.id)
 
         asyncio.get_running_loop().call_later(self.settings.connect_timeout_s, self._reap_if_unconnected, session.id)
+        # (after the reaper is set: a session never outlives a failed answer; an unreachable
+        # directory does not fail it, see pantau/runtime/session_directory.py)
+        await self.directory.register(session.id)
         return session, announce(pc.localDescription.sdp, self.settings.ice.announce_address)
 
     def _reap_if_unconnected(self, session_id: str) -> None:
@@ -209,8 +211,7 @@ class ViewerSessions:
             self.payloads.release(session.bus_id)
         if not any(other.bus_id == session.bus_id for other in self.sessions.values()):
             self.fanouts.release(session.bus_id)  # (its task holds a bus subscription: demand)
-        with contextlib.suppress(Exception):  # Redis away: the entry expires by itself
-            await self.directory.forget(session_id)
+        await self.directory.forget(session_id)  # (Redis away: written when it is back)
         return True
 
     @staticmethod
