@@ -5,7 +5,7 @@ The holder registers each session (`{pantau}:session:<kind>:<id>` = its node nam
 after a day as a safety net) and forgets it when it ends. A process that gets a DELETE for a
 session it does not hold looks it up; if it exists somewhere, it announces
 `{"type": "end_<kind>", "session": id, "camera": camera}` on the events channel, and the holder
-ends it. So the compose file needs no sticky routing (see docs/site.md).
+ends it. So the compose file needs no sticky routing (README, "Behind a load balancer").
 
 The directory lives in the registry Redis, which restarts or fails over now and then. A session
 must not depend on it: while it is unreachable, a new viewer is still admitted and a leaving one
