@@ -145,8 +145,13 @@ async def test_the_reference_is_set_from_the_current_tile_audited_and_cleared(ma
         # Set again from the turned view: that is now the view.
         assert node.request("POST", path, token=node.admin_token)[0] == 201
         await wait_status(node, "tps-acuan", lambda s: s["reference"] is True, timeout=5)
-        await asyncio.sleep(2 * GOP_S + 0.5)
-        assert (await asyncio.to_thread(node.status, "tps-acuan"))["picture"] == "ok"
+        seen = set()
+        for _ in range(int((2 * GOP_S + 0.5) / 0.25)):
+            seen.add((await asyncio.to_thread(node.status, "tps-acuan"))["picture"])
+            await asyncio.sleep(0.25)
+        # (not a snapshot of "ok": the test scene's ball can stand almost still between two
+        # keyframes, and two alike keyframes are `frozen` at once; failed CI runs twice)
+        assert "moved" not in seen and "ok" in seen, seen
 
         status, audit = node.request("GET", "/api/admin/audit?limit=10", token=node.admin_token)
         actions = [(e["action"], e["camera"], e["actor"]) for e in audit["entries"] if e["action"].endswith("_reference")]
