@@ -156,7 +156,7 @@ class Recorder:
         for chunk in chunks:
             start = chunk.program_date_time if chunk.new_segment or self._end is None else self._end
             self._file = SegmentFile(self.chain.dir, start, chunk.init)
-            self._file.write(chunk.data)
+            self._file.write_pieces(chunk.pieces)
             self._start, self._duration, self._audio = start, chunk.duration, chunk.audio
             self._commit()
             self._end = start + chunk.duration

@@ -12,9 +12,11 @@ one of its track; the last picture of a part lasts until the packet that closed 
 sound frame its own duration (AAC: 1024 samples; Opus: what its TOC byte says, so ingest's
 60 ms packets and a WHIP sender's 20 ms ones, even mixed, stay exact). Measured here
 (bench/segmenter.py, 720p25 2 Mbit/s, 2026-12-07): 13-21 µs per picture against 24-45 µs for
-PyAV's muxer packaging the same packets, most of it finding the start codes (bytes.split). One mux, two outputs: LL-HLS (relay/hls/packager.py) and
-recordings (outputs/recording/recorder.py), both run it in a thread (a part's join and a
-segment's last part are still blocking copies).
+PyAV's muxer packaging the same packets, most of it finding the start codes (start_codes.py,
+in C when built). A picture's NAL units stay views into the bus's packet, a part is handed over
+in pieces (`Chunk.pieces`): a recording writes and hashes them as they are, LL-HLS joins them once
+(`Chunk.data`). One mux, two outputs: LL-HLS (relay/hls/packager.py) and recordings
+(outputs/recording/recorder.py), both run it in a thread.
 
 A new epoch (camera reconnect or new owner), a jump in time or new parameter sets end the
 segment; the next one is marked as a discontinuity and may carry a new init segment.
@@ -33,7 +35,6 @@ decide where segments and parts end.
 
 from __future__ import annotations
 
-import re
 import struct
 import time
 from dataclasses import dataclass
@@ -49,21 +50,21 @@ from pantau.media.mp4_boxes import (
     AudioTrack,
     TrackRun,
     VideoTrack,
-    fragment,
+    fragment_pieces,
     init_segment,
 )
+from pantau.media.start_codes import unit_bounds
 
 MAX_STEP = CLOCK_RATE  # a dts step above 1 s is a gap (the subscription skipped): a discontinuity
 WEBRTC_OPUS_SAMPLES = 960  # an Opus packet whose TOC byte cannot be read: 20 ms, as WebRTC sends
 _LENGTH = struct.Struct(">I")
-_START_CODE = re.compile(b"\x00\x00\x01")
 
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
     """One finished part."""
 
-    data: bytes  # moof+mdat
+    pieces: tuple[bytes | memoryview, ...]  # moof+mdat, in pieces (views into the bus's packets among them)
     duration: float  # seconds
     independent: bool  # starts with a keyframe
     new_segment: bool  # the first part of a segment
@@ -71,6 +72,11 @@ class Chunk:
     init: bytes  # the init segment (ftyp+moov) its segment plays with
     program_date_time: float  # wall time (time.time()) ingest received the segment's first frame
     audio: str | None = None  # the sound track of its segment ("aac", "opus"), None: the picture only
+
+    @property
+    def data(self) -> bytes:
+        """moof+mdat as one bytes (a copy: a writer that can take the pieces writes those)."""
+        return b"".join(self.pieces)
 
 
 # How long (wall clock, while packets arrive) the first segment waits for the camera's sound:
@@ -98,7 +104,7 @@ class Fmp4Segmenter:
         self._segment_time = 0.0
         self._need_discontinuity = False
         self._video: TrackRun | None = None  # the open part's pictures
-        self._pending: tuple[bytes, int, int, int] | None = None  # the last picture: sample, dts, flags, cts (its duration comes with the next)
+        self._pending: tuple | None = None  # the last picture: its pieces, size, dts, flags, cts (its duration comes with the next)
         self._sound: TrackRun | None = None  # the open part's sound frames
         self._sound_pending: tuple[bytes, int, int] | None = None  # the last sound frame, its time and duration (track timescale)
         self._sound_rate = 0
@@ -162,12 +168,12 @@ class Fmp4Segmenter:
 
     def _add_picture(self, timed: TimedPacket) -> None:
         if self._pending is not None:
-            sample, dts, flags, cts = self._pending
-            self._video.add(sample, timed.dts - dts, flags, cts)
+            pieces, size, dts, flags, cts = self._pending
+            self._video.add_pieces(pieces, size, timed.dts - dts, flags, cts)
         if self._video is None:
             self._video = TrackRun(VIDEO_TRACK, timed.dts)
         keyframe = timed.packet.keyframe
-        self._pending = (_length_prefixed(timed.packet.data), timed.dts, SYNC_SAMPLE if keyframe else NON_SYNC_SAMPLE,
+        self._pending = (*_length_prefixed(timed.packet.data), timed.dts, SYNC_SAMPLE if keyframe else NON_SYNC_SAMPLE,
                          max(timed.pts, timed.dts) - timed.dts)
         self._part_has_keyframe |= keyframe
         self._last_dts = timed.dts
@@ -244,17 +250,17 @@ class Fmp4Segmenter:
     def _part(self, end_dts: int) -> Chunk:
         """The open part up to `end_dts` (where the next picture starts, or the segment ends)."""
         if self._pending is not None:
-            sample, dts, flags, cts = self._pending
-            self._video.add(sample, max(1, end_dts - dts), flags, cts)
+            pieces, size, dts, flags, cts = self._pending
+            self._video.add_pieces(pieces, size, max(1, end_dts - dts), flags, cts)
             self._pending = None
         if self._sound_pending is not None:
             sample, _, duration = self._sound_pending
             self._sound.add(sample, duration, SYNC_SAMPLE)
             self._sound_pending = None
         self.fragments += 1
-        data = fragment(self.fragments, [run for run in (self._video, self._sound) if run is not None])
+        pieces = fragment_pieces(self.fragments, [run for run in (self._video, self._sound) if run is not None])
         self._video = self._sound = None
-        chunk = Chunk(data, (end_dts - self._part_start) / CLOCK_RATE, self._part_has_keyframe, self._segment_opened,
+        chunk = Chunk(tuple(pieces), (end_dts - self._part_start) / CLOCK_RATE, self._part_has_keyframe, self._segment_opened,
                       self._segment_discontinuity, self._init, self._segment_time, self._audio_track)
         self._segment_opened = False
         self._part_start = end_dts
@@ -272,18 +278,16 @@ def _parameter_sets(data: bytes) -> bytes:
     return join_annexb([u for u in split_annexb(data) if nal_type(u) in (NAL_SPS, NAL_PPS)])
 
 
-def _length_prefixed(annexb: bytes) -> bytes:
-    """An Annex-B access unit as MP4 wants it: each NAL unit behind its 4-byte length. A NAL unit
-    never ends in a zero byte (H.264 7.4.1), so zeros before a start code are the next one's
-    (a 4-byte start code) or padding. Finding the start codes is most of the cost: `re` scans a
-    720p picture in ~4.5 µs where `bytes.split` took ~7.7 (both in C); the units are cut once."""
-    ends = [match.start() for match in _START_CODE.finditer(annexb)]
-    ends.append(len(annexb))
-    parts = []
-    for index in range(len(ends) - 1):
-        begin, end = ends[index] + 3, ends[index + 1]
-        while end > begin and annexb[end - 1] == 0:
-            end -= 1
-        if end > begin:
-            parts += (_LENGTH.pack(end - begin), annexb[begin:end])
-    return b"".join(parts)
+def _length_prefixed(annexb: bytes) -> tuple[list[bytes | memoryview], int]:
+    """An Annex-B access unit as MP4 wants it, in pieces, and its size: each NAL unit (a view into
+    `annexb`, not a copy) behind its 4-byte length. Finding the units is most of the cost
+    (start_codes.py: in C when built)."""
+    bounds = unit_bounds(annexb)
+    view = memoryview(annexb)
+    pieces: list[bytes | memoryview] = []
+    size = 0
+    for index in range(0, len(bounds), 2):
+        begin, end = bounds[index], bounds[index + 1]
+        pieces += (_LENGTH.pack(end - begin), view[begin:end])
+        size += 4 + end - begin
+    return pieces, size

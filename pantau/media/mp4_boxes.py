@@ -113,26 +113,40 @@ def _trak(track_id: int, timescale: int, handler: bytes, name: bytes, entry: byt
 @dataclass
 class TrackRun:
     """One track's samples in a fragment, filled as they come: their bytes (length-prefixed access
-    units, or raw audio frames) and per sample its duration, size, flags and composition offset."""
+    units, or raw audio frames) as pieces written out as they are (bytes, or views into the bus's
+    packets: no copy until the fragment is joined or written), and per sample its duration, size,
+    flags and composition offset."""
 
     track_id: int
     decode_time: int  # of the first sample, in the track's timescale
-    data: list[bytes] = field(default_factory=list)
+    data: list[bytes | memoryview] = field(default_factory=list)  # the samples' bytes, in order, in pieces
     table: list[int] = field(default_factory=list)  # duration, size, flags, cts offset: four per sample
     size: int = 0
+    samples: int = 0
     has_cts: bool = False
 
     def add(self, sample: bytes, duration: int, flags: int, cts_offset: int = 0) -> None:
-        self.data.append(sample)
-        self.size += len(sample)
-        self.table += (duration, len(sample), flags, cts_offset)
+        self.add_pieces((sample,), len(sample), duration, flags, cts_offset)
+
+    def add_pieces(self, pieces, size: int, duration: int, flags: int, cts_offset: int = 0) -> None:
+        """One sample of `size` bytes, given as pieces that follow each other."""
+        self.data += pieces
+        self.size += size
+        self.samples += 1
+        self.table += (duration, size, flags, cts_offset)
         if cts_offset:
             self.has_cts = True
 
 
 def fragment(sequence: int, runs: list[TrackRun]) -> bytes:
     """moof + mdat of the runs that hold samples, their data in that order in one mdat."""
-    runs = [r for r in runs if r.data]
+    return b"".join(fragment_pieces(sequence, runs))
+
+
+def fragment_pieces(sequence: int, runs: list[TrackRun]) -> list[bytes | memoryview]:
+    """The fragment as pieces in order (moof, the mdat header, the samples' pieces): a writer
+    writes and hashes them without joining them first."""
+    runs = [r for r in runs if r.samples]
     tables = []
     for run in runs:
         if run.has_cts:  # trun version 1: signed offsets
@@ -147,7 +161,9 @@ def fragment(sequence: int, runs: list[TrackRun]) -> bytes:
         flags = _TRUN_DATA_OFFSET | _TRUN_DURATION | _TRUN_SIZE | _TRUN_FLAGS | (_TRUN_CTS if run.has_cts else 0)
         boxes.append(box(b"traf", full_box(b"tfhd", 0, _TFHD_DEFAULT_BASE_IS_MOOF, struct.pack(">I", run.track_id)),
                          full_box(b"tfdt", 1, 0, struct.pack(">Q", run.decode_time)),
-                         full_box(b"trun", 1, flags, struct.pack(">Ii", len(run.data), offset), table)))
+                         full_box(b"trun", 1, flags, struct.pack(">Ii", run.samples, offset), table)))
         offset += run.size
-    mdat = [d for run in runs for d in run.data]
-    return b"".join([box(b"moof", *boxes), struct.pack(">I4s", 8 + sum(r.size for r in runs), b"mdat"), *mdat])
+    pieces = [box(b"moof", *boxes), struct.pack(">I4s", 8 + sum(r.size for r in runs), b"mdat")]
+    for run in runs:
+        pieces += run.data
+    return pieces
