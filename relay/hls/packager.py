@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from pantau.bus.stream_bus import AUDIO_TRACKS, VIDEO, StreamBus
+from pantau.bus.stream_bus import AUDIO_TRACKS, VIDEO, StreamBus, TimedPacket
 from pantau.media.fmp4_segmenter import Chunk, Fmp4Segmenter
 from pantau.runtime.config import HlsSettings
 from relay.hls.part_record import PartRecord, init_id
@@ -66,29 +66,46 @@ class Packager:
         self._msn = numbering.next_msn - 1
         self._index = 0
         self._init_id = ""
+        self._segmenter = self._new_segmenter()  # fed only in a muxer thread, one batch at a time
 
     async def run(self) -> None:
-        segmenter = Fmp4Segmenter(self.settings.part_target_s, self.settings.segment_target_s)
+        loop = asyncio.get_running_loop()
         with self.bus.subscribe(self.camera_id, tracks=(VIDEO, *AUDIO_TRACKS)) as subscription:
             while True:
-                timed = await subscription.get()
-                if timed.packet.keyframe:
-                    segmenter.audio = self.audio_allowed()
-                elif not segmenter.wants(timed):
-                    continue
-                try:
-                    # Muxing is blocking C (~0.1-0.3 ms a packet at 720p): in a thread, one packet at a time.
-                    chunks = await asyncio.get_running_loop().run_in_executor(MUXERS, segmenter.feed, timed)
-                except (ValueError, OSError) as exc:  # a packet the muxer refuses: start again at a keyframe
-                    log.warning("HLS packaging of %s: %s; restarting at the next keyframe", self.camera_id, exc)
-                    segmenter = Fmp4Segmenter(self.settings.part_target_s, self.settings.segment_target_s)
-                    self.numbering.continues = True
-                    continue
-                for chunk in chunks:
+                # The next packet and every one queued behind it, muxed in one hop to a thread (a hop
+                # and the loop's wake-up cost more than muxing a picture): one packet at a time when
+                # the loop keeps up, more when it is busy.
+                batch = await subscription.get_batch()
+                sound = [self.audio_allowed() if timed.packet.keyframe else None for timed in batch]  # on the loop
+                for chunk in await loop.run_in_executor(MUXERS, self._package, batch, sound):
+                    if chunk is None:  # the segmenter started again: what follows is a discontinuity
+                        self.numbering.continues = True
+                        continue
                     record = self._number(chunk)
                     if not await self.sink(record):
                         return
                     self.last = record
+
+    def _new_segmenter(self) -> Fmp4Segmenter:
+        return Fmp4Segmenter(self.settings.part_target_s, self.settings.segment_target_s)
+
+    def _package(self, batch: list[TimedPacket], sound: list[bool | None]) -> list[Chunk | None]:
+        """In a muxer thread: the batch's chunks in order, None where the segmenter refused a packet
+        and started again at the next keyframe. `sound`: per keyframe, whether its segment may
+        carry the sound (a change applies at the next segment)."""
+        chunks: list[Chunk | None] = []
+        for timed, allowed in zip(batch, sound, strict=True):
+            if allowed is not None:
+                self._segmenter.audio = allowed
+            elif not self._segmenter.wants(timed):
+                continue
+            try:
+                chunks += self._segmenter.feed(timed)
+            except (ValueError, OSError) as exc:  # a packet the muxer refuses: start again at a keyframe
+                log.warning("HLS packaging of %s: %s; restarting at the next keyframe", self.camera_id, exc)
+                self._segmenter = self._new_segmenter()
+                chunks.append(None)
+        return chunks
 
     def _number(self, chunk: Chunk) -> PartRecord:
         numbering = self.numbering
