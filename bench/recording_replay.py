@@ -90,12 +90,17 @@ async def run(args: argparse.Namespace) -> dict:
     publisher = threading.Thread(target=publish, args=(bus, cameras, packets, stop), name="publisher", daemon=True)
     publisher.start()
     recorders = Recorders(bus, RecordingSettings(), work / "recordings", SiteKey.load_or_create(work / "key.pem"), None)
-    windows: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
+    # A: recording off; one B side per writer-thread tick length, in the order A B.. ..B A per round.
+    sides = ["A", *(f"B {tick:g} s" for tick in args.ticks)]
+    windows: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
     load = [round(x, 2) for x in os.getloadavg()]
     try:
         await asyncio.sleep(2)
-        for side in "ABBA" * args.rounds:
-            recorders.follow(cameras if side == "B" else [])
+        for side in (sides + sides[::-1]) * args.rounds:
+            recorders.follow(cameras if side != "A" else [])
+            if side != "A":
+                for writer in writer_threads._THREADS:
+                    writer.tick_s = args.ticks[sides.index(side) - 1]
             await asyncio.sleep(2)  # recorders started (or stopped) and past their first GOP
             before, threads_before, started = process_cpu_s(), thread_cpu_s(publisher), time.monotonic()
             await asyncio.sleep(args.window)
@@ -111,16 +116,18 @@ async def run(args: argparse.Namespace) -> dict:
         stop.set()
         shutil.rmtree(work, ignore_errors=True)
 
-    def added(key: str) -> float:
-        return (statistics.median(w[key] for w in windows["B"]) - statistics.median(w[key] for w in windows["A"])) / args.cameras
+    def added(key: str, side: str) -> float:
+        return (statistics.median(w[key] for w in windows[side]) - statistics.median(w[key] for w in windows["A"])) / args.cameras
 
-    per_camera_minute = {key: round(added(key), 4) for key in windows["A"][0]}
+    per_tick = {side: {"recording_cpu_s_per_camera_minute": round(added("user", side) + added("kernel", side), 4),
+                       "per_camera_minute": {key: round(added(key, side), 4) for key in windows["A"][0]}}
+                for side in sides[1:]}
     retention = await retention_checks(args.retention_segments)
     print("retention:", retention, flush=True)
     results = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cameras": args.cameras, "window_s": args.window,
-        "rounds": args.rounds, "recording_cpu_s_per_camera_minute": round(added("user") + added("kernel"), 4),
-        "goal_cpu_s": GOAL_CPU_S, "per_camera_minute": per_camera_minute,
+        "rounds": args.rounds, "writer_tick_s": args.ticks[0], **per_tick[sides[1]], "goal_cpu_s": GOAL_CPU_S,
+        **({"other_ticks": {side: per_tick[side] for side in sides[2:]}} if len(sides) > 2 else {}),
         "process_cpu_s_per_min_recording_off": round(statistics.median(w["user"] + w["kernel"] for w in windows["A"]), 3),
         "load_average_1_5_15_before_after": load, "retention_check": retention,
     }
@@ -180,6 +187,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     for name, kind in (("cameras", int), ("window", float), ("rounds", int)):
         parser.add_argument(f"--{name}", type=kind, help=f"default {DEFAULTS[name]} (--quick: {QUICK[name]})")
+    parser.add_argument("--ticks", type=lambda text: [float(t) for t in text.split(",")], default=[writer_threads.TICK_S],
+                        help="writer-thread tick lengths to compare, e.g. 0.5,1 (default the product's "
+                             f"{writer_threads.TICK_S:g} s): one B side each, A B1 B2 B2 B1 A per round")
     parser.add_argument("--retention-segments", type=int, default=8640, help="the chain of the retention check (8,640: a day)")
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
