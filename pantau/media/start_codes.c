@@ -1,21 +1,32 @@
 /* The NAL units of an H.264 Annex-B access unit: where each starts (after its start code) and
- * ends (its trailing zero bytes dropped), found with memchr for the start code's 0x01 byte.
+ * ends (its trailing zero bytes dropped).
  * pantau/media/start_codes.py says why and holds the same in Python. */
 #include <stdint.h>
 #include <string.h>
 
-/* The first "00 00 01" starting at or after p, or NULL. */
+typedef uint8_t bytes16 __attribute__((vector_size(16)));
+
+/* The first "00 00 01" starting at or after p, or NULL: 16 places at a time (GCC's vector
+ * extension: SSE2 on x86-64, NEON on ARM), then the one found byte by byte. */
 static const uint8_t *next_start_code(const uint8_t *p, const uint8_t *end)
 {
-    const uint8_t *q = p + 2;
-    while (q < end) {
-        q = memchr(q, 1, (size_t)(end - q));
-        if (q == NULL)
-            return NULL;
-        if (q[-1] == 0 && q[-2] == 0)
-            return q - 2;
-        q += 1;
+    const uint8_t *s = p;
+    const bytes16 zero = {0}, one = zero + 1;
+    while (end - s >= 18) {
+        bytes16 first, second, third;
+        memcpy(&first, s, 16);
+        memcpy(&second, s + 1, 16);
+        memcpy(&third, s + 2, 16);
+        bytes16 found = (bytes16)((first == zero) & (second == zero) & (third == one));
+        uint64_t halves[2];
+        memcpy(halves, &found, 16);
+        if (halves[0] | halves[1])
+            break;
+        s += 16;
     }
+    for (; end - s >= 3; s++)
+        if (s[0] == 0 && s[1] == 0 && s[2] == 1)
+            return s;
     return NULL;
 }
 
