@@ -10,7 +10,8 @@ cameras registered on one mount URL; one H.265 and one B-frame mount, 3 transcod
 40 aiortc WHEP viewers in two processes of their own (bench/soak_viewers.py) that keep every
 frame's arrival time, and LL-HLS players (bench/hls_players.py, 10 over 10 cameras) in one more. While the soak runs, a fault schedule: camera processes killed (SIGKILL or
 SIGTERM) and restarted every 20-60 s, viewer churn (some leave without a DELETE), admin edits,
-CSV upserts, the registry Redis killed and restarted, and ingest worker A SIGKILLed and
+CSV upserts, the registry Redis killed and restarted (two viewers leave and two join while it is
+away), and ingest worker A SIGKILLed and
 restarted. The last minutes are quiet. Then every viewer leaves, the relay must hold no session,
 and a bounded flood of bad requests is sent to the relay to see whether its memory comes back.
 
@@ -483,11 +484,20 @@ class Soak:
         process = self.registry.process
         process.kill()  # kill -9: the append-only file (fsync every second) is what comes back
         await asyncio.to_thread(process.wait, 10)
-        await asyncio.sleep(2.0)
+        # Viewers come and go while it is away (a 30-minute run found offers answered 503 and
+        # sessions that left staying in the session directory, which lives in that Redis).
+        _, churn = await asyncio.gather(asyncio.sleep(2.0), self.churn_while_away())
         await asyncio.to_thread(self.registry.start)
         self.registry_down.append((start, self.now()))
-        self.events.append(Event(f"registry{n}", "registry_restart", start, self.now(), [], {"down_s": round(self.now() - start, 1)}))
+        self.events.append(Event(f"registry{n}", "registry_restart", start, self.now(), [], {"down_s": round(self.now() - start, 1), **churn}))
         self.log(f"registry Redis killed and restarted ({self.now() - start:.1f} s down)")
+
+    async def churn_while_away(self) -> dict:
+        leaving = self.rng.sample(sorted(self.viewers), min(2, len(self.viewers)))
+        await self.leave(leaving, delete=True)
+        cameras = [self.rng.choice(self.specs).id for _ in range(2)]
+        await self.join(cameras)
+        return {"left_while_away": len(leaving), "joined_while_away": cameras}
 
     async def worker_kill(self, n: int) -> None:
         worker = self.workers["ingest-a"]
