@@ -36,7 +36,7 @@ from pantau.cameras.push_keys import PushKeys
 from pantau.cameras.regions import dki_regions
 from pantau.cameras.registry import Registry
 from pantau.monitoring.metrics import METRICS
-from pantau.runtime import clock, native_memory
+from pantau.runtime import clock, native_memory, redis_pools
 from pantau.runtime.config import Settings
 from pantau.runtime.leases import LeaseStore
 from pantau.runtime.redis_client import open_redis
@@ -100,7 +100,7 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
     handle = await open_redis(settings)
     runner: web.AppRunner | None = None
     worker = None
-    bus = bus_client = None
+    bus = bus_client = idle_connections = None
     try:
         registry = Registry(handle.client, dki_regions())
         await registry.sync()
@@ -116,6 +116,8 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
                       "Create another later with: pantau token create --label NAME\n", flush=True)
 
         bus, bus_client = await open_bus(settings)
+        idle_connections = asyncio.create_task(redis_pools.close_idle_periodically([c for c in (handle.client, bus_client) if c]),
+                                               name="redis-idle-connections")
         apply_host_address_policy(settings.relay.ice)
         if role != "relay" and settings.ingest.enabled:
             worker = IngestWorker(registry, bus, settings.ingest, selects=camera_selector(settings.ingest.cameras),
@@ -160,6 +162,8 @@ async def run_node(settings: Settings, role: str = "serve", ready: asyncio.Event
         log.info("stopping")
     finally:
         trimming.cancel()
+        if idle_connections is not None:
+            idle_connections.cancel()
         if runner is not None:
             await runner.cleanup()
         if worker is not None:
