@@ -57,6 +57,7 @@ from processes import BenchError, PantauNode, RedisServer
 from runner import run_bench
 
 sys.path.insert(0, str(REPO))
+from pantau.runtime import redis_pools  # noqa: E402
 from pantau.runtime.leases import lease_key, worker_of  # noqa: E402
 from tests.support.rtsp_camera import Mount, RtspCameraServer  # noqa: E402
 
@@ -562,7 +563,9 @@ class Soak:
         await self.leave(sorted(self.viewers), delete=True)
         self.results["sessions"] = await self.sessions_left()
         self.phase = "idle end"
-        await asyncio.sleep(2 * self.plan.sample_every_s)
+        # Longer than the period after which processes close idle pooled Redis connections
+        # (pantau/runtime/redis_pools.py): what is open then is held, not pooled.
+        await asyncio.sleep(max(2 * self.plan.sample_every_s, redis_pools.EVERY_S + 5))
         self.results["steady"] = {"idle start": idle_start, "end with viewers": end_steady, "idle end": self.sampler_snapshot()}
         self.phase = "flood"
         self.results["flood"] = await self.flood()
