@@ -95,6 +95,7 @@ class Plan:
     churn_cycles: int
     light: bool = True  # light viewers (relay_light_viewer.py); False: aiortc's whole receive path
     churn: bool = True
+    viewer_nice: int = 10  # the viewer processes' niceness, for every server alike (0: as the server)
 
     @property
     def per_process(self) -> int:
@@ -401,7 +402,7 @@ async def time_to_first_frame(servers: list[Server], results: dict[str, ServerRe
 async def window(server, viewers: int, plan: Plan, http: aiohttp.ClientSession, workdir: Path) -> Step:
     """`viewers` connected, settle, then the server's CPU and RSS over the window; the viewers
     leave (and the server must then hold no session)."""
-    clients = FanoutClients(server, viewers, hold_for(plan, viewers), workdir, plan.light) if viewers else None
+    clients = FanoutClients(server, viewers, hold_for(plan, viewers), workdir, plan.light, plan.viewer_nice) if viewers else None
     try:
         if clients:
             await clients.connect()
@@ -468,7 +469,7 @@ async def churn(server, plan: Plan, http: aiohttp.ClientSession, result: ServerR
     await asyncio.sleep(plan.settle_s)
     result.rss_after_load_mb = await rss_now(server.pid)
     for cycle in range(plan.churn_cycles):
-        clients = FanoutClients(server, CHURN_VIEWERS, HOLD_S, workdir, plan.light)
+        clients = FanoutClients(server, CHURN_VIEWERS, HOLD_S, workdir, plan.light, plan.viewer_nice)
         try:
             await clients.connect()
             figures = await clients.finish()
@@ -546,7 +547,7 @@ def light_viewer_problems(viewers: int, figures: ClientFigures) -> list[str]:
 
 async def profiled_window(server, plan: Plan, result: ServerResult, path: Path, workdir: Path) -> None:
     """An extra window, after the measured ones: py-spy's own CPU must not be in them."""
-    clients = FanoutClients(server, max(STEPS), hold_for(plan, max(STEPS)), workdir, plan.light)
+    clients = FanoutClients(server, max(STEPS), hold_for(plan, max(STEPS)), workdir, plan.light, plan.viewer_nice)
     try:
         await clients.connect()
         await asyncio.sleep(plan.settle_s)
@@ -706,7 +707,7 @@ def _latency(step: Step | None) -> str:
         return "n/a"
     window = step.window_latency
     inside = (f"≤ {window['p50']:g} / ≤ {window['p99']:g} ({100 * window['within_goal']:.1f} % ≤ {GOAL_LATENCY_P99_MS:g} ms, "
-              f"{window['samples']} frames); " if window else "")
+              f"{window['samples']} viewer-frames); " if window else "")
     return f"{inside}{_f(step.latency['p50'], 1)} / {_f(step.latency['p99'], 1)}"
 
 
@@ -788,7 +789,8 @@ def report(results: dict[str, ServerResult], plan: Plan, error: str | None) -> s
         "Stock aiortc: `MediaPlayer(decode=False)` + `MediaRelay().subscribe()` per viewer (`bench/relay_support.py`). "
         "Janus 1.1.2 (Debian), streaming plugin pulling the camera, default configuration and `event_loops = 2` (../shared/bench/janus/). "
         f"Viewers: the shared fan-out client's aiortc viewers ({'light: media counted from the RTP header, SRTP checked one packet in 64, one sampled viewer per process decoded (bench/relay_light_viewer.py)' if plan.light else 'no decoding'}) "
-        f"in processes of {plan.per_process}; "
+        f"in processes of {plan.per_process}"
+        f"{f', run at nice {plan.viewer_nice} for every server alike (a relay in production has no viewers on its cores)' if plan.viewer_nice else ''}; "
         "first-frame viewers (Pantau and stock aiortc only) decode. Everything on 127.0.0.1 (loopback ICE). "
         f"CPU windows {plan.window_s:g} s after {plan.settle_s:g} s of settling; every server ingests the camera throughout, only the "
         "measured one has viewers; the servers' order reverses at each step. CPU and RSS of the server process only. "
@@ -802,7 +804,8 @@ def report(results: dict[str, ServerResult], plan: Plan, error: str | None) -> s
           if any(len(runs) > 1 for r in ordered for runs in r.rounds.values()) else []),
         "What each window ran beside (the median round's):", "", *load_table(ordered), "",
         "## Goals (issue 19), Pantau shared", "", *goals(results), "",
-        "## Relay-added latency (Pantau: ingest receipt to hand-over to the RTP sender, for the camera task's live viewers to the frame sent to all of them. "
+        "## Relay-added latency (Pantau: ingest receipt to hand-over to the RTP sender, per viewer and frame: for the camera task's live viewers, "
+        "when that viewer's packets of the frame went to the kernel. "
         "Window: the frames of the CPU window, every viewer connected, from `/metrics`' histogram (bucket bounds 1, 2, 3, 5, 7.5, 10, 15, 20, 25, 50 ms ...); "
         "last 20,000: `/api/metrics`, joins, leaves and earlier windows included)", "",
         *latency_table(ordered),
@@ -860,13 +863,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-churn", action="store_true", help="skip the churn cycles")
     parser.add_argument("--full-viewers", action="store_true",
                         help="viewers with aiortc's whole receive path instead of light ones (relay_light_viewer.py)")
+    parser.add_argument("--viewer-nice", type=int, default=10,
+                        help="niceness of the viewer processes, the same for every server (default 10; 0: as the servers)")
     parser.add_argument("--rounds", type=int, default=1, help="CPU windows of every step this many times (ABBA); the median is reported")
     parser.add_argument("--servers", type=lambda text: tuple(text.split(",")), default=SERVERS,
                         help=f"the load phase's servers, comma-separated (default all: {','.join(SERVERS)})")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (node, camera, viewer logs)")
     parser.add_argument("--output", type=Path, help="Markdown report (default bench/results/relay.md, or relay-quick.md)")
     args = parser.parse_args(argv)
-    args.plan = replace(QUICK if args.quick else FULL, light=not args.full_viewers, churn=not args.no_churn)
+    args.plan = replace(QUICK if args.quick else FULL, light=not args.full_viewers, churn=not args.no_churn,
+                        viewer_nice=args.viewer_nice)
     if args.steps:
         STEPS = tuple(int(n) for n in args.steps.split(","))
     args.timeout = args.timeout or (1500.0 if args.quick else 3000.0)

@@ -51,9 +51,12 @@ class ClientFigures:
 class FanoutClients:
     """`viewers` viewers of one server in ceil(viewers / VIEWERS_PER_PROCESS) client processes."""
 
-    def __init__(self, server, viewers: int, hold_s: float, workdir: Path, light: bool = False):
+    def __init__(self, server, viewers: int, hold_s: float, workdir: Path, light: bool = False, nice: int = 0):
         self.server = server
         self.light = light
+        # (their processes' niceness: the machine's receivers yield to the server under test,
+        # which in production has no viewers on its cores; the same for every server)
+        self.nice = nice
         self.per_process = LIGHT_VIEWERS_PER_PROCESS if light else VIEWERS_PER_PROCESS
         self.viewers = viewers
         self.hold_s = hold_s  # receiving time after all are connected (the bench's window inside it)
@@ -65,7 +68,7 @@ class FanoutClients:
         target = ["--machine-address", "--target", "janus", "--janus", self.server.base_url, "--mountpoint", self.server.camera] \
             if self.server.name.startswith("Janus") else \
             ["--target", "whep", "--whep", f"{self.server.base_url}/whep/{self.server.camera}"]
-        return [sys.executable, str(SUPPORT), "fanout-client", *(["--light"] if self.light else []), *target, "--server-pid", str(self.server.pid),
+        return [*(["nice", "-n", str(self.nice)] if self.nice else []), sys.executable, str(SUPPORT), "fanout-client", *(["--light"] if self.light else []), *target, "--server-pid", str(self.server.pid),
                 "--peers", str(peers), "--warmup", "0", "--secs", f"{self.hold_s:g}", "--label", f"{self.server.name}-{index}"]
 
     async def connect(self) -> None:
