@@ -95,7 +95,7 @@ class Plan:
     churn_cycles: int
     light: bool = True  # light viewers (relay_light_viewer.py); False: aiortc's whole receive path
     churn: bool = True
-    viewer_nice: int = 10  # the viewer processes' niceness, for every server alike (0: as the server)
+    viewer_nice: int = 0  # the viewer processes' niceness, the same for every server (10: they yield to it)
 
     @property
     def per_process(self) -> int:
@@ -863,8 +863,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-churn", action="store_true", help="skip the churn cycles")
     parser.add_argument("--full-viewers", action="store_true",
                         help="viewers with aiortc's whole receive path instead of light ones (relay_light_viewer.py)")
-    parser.add_argument("--viewer-nice", type=int, default=10,
-                        help="niceness of the viewer processes, the same for every server (default 10; 0: as the servers)")
+    parser.add_argument("--viewer-nice", type=int, default=0,
+                        help="niceness of the viewer processes, the same for every server (default 0: as the servers; 10: they yield)")
     parser.add_argument("--rounds", type=int, default=1, help="CPU windows of every step this many times (ABBA); the median is reported")
     parser.add_argument("--servers", type=lambda text: tuple(text.split(",")), default=SERVERS,
                         help=f"the load phase's servers, comma-separated (default all: {','.join(SERVERS)})")
