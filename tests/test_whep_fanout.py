@@ -251,12 +251,41 @@ async def test_a_nacked_packet_is_sent_again_with_its_payload(relay, decoders, w
         camera.stop()
 
 
+def spy_on_the_last_viewer_served(monkeypatch):
+    """Which viewer each frame of a camera's task went to last (its struct index on the native
+    path, the viewer itself on the Python path), frame after frame."""
+    native_last: list[int] = []
+    python_calls: list[tuple[int, object]] = []  # (the frame's number, the viewer), in sending order
+    send_native, send_python = CameraFanout._send_native, CameraFanout._send_python
+
+    def spied_native(self, *args):
+        sent_at = send_native(self, *args)
+        native_last.append(sent_at.index(max(sent_at)))
+        return sent_at
+
+    def spied_python(self, live, *args):
+        python_calls.append((self.frames_sent, live))
+        return send_python(self, live, *args)
+
+    monkeypatch.setattr(CameraFanout, "_send_native", spied_native)
+    monkeypatch.setattr(CameraFanout, "_send_python", spied_python)
+
+    def last_served() -> list:
+        if native_last:
+            return native_last
+        last = {frame: live for frame, live in python_calls}  # (the last call of each frame wins)
+        return [id(live) for live in last.values()]
+
+    return last_served
+
+
 @pytest.mark.parametrize("relay", [*SHARED_PATHS, "shared-parallel"], indirect=True)
-async def test_many_viewers_of_one_camera_all_get_25_fps_of_valid_h264(relay, decoders):
+async def test_many_viewers_of_one_camera_all_get_25_fps_of_valid_h264(relay, decoders, monkeypatch):
     # 20 viewers share this process (and its one core at most) with the relay: aiortc's receive
     # path costs several times the relay's send path, so more would measure the viewers.
     # bench/relay.py runs 100 in processes of their own and checks every viewer's frame rate.
     count = 20
+    last_served = spy_on_the_last_viewer_served(monkeypatch)
     camera = Camera(relay.bus, "many", encode_gops(320, 240, bit_rate=400_000), stamped=True).start()
     viewers: list[Viewer] = []
     try:
@@ -295,6 +324,9 @@ async def test_many_viewers_of_one_camera_all_get_25_fps_of_valid_h264(relay, de
             assert sum(latency.counts) - samples_before >= count * (frames - 2), (sum(latency.counts) - samples_before, frames)
             recent = list(latency)[-count:]
             assert all(0 < s < 1.0 for s in recent), recent
+            if relay.settings.fanout_send_threads == 1:
+                # served in turn: the viewer sent last changes from frame to frame
+                assert len(set(last_served()[-count:])) >= count // 2, last_served()[-count:]
             assert (fanout.native is not None) == (relay.settings.fanout_send == "native")
     finally:
         await asyncio.gather(*(v.close() for v in viewers))

@@ -189,7 +189,8 @@ class CameraFanout:
                 if self.native is not None:
                     sent_at = self._send_native(payloads, out, ntp_now)
                 else:
-                    sent_at = [self._send_python(live, payloads, out, ntp_now) for live in list(self.viewers)]
+                    start = self.frames_sent % len(self.viewers)  # (served in turn: see _send_native)
+                    sent_at = [self._send_python(live, payloads, out, ntp_now) for live in self.viewers[start:] + self.viewers[:start]]
                 if self.latency_samples is not None and self.track.live and media.received_at:
                     # one sample per viewer, at its own packets' hand-over: what each viewer
                     # waits (the last of many gets the frame a few ms after the first)
@@ -227,7 +228,12 @@ class CameraFanout:
             native.lib.fs_send_frame(native.protect, self._structs, half, *frame, self._scratch)
             helper.result()
         else:
-            native.lib.fs_send_frame(native.protect, self._structs, count, *frame, self._scratch)
+            # Each frame starts one viewer further along: the last of 100 gets a frame ~5 ms
+            # after the first, and no viewer should be the last every time.
+            start = self.frames_sent % count
+            if start:
+                native.lib.fs_send_frame(native.protect, self._structs + start, count - start, *frame, self._scratch)
+            native.lib.fs_send_frame(native.protect, self._structs, start or count, *frame, self._scratch)
         structs = self._structs
         return [structs[index].sent_at for index in range(count)]
 
