@@ -141,11 +141,14 @@ class Recorder:
     def _record(self, batch: list[TimedPacket], quiet: bool = False) -> None:
         if quiet:  # the camera went quiet: close the open segment (a gap follows if it stays away)
             self._write(self._segmenter.finish())
-        recorded_until = self.chain.last_segment_end or 0.0
+        recorded_until = (self.chain.last_segment_end or 0.0) - ALREADY_RECORDED_S
+        feed = self._segmenter.feed
         for timed in batch:
-            if timed.packet.received_at < recorded_until - ALREADY_RECORDED_S:
+            if timed.packet.received_at < recorded_until:
                 continue  # the bus's cached GOP, already in a segment (the recorder restarted, or took over)
-            self._write(self._segmenter.feed(timed))
+            chunks = feed(timed)
+            if chunks:  # a segment closed (one picture in ~250)
+                self._write(chunks)
         if time.monotonic() - self._last_signed_at >= self.settings.sign_every_s:
             self.sign_head()
 
