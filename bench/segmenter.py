@@ -13,7 +13,9 @@ the segmenter used before (`empty_moov+default_base_moof+frag_discont+...`, one 
 segment, `frag_duration` for parts) over the same packets, the baseline. Two shapes: recording
 (one fragment per 10 s segment) and LL-HLS (0.2 s parts in 1 s segments), each with and without
 sound. Reported: µs of CPU (process time) per video packet, median of the rounds, and the
-ratio; CPU-s per camera-minute at 25 fps. Exit code non-zero only when something broke.
+ratio; CPU-s per camera-minute at 25 fps. Then the start-code scan alone (pantau/media/start_codes.py):
+the compiled extension against the `re` scan used without it. Exit code non-zero only when
+something broke.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from ingest.h264 import NAL_PPS, NAL_SPS, join_annexb, nal_type, split_annexb  #
 from pantau.bus.stream_bus import CLOCK_RATE, VIDEO, MediaPacket, TimedPacket  # noqa: E402
 from pantau.media.audio_config import adts_header, split_adts  # noqa: E402
 from pantau.media.fmp4_segmenter import Fmp4Segmenter  # noqa: E402
+from pantau.media.start_codes import native_unit_bounds, python_unit_bounds  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "segmenter.json"
 CLOCK = Fraction(1, CLOCK_RATE)
@@ -136,6 +139,26 @@ def cpu_us_per_picture(side, packets: list[TimedPacket], shape: tuple[float, flo
     return (time.process_time() - started) / pictures * 1e6
 
 
+def start_code_scans(packets: list[TimedPacket], rounds: int) -> dict:
+    """µs of CPU per picture finding its NAL units (pantau/media/start_codes.py): the compiled
+    extension against the `re` scan used without it, A B B A, medians."""
+    if native_unit_bounds is None:
+        return {"c": None, "note": "pantau.media._start_codes is not built"}
+    pictures = [timed.packet.data for timed in packets]
+    sides: dict[str, list[float]] = {"c": [], "re": []}
+    for _ in range(rounds):
+        for side in ("c", "re", "re", "c"):
+            scan = native_unit_bounds if side == "c" else python_unit_bounds
+            started = time.process_time()
+            for _ in range(10):
+                for data in pictures:
+                    scan(data)
+            sides[side].append((time.process_time() - started) / (10 * len(pictures)) * 1e6)
+    c, python = statistics.median(sides["c"]), statistics.median(sides["re"])
+    return {"c_us_per_picture": round(c, 2), "re_us_per_picture": round(python, 2), "c_over_re": round(c / python, 2),
+            "picture_bytes_mean": round(statistics.mean(map(len, pictures)))}
+
+
 async def run(args: argparse.Namespace) -> dict:
     results = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "seconds": args.seconds, "rounds": args.rounds}
     for sound in (False, True):
@@ -153,6 +176,8 @@ async def run(args: argparse.Namespace) -> dict:
                             "pantau_cpu_s_per_camera_minute": round(pantau * FPS * 60 / 1e6, 4),
                             "pyav_cpu_s_per_camera_minute": round(pyav * FPS * 60 / 1e6, 4)}
             print(key, results[key], flush=True)
+    results["start codes"] = start_code_scans(camera_packets(args.seconds, False), args.rounds)
+    print("start codes", results["start codes"], flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     if not args.quick:
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
