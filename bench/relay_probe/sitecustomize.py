@@ -11,6 +11,10 @@ $RELAY_PROBE_DIR/gc-<pid>.json, rewritten every 2 s by a daemon thread. Nothing 
 unless RELAY_PROBE_SWITCH_INTERVAL is set (seconds): then the node's GIL switch interval is that
 (`sys.setswitchinterval`; Python's default 0.005), to see whether the event loop's wait for the
 GIL held by ingest's threads in the same process is part of the tail.
+
+It also keeps, per frame a camera task sent, the number of live viewers and the first and the
+last viewer's relay-added latency (wrapping `RelayLatency.extend`, called once a frame with every
+viewer's sample): the per-frame figure `/metrics` gave before it counted every viewer.
 """
 
 import os
@@ -36,12 +40,31 @@ if os.environ.get("RELAY_PROBE_DIR") and "pantau.cli" in getattr(sys, "orig_argv
         tracked = len(gc.get_objects()) if full else 0
         _passes.append((info["generation"], _started[1], seconds, tracked, gc.get_freeze_count() if full else 0))
 
+    # (time, viewers, the first viewer's and the last viewer's latency in seconds), per frame of
+    # a camera task: its one `RelayLatency.extend` call per frame has every viewer's sample
+    _frames: list[tuple[float, int, float, float]] = []
+
+    def _watch_frames() -> None:
+        from relay.webrtc.relay_latency import RelayLatency
+
+        extend = RelayLatency.extend
+
+        def extend_and_keep(self, samples) -> None:
+            samples = list(samples)
+            if samples:
+                _frames.append((time.time(), len(samples), min(samples), max(samples)))
+            extend(self, samples)
+
+        RelayLatency.extend = extend_and_keep
+
     def _write() -> None:
         while True:
             time.sleep(2.0)
             with open(_path + ".tmp", "w") as out:
-                json.dump({"argv": sys.orig_argv, "passes": list(_passes)}, out)
+                json.dump({"argv": sys.orig_argv, "passes": list(_passes), "frames": list(_frames)}, out)
             os.replace(_path + ".tmp", _path)
+
+    _watch_frames()
 
     if os.environ.get("RELAY_PROBE_SWITCH_INTERVAL"):  # an experiment: the GIL's hand-over interval (default 5 ms)
         sys.setswitchinterval(float(os.environ["RELAY_PROBE_SWITCH_INTERVAL"]))
