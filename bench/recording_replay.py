@@ -3,6 +3,7 @@ what recording costs per camera-minute, split by thread and into user and kernel
 
     .venv/bin/python bench/recording_replay.py              # 4 cameras, ABBA twice, 60 s windows (~9 min)
     .venv/bin/python bench/recording_replay.py --quick      # 2 cameras, ABBA once, 20 s windows
+    .venv/bin/python bench/recording_replay.py --tight-loop # Recorder.tick alone, no real time (~1 min)
 
 bench/recording.py measures recording beside a whole node's ingest (RTSP, demux, health, HTTP),
 whose own CPU moves more from window to window than recording costs. Here the packets are
@@ -40,6 +41,7 @@ from segmenter import camera_packets
 sys.path.insert(0, str(REPO))
 from outputs.recording import writer_threads  # noqa: E402
 from outputs.recording.chain import CHAIN_FILE, GENESIS, CameraChain, hash_of, iso, line_of, read_entries  # noqa: E402
+from outputs.recording.recorder import Recorder  # noqa: E402
 from outputs.recording.recorders import Recorders  # noqa: E402
 from outputs.recording.retention import present_segments  # noqa: E402
 from outputs.recording.segment_files import remove_unrecorded  # noqa: E402
@@ -182,6 +184,41 @@ async def retention_checks(segments: int) -> dict:
             "before_the_cursor_cpu_s_median": round(statistics.median(whole), 4)}
 
 
+async def tight_loop(args: argparse.Namespace) -> dict:
+    """CPU of the recorder's own work per picture without real time: one camera's `Recorder.tick`
+    on batches of 12 pictures (0.5 s) queued as fast as it takes them, into a temp directory with
+    every fsync (the thread's CPU time of the ticks only). Against the replay's writer threads it
+    says how much real time (caches gone cold between ticks, other threads) adds."""
+    packets = [timed.packet for timed in camera_packets(20.0, False)]
+    work = Path(tempfile.mkdtemp(prefix="bench-recording-tight-"))
+    bus = InProcessBus()
+    recorder = Recorder(bus, "cam", CameraChain(work, "cam"), SiteKey.load_or_create(work / "key.pem"), RecordingSettings())
+    clip, started, spent = len(packets) * CLOCK_RATE // FPS, time.time(), []
+    try:
+        with bus.subscribe("cam", tracks=("video", "aac")) as subscription:
+            recorder._subscription = subscription
+            for index in range(args.tight_pictures + 12):
+                packet = packets[index % len(packets)]
+                shift = index // len(packets) * clip
+                bus.publish("cam", MediaPacket(packet.data, packet.pts + shift, packet.dts + shift, packet.time_base,
+                                               packet.keyframe, 1, started + index / FPS))
+                if index % 12 == 11:
+                    if index == 11:  # the first segment waits up to 1 s of wall time for sound (none here)
+                        recorder.tick()
+                        await asyncio.sleep(1.1)
+                        continue
+                    before = time.thread_time()
+                    recorder.tick()
+                    spent.append(time.thread_time() - before)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "pictures": 12 * len(spent),
+               "segments": recorder.segments_written, "tick_us_per_picture": round(sum(spent) / (12 * len(spent)) * 1e6, 1),
+               "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
+    print(json.dumps(results, indent=1))
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -191,12 +228,14 @@ def main() -> int:
                         help="writer-thread tick lengths to compare, e.g. 0.5,1 (default the product's "
                              f"{writer_threads.TICK_S:g} s): one B side each, A B1 B2 B2 B1 A per round")
     parser.add_argument("--retention-segments", type=int, default=8640, help="the chain of the retention check (8,640: a day)")
+    parser.add_argument("--tight-loop", action="store_true", help="only Recorder.tick in a tight loop (µs per picture)")
+    parser.add_argument("--tight-pictures", type=int, default=15000)
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
     for name, default in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, name) is None:
             setattr(args, name, default)
-    return run_bench("bench/recording_replay.py", run, args, failed=lambda results: False)
+    return run_bench("bench/recording_replay.py", tight_loop if args.tight_loop else run, args, failed=lambda results: False)
 
 
 if __name__ == "__main__":
