@@ -29,7 +29,7 @@ from pathlib import Path
 from outputs.recording.chain import SEGMENTS_DIR, CameraChain, fsync_dir, read_entries
 
 TEMP_SUFFIX = ".writing"
-_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
+_IOV_MAX = max(16, min(1024, os.sysconf("SC_IOV_MAX")))  # pieces a writev takes (Linux: 1024; POSIX: at least 16)
 
 
 class SegmentFile:
