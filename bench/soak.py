@@ -920,6 +920,8 @@ def gap_rows(events: list[Event], gaps: dict) -> list[dict]:
             if gap is None:
                 silent += not hit
                 continue
+            if any(a <= gap_at < b and other != e.id for a, b, other in disturbed.get(viewer["camera"], [])):
+                continue  # the gap began in another fault on this camera (still in its backoff): that fault's
             if not hit and (not bystanders or gap > max(bystanders)):
                 worst_at = gap_at
             (direct if hit else bystanders).append(gap)
