@@ -51,8 +51,8 @@ class RelayCollector:
         yield gauge("pantau_relay_watched_cameras", "Cameras with at least one viewer on this relay", len(self.sessions.per_camera))
         latency = self.sessions.latency_samples
         buckets = latency.cumulative_buckets()
-        yield HistogramMetricFamily("pantau_relay_latency_seconds", "Relay-added latency per live frame sent: ingest receive -> "
-                                    "hand-over to the RTP sender", buckets=buckets, sum_value=latency.total_s)
+        yield HistogramMetricFamily("pantau_relay_latency_seconds", "Relay-added latency, one sample per viewer and live frame: "
+                                    "ingest receive -> that viewer's packets handed to the kernel", buckets=buckets, sum_value=latency.total_s)
         if self.hls is not None:
             yield gauge("pantau_relay_hls_cameras", "Cameras this relay answers LL-HLS requests for now (asked within hls.linger_s)",
                         len(self.hls.cameras))
