@@ -7,11 +7,12 @@ One GStreamer RTSP test camera (720p, 25 fps, 2 Mbit/s H.264, 2 s GOP, one share
 ingested N times by one `pantau serve` node (N camera entries on the same URL). In the same
 process, windows alternate A (ingest alone: `record` off) and B (recording: `record` on, set
 through the admin API between windows) as A B B A; the node's CPU per window is the difference
-of its cumulative counters. Reported: recording's CPU per camera-minute (median B - median A,
-divided by N cameras), its disk write per camera-minute against the H.264 payload recorded
-(container overhead: fMP4 boxes around the camera's own bytes), then `pantau verify` over the
-whole recording (segments hashed, chain and signatures checked) against hashing the same files
-with hashlib alone (the floor), medians of 3 runs each, in GB/min.
+of its cumulative counters. Reported: recording's CPU per camera-minute (per A B B A round
+(B1 + B2 - A1 - A2) / 2 / N cameras, the median of the rounds; B - A of the medians beside it),
+its disk write per camera-minute against the H.264 payload recorded (container overhead: fMP4
+boxes around the camera's own bytes), then `pantau verify` over the whole recording (segments
+hashed, chain and signatures checked) against hashing the same files with hashlib alone (the floor),
+medians of 3 runs each, in GB/min.
 Goal (issue 18): recording adds <= 0.05 CPU-s per camera-minute beside ingest; storage = the
 camera's bitrate, nothing more. Exit code non-zero only when something broke.
 """
@@ -140,12 +141,18 @@ async def run(args: argparse.Namespace) -> dict:
         raise BenchError(f"verify failed on an untouched recording: {report.problems[:3]}")
     hash_s = [timed(lambda: hash_only(root)) for _ in range(3)]
     cpu_a, cpu_b = statistics.median(windows["A"]), statistics.median(windows["B"])
-    per_camera_minute = (cpu_b - cpu_a) / args.cameras
+    # Each A B B A round on its own (B1 + B2 - A1 - A2) / 2: a drift of the machine's load over a
+    # round cancels out; the headline is the median of the rounds.
+    rounds = [(sum(windows["B"][2 * r:2 * r + 2]) - sum(windows["A"][2 * r:2 * r + 2])) / 2 / args.cameras
+              for r in range(args.rounds)]
+    per_camera_minute = statistics.median(rounds)
     gb = size / 1e9
     results = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cameras": args.cameras, "window_s": args.window,
         "cpu_s_per_min_ingest_alone": round(cpu_a, 3), "cpu_s_per_min_recording": round(cpu_b, 3),
         "recording_cpu_s_per_camera_minute": round(per_camera_minute, 4), "goal_cpu_s": GOAL_CPU_S,
+        "per_round": [round(x, 4) for x in rounds],
+        "b_minus_a_of_medians": round((cpu_b - cpu_a) / args.cameras, 4),
         "of_which_kernel": round((statistics.median(kernel["B"]) - statistics.median(kernel["A"])) / args.cameras, 4),
         "windows_cpu_s_per_min": {side: [round(x, 3) for x in values] for side, values in windows.items()},
         "load_average_1_5_15_before_after": load,
