@@ -10,15 +10,13 @@ go back.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import Metric
 
+from outputs.recording.recording_metrics import recording_metrics
 from pantau.monitoring.metrics import counter, gauge
 
 if TYPE_CHECKING:
@@ -46,35 +44,6 @@ class PipelineTotals:
         self.bytes += pipeline.bytes_in
         self.sessions += pipeline.sessions
         self.reconnects += reconnects(pipeline)
-
-
-class TimedExecutor(Executor):
-    """An executor that adds up how long its tasks ran (wall and thread CPU time): the keyframe
-    analysis pool, timed per keyframe (two clock reads), never per packet."""
-
-    def __init__(self, inner: Executor):
-        self._inner = inner
-        self._lock = threading.Lock()
-        self.tasks = 0
-        self.seconds = 0.0
-        self.cpu_seconds = 0.0
-
-    def submit(self, fn: Callable, /, *args, **kwargs) -> Future:
-        return self._inner.submit(self._timed, fn, args, kwargs)
-
-    def _timed(self, fn: Callable, args: tuple, kwargs: dict):
-        wall, cpu = time.perf_counter(), time.thread_time()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
-            with self._lock:
-                self.tasks += 1
-                self.seconds += wall
-                self.cpu_seconds += cpu
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self._inner.shutdown(wait, cancel_futures=cancel_futures)
 
 
 class IngestCollector:
@@ -110,6 +79,7 @@ class IngestCollector:
         yield counter("pantau_ingest_keyframe_analysis_seconds", "Wall time spent analysing keyframes (decode, tile, picture health)",
                       timed.seconds)
         yield counter("pantau_ingest_keyframe_analysis_cpu_seconds", "CPU time spent analysing keyframes", timed.cpu_seconds)
+        yield from recording_metrics(worker.recorders)
         if self.per_camera:
             yield from self._per_camera(pipelines, statuses)
 

@@ -17,7 +17,7 @@ import cv2
 
 from ingest.alert_watcher import AlertWatcher
 from ingest.camera_pipeline import CameraPipeline
-from ingest.metrics import PipelineTotals, TimedExecutor
+from ingest.metrics import PipelineTotals
 from ingest.ownership import rendezvous
 from ingest.picture.keyframe_tiles import KeyframeAnalyzer
 from ingest.picture.picture_health import HealthThresholds
@@ -36,6 +36,7 @@ from pantau.cameras.camera import Camera
 from pantau.cameras.reference_views import ReferenceViews
 from pantau.cameras.registry import Registry
 from pantau.monitoring.alerts import AlertLimits, AlertStore
+from pantau.monitoring.timed_executor import TimedExecutor
 from pantau.runtime import native_memory
 from pantau.runtime.config import AlertSettings, IngestSettings
 

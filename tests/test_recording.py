@@ -1,6 +1,6 @@
 """Recordings (issue 18 parts 1 and 2) from a real node: a GStreamer RTSP camera with `record` on,
-segments that ffmpeg decodes, decode times running on from file to file, a `kill -9` mid-segment that loses at most
-that segment and leaves a gap entry, and `pantau verify` passing on the untouched recording and
+segments that ffmpeg decodes, decode times running on from file to file, /metrics counting them,
+a `kill -9` mid-segment that loses at most that segment and leaves a gap entry, and `pantau verify` passing on the untouched recording and
 failing, naming the segment, on a changed byte, a deleted segment, two swapped, a replaced
 signature; retention deletes the oldest outside a hold and a held range survives."""
 
@@ -29,7 +29,7 @@ from pantau.runtime.config import RecordingSettings
 from tests.conftest import PANTAU
 from tests.support.system_deps import require_binary
 from tests.test_hls import camera  # noqa: F401 (fixture: a 640x360 25 fps camera with 1 s GOPs at /cam)
-from tests.test_metrics import wait_for
+from tests.test_metrics import scrape, wait_for
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -82,6 +82,15 @@ def test_a_recorded_camera_plays_with_ffmpeg_and_a_kill_mid_segment_loses_at_mos
         if last_dts is not None:
             assert 0 < times[0] - last_dts <= 0.2, (last_dts, times[0], entry.fields)
         last_dts = times[-1]
+
+    # /metrics counts what was written (scraped first: the chain may only have grown since)
+    scraped = scrape(recording_node.url, recording_node.admin_token)
+    chained = segments(root)
+    written_n = int(scraped.value("pantau_recording_segments_written_total"))
+    assert scraped.value("pantau_recording_cameras") == 1 and 3 <= written_n <= len(chained)
+    assert scraped.value("pantau_recording_bytes_written_total") == sum(e.fields["bytes"] for e in chained[:written_n])
+    assert scraped.value("pantau_recording_disk_bytes") >= scraped.value("pantau_recording_bytes_written_total")
+    assert 0 < scraped.value("pantau_recording_cpu_seconds_total") < 2 * written_n  # 2 s segments: less than a core
 
     # kill -9 while a segment is being written: 1 s into a 2 s segment
     previous = len(segments(root))
@@ -200,6 +209,7 @@ async def test_retention_deletes_the_oldest_outside_a_hold_and_the_held_range_su
         await client.aclose()
     left = {e.seq for e in segments(root) if (root / "cam" / e.fields["file"]).exists()}
     assert held.seq in left, "the held segment was deleted"
+    assert recorders.usage.deleted == deleted  # what /metrics counts as pantau_recording_segments_deleted
     assert written[0].seq not in left and written[1].seq not in left
     if limit == "age":
         assert written[3].seq not in left and deleted == len(written) - 1

@@ -39,11 +39,24 @@ class DiskUsage:
         self._lock = threading.Lock()  # writers add from their threads
         self._total = 0
         self._scanned_at: float | None = None
+        # Since the process started, for /metrics: segments this node wrote and retention deleted.
+        self.written = self.written_bytes = self.deleted = self.deleted_bytes = 0
 
     def add(self, size: int) -> None:
         """A segment file written (positive) or deleted (negative)."""
         with self._lock:
             self._total += size
+            if size >= 0:
+                self.written += 1
+                self.written_bytes += size
+            else:
+                self.deleted += 1
+                self.deleted_bytes -= size
+
+    def last_total(self) -> int:
+        """The running total as it stands, without a walk (for /metrics, on the event loop)."""
+        with self._lock:
+            return self._total
 
     def total(self, now: float | None = None) -> int:
         """Bytes in segment files: the running total, walked again when it is due (blocking: call

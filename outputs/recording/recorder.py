@@ -37,12 +37,14 @@ from outputs.recording.site_key import SiteKey
 from outputs.recording.writer_threads import least_busy
 from pantau.bus.stream_bus import VIDEO, StreamBus, Subscription, TimedPacket
 from pantau.media.fmp4_segmenter import Chunk, Fmp4Segmenter
+from pantau.monitoring.timed_executor import TimedExecutor
 from pantau.runtime.config import RecordingSettings
 
 log = logging.getLogger(__name__)
 
-# One-off blocking work (clean-up at start, retention): threads of their own, never the event loop.
-WRITERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="recording-chores")
+# One-off blocking work (clean-up at start, retention): threads of their own, never the event loop;
+# timed, so /metrics counts its CPU in recording's.
+WRITERS = TimedExecutor(ThreadPoolExecutor(max_workers=2, thread_name_prefix="recording-chores"))
 # One fragment per segment file: the muxer writes it when the segment closes (a fragment per
 # second cost ~40 % more CPU; a crash loses the open segment either way, and VOD plays whole files).
 ONE_FRAGMENT = 600.0  # s, longer than any segment (segment_s <= 60 plus a GOP); FFmpeg takes at most ~2147 s

@@ -12,13 +12,15 @@ a camera with sound, ~12 s without; a longer stall skips them to the next keyfra
 chain shows as a new segment).
 
 A recorder is closed (its open segment written, the head signed) in its thread, after its last
-tick, so nothing writes a camera's files from two threads at once.
+tick, so nothing writes a camera's files from two threads at once. Each thread adds up the CPU
+time of its ticks (two clock reads a tick): what recording costs shows in /metrics.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future
 from typing import Protocol
 
@@ -50,6 +52,7 @@ class WriterThread:
         self._recorders: list[Ticking] = []
         self._closing: list[tuple[Ticking, Future]] = []
         self._thread: threading.Thread | None = None
+        self.cpu_seconds = 0.0  # of its ticks and closes, every thread it ran on
 
     def __len__(self) -> int:
         return len(self._recorders)
@@ -86,20 +89,25 @@ class WriterThread:
                 if not recorders and not closing:
                     self._thread = None  # nothing to write: the thread ends; add() starts another
                     return
-            for recorder, done in closing:
-                try:
-                    recorder.close()
-                    done.set_result(None)
-                except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for the close
-                    done.set_exception(exc)
-            for recorder in recorders:
-                try:
-                    recorder.tick()
-                except Exception as exc:  # a full disk, a broken volume: that recorder stops, the others go on
-                    with self._lock:
-                        if recorder in self._recorders:
-                            self._recorders.remove(recorder)
-                    recorder.failed(exc)
+            started = time.thread_time()
+            self._work(recorders, closing)
+            self.cpu_seconds += time.thread_time() - started  # (only this thread writes it)
+
+    def _work(self, recorders: list[Ticking], closing: list[tuple[Ticking, Future]]) -> None:
+        for recorder, done in closing:
+            try:
+                recorder.close()
+                done.set_result(None)
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for the close
+                done.set_exception(exc)
+        for recorder in recorders:
+            try:
+                recorder.tick()
+            except Exception as exc:  # a full disk, a broken volume: that recorder stops, the others go on
+                with self._lock:
+                    if recorder in self._recorders:
+                        self._recorders.remove(recorder)
+                recorder.failed(exc)
 
 
 _THREADS = [WriterThread(f"recording-{index}") for index in range(THREADS)]
@@ -108,3 +116,8 @@ _THREADS = [WriterThread(f"recording-{index}") for index in range(THREADS)]
 def least_busy() -> WriterThread:
     """The writer thread with the fewest cameras."""
     return min(_THREADS, key=len)
+
+
+def cpu_seconds() -> float:
+    """CPU time the writer threads have spent writing recordings, since the process started."""
+    return sum(thread.cpu_seconds for thread in _THREADS)
