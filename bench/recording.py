@@ -8,7 +8,8 @@ ingested N times by one `pantau serve` node (N camera entries on the same URL). 
 process, windows alternate A (ingest alone: `record` off) and B (recording: `record` on, set
 through the admin API between windows) as A B B A; the node's CPU per window is the difference
 of its cumulative counters. Reported: recording's CPU per camera-minute (per A B B A round
-(B1 + B2 - A1 - A2) / 2 / N cameras, the median of the rounds; B - A of the medians beside it),
+(B1 + B2 - A1 - A2) / 2 / N cameras, the median of the rounds; B - A of the medians beside it;
+and, apart from ingest's noise, the recorder's own threads as the node counts them in /metrics),
 its disk write per camera-minute against the H.264 payload recorded (container overhead: fMP4
 boxes around the camera's own bytes), then `pantau verify` over the whole recording (segments
 hashed, chain and signatures checked) against hashing the same files with hashlib alone (the floor),
@@ -38,6 +39,7 @@ import psutil
 from camera_set import REPO
 from measure import measure_window
 from processes import BenchError, PantauNode, stop_process
+from prometheus_client.parser import text_string_to_metric_families
 from runner import run_bench
 
 sys.path.insert(0, str(REPO))
@@ -56,6 +58,16 @@ def request(node: PantauNode, method: str, path: str, body: dict | None = None) 
                                  headers={"Authorization": f"Bearer {node.admin_token}", "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as response:
         return json.loads(response.read() or b"{}")
+
+
+def recording_cpu_s(node: PantauNode) -> float:
+    """The node's own count of recording's CPU (writer threads and chores: /metrics)."""
+    req = urllib.request.Request(node.base_url + "/metrics", headers={"Authorization": f"Bearer {node.admin_token}"})
+    with urllib.request.urlopen(req, timeout=30) as response:
+        for family in text_string_to_metric_families(response.read().decode()):
+            if family.name == "pantau_recording_cpu_seconds":
+                return sum(sample.value for sample in family.samples)
+    return 0.0  # nothing recorded yet: the family appears with the first recorder
 
 
 def set_recording(node: PantauNode, cameras: list[str], on: bool) -> None:
@@ -116,12 +128,15 @@ async def run(args: argparse.Namespace) -> dict:
         root = node.data_dir / "recordings"
         windows: dict[str, list[float]] = {"A": [], "B": []}
         kernel: dict[str, list[float]] = {"A": [], "B": []}  # the system (kernel) part, CPU-s per minute
+        threads: list[float] = []  # B windows: the recorder's own threads, as the node counts them, per camera-minute
         load = [round(x, 2) for x in os.getloadavg()]
         for side in "ABBA" * args.rounds:
             set_recording(node, cameras, side == "B")
             await asyncio.sleep(2)  # the worker follows the registry within poll_registry_s
-            system_before = process.cpu_times().system
+            system_before, threads_before = process.cpu_times().system, recording_cpu_s(node)
             window = await measure_window({"node": [process]}, args.window)
+            if side == "B":
+                threads.append((recording_cpu_s(node) - threads_before) / (window.seconds / 60) / args.cameras)
             windows[side].append(window.cpu_s_per_minute("node"))
             kernel[side].append((process.cpu_times().system - system_before) / (window.seconds / 60))
             print(f"  {side}: {window.core_pct('node'):.2f} % of a core ({kernel[side][-1]:.3f} CPU-s/min kernel), "
@@ -152,6 +167,10 @@ async def run(args: argparse.Namespace) -> dict:
         "cpu_s_per_min_ingest_alone": round(cpu_a, 3), "cpu_s_per_min_recording": round(cpu_b, 3),
         "recording_cpu_s_per_camera_minute": round(per_camera_minute, 4), "goal_cpu_s": GOAL_CPU_S,
         "per_round": [round(x, 4) for x in rounds],
+        # Read apart from ingest's noise: the writer threads' and chores' CPU the node itself counts
+        # (not in it: the bus handing packets to one more subscriber, ~0.003 in recording_replay.py).
+        "recorder_threads_cpu_s_per_camera_minute": round(statistics.median(threads), 4),
+        "recorder_threads_per_window": [round(x, 4) for x in threads],
         "b_minus_a_of_medians": round((cpu_b - cpu_a) / args.cameras, 4),
         "of_which_kernel": round((statistics.median(kernel["B"]) - statistics.median(kernel["A"])) / args.cameras, 4),
         "windows_cpu_s_per_min": {side: [round(x, 3) for x in values] for side, values in windows.items()},
