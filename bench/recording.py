@@ -70,6 +70,25 @@ def recording_cpu_s(node: PantauNode) -> float:
     return 0.0  # nothing recorded yet: the family appears with the first recorder
 
 
+def thread_cpu_s(process: psutil.Process) -> dict[int, float]:
+    return {thread.id: thread.user_time + thread.system_time for thread in process.threads()}
+
+
+def where_it_went(per_thread: dict[str, list[dict[int, float]]], main_tid: int, cameras: int) -> dict[str, float]:
+    """CPU-s per camera-minute, median B minus median A, of: the main thread (the event loop), the
+    threads alive in every window (ingest's), and the threads only B windows had (the recorder's
+    writer threads, started with the first recorder and ended with the last)."""
+    everywhere = set.intersection(*(set(w) for side in per_thread.values() for w in side))
+
+    def median_of(side: str, pick) -> float:
+        return statistics.median(sum(v for tid, v in window.items() if pick(tid)) for window in per_thread[side])
+
+    parts = {"main_thread": lambda tid: tid == main_tid,
+             "threads_in_every_window": lambda tid: tid in everywhere and tid != main_tid,
+             "threads_only_in_b": lambda tid: tid not in everywhere}
+    return {name: round((median_of("B", pick) - median_of("A", pick)) / cameras, 4) for name, pick in parts.items()}
+
+
 def set_recording(node: PantauNode, cameras: list[str], on: bool) -> None:
     for camera_id in cameras:
         request(node, "PATCH", f"/api/admin/cameras/{camera_id}", {"record": on})
@@ -128,13 +147,17 @@ async def run(args: argparse.Namespace) -> dict:
         root = node.data_dir / "recordings"
         windows: dict[str, list[float]] = {"A": [], "B": []}
         kernel: dict[str, list[float]] = {"A": [], "B": []}  # the system (kernel) part, CPU-s per minute
+        per_thread: dict[str, list[dict[int, float]]] = {"A": [], "B": []}  # CPU-s per minute of each thread
         threads: list[float] = []  # B windows: the recorder's own threads, as the node counts them, per camera-minute
         load = [round(x, 2) for x in os.getloadavg()]
         for side in "ABBA" * args.rounds:
             set_recording(node, cameras, side == "B")
             await asyncio.sleep(2)  # the worker follows the registry within poll_registry_s
             system_before, threads_before = process.cpu_times().system, recording_cpu_s(node)
+            tids_before = thread_cpu_s(process)
             window = await measure_window({"node": [process]}, args.window)
+            per_thread[side].append({tid: (cpu - tids_before.get(tid, 0.0)) / (window.seconds / 60)
+                                     for tid, cpu in thread_cpu_s(process).items()})
             if side == "B":
                 threads.append((recording_cpu_s(node) - threads_before) / (window.seconds / 60) / args.cameras)
             windows[side].append(window.cpu_s_per_minute("node"))
@@ -171,6 +194,7 @@ async def run(args: argparse.Namespace) -> dict:
         # (not in it: the bus handing packets to one more subscriber, ~0.003 in recording_replay.py).
         "recorder_threads_cpu_s_per_camera_minute": round(statistics.median(threads), 4),
         "recorder_threads_per_window": [round(x, 4) for x in threads],
+        "b_minus_a_by_thread": where_it_went(per_thread, node.pid, args.cameras),
         "b_minus_a_of_medians": round((cpu_b - cpu_a) / args.cameras, 4),
         "of_which_kernel": round((statistics.median(kernel["B"]) - statistics.median(kernel["A"])) / args.cameras, 4),
         "windows_cpu_s_per_min": {side: [round(x, 3) for x in values] for side, values in windows.items()},
