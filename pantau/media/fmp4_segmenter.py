@@ -13,9 +13,11 @@ sound frame its own duration (AAC: 1024 samples; Opus: what its TOC byte says, s
 60 ms packets and a WHIP sender's 20 ms ones, even mixed, stay exact). Measured here
 (bench/segmenter.py, 720p25 2 Mbit/s, 2026-12-07): 13-21 µs per picture against 24-45 µs for
 PyAV's muxer packaging the same packets, most of it finding the start codes (start_codes.py,
-in C when built). A picture's NAL units stay views into the bus's packet, a part is handed over
-in pieces (`Chunk.pieces`): a recording writes and hashes them as they are, LL-HLS joins them once
-(`Chunk.data`). One mux, two outputs: LL-HLS (relay/hls/packager.py) and recordings
+in C when built). A picture's NAL units are copied out of the bus's packet once (not views into
+it: a recording holds a segment's pieces until the segment closes, and views kept every packet of
+10 s alive, ~2.5 MB a camera, which cost ingest's threads more than the copy costs: README
+"Recordings", Cost); a part is handed over in pieces (`Chunk.pieces`): a recording writes and
+hashes them as they are, LL-HLS joins them once (`Chunk.data`). One mux, two outputs: LL-HLS (relay/hls/packager.py) and recordings
 (outputs/recording/recorder.py), both run it in a thread.
 
 A new epoch (camera reconnect or new owner), a jump in time or new parameter sets end the
@@ -279,15 +281,15 @@ def _parameter_sets(data: bytes) -> bytes:
 
 
 def _length_prefixed(annexb: bytes) -> tuple[list[bytes | memoryview], int]:
-    """An Annex-B access unit as MP4 wants it, in pieces, and its size: each NAL unit (a view into
-    `annexb`, not a copy) behind its 4-byte length. Finding the units is most of the cost
-    (start_codes.py: in C when built)."""
+    """An Annex-B access unit as MP4 wants it, in pieces, and its size: each NAL unit (a copy, so
+    the bus packet is freed at once: module docstring) behind its 4-byte length. Finding the units
+    is most of the cost (start_codes.py: in C when built)."""
     bounds = unit_bounds(annexb)
-    view = memoryview(annexb)
+    data = bytes(annexb)  # (a no-op for the bus's bytes) slices of bytes are copies
     pieces: list[bytes | memoryview] = []
     size = 0
     for index in range(0, len(bounds), 2):
         begin, end = bounds[index], bounds[index + 1]
-        pieces += (_LENGTH.pack(end - begin), view[begin:end])
+        pieces += (_LENGTH.pack(end - begin), data[begin:end])
         size += 4 + end - begin
     return pieces, size
