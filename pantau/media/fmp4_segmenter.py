@@ -15,8 +15,8 @@ sound frame its own duration (AAC: 1024 samples; Opus: what its TOC byte says, s
 PyAV's muxer packaging the same packets, most of it finding the start codes (start_codes.py,
 in C when built). A picture's NAL units are copied out of the bus's packet once (not views into
 it: a recording holds a segment's pieces until the segment closes, and views kept every packet of
-10 s alive, ~2.5 MB a camera, which cost ingest's threads more than the copy costs: README
-"Recordings", Cost); a part is handed over in pieces (`Chunk.pieces`): a recording writes and
+10 s alive, ~2.5 MB a camera; with the copy, recording measured cheaper in its own threads and
+in the whole process: README "Recordings", Cost); a part is handed over in pieces (`Chunk.pieces`): a recording writes and
 hashes them as they are, LL-HLS joins them once (`Chunk.data`). One mux, two outputs: LL-HLS (relay/hls/packager.py) and recordings
 (outputs/recording/recorder.py), both run it in a thread.
 
