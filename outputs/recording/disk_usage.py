@@ -40,7 +40,7 @@ class DiskUsage:
         self._total = 0
         self._scanned_at: float | None = None
         # Since the process started, for /metrics: segments this node wrote and retention deleted.
-        self.written = self.written_bytes = self.deleted = self.deleted_bytes = 0
+        self.written = self.written_bytes = self.deleted = 0
 
     def add(self, size: int) -> None:
         """A segment file written (positive) or deleted (negative)."""
@@ -51,7 +51,6 @@ class DiskUsage:
                 self.written_bytes += size
             else:
                 self.deleted += 1
-                self.deleted_bytes -= size
 
     def last_total(self) -> int:
         """The running total as it stands, without a walk (for /metrics, on the event loop)."""

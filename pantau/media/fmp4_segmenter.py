@@ -16,8 +16,9 @@ PyAV's muxer packaging the same packets, most of it finding the start codes (sta
 in C when built). A picture's NAL units are copied out of the bus's packet once (not views into
 it: a recording holds a segment's pieces until the segment closes, and views kept every packet of
 10 s alive, ~2.5 MB a camera; with the copy, recording measured cheaper in its own threads and
-in the whole process: README "Recordings", Cost); a part is handed over in pieces (`Chunk.pieces`): a recording writes and
-hashes them as they are, LL-HLS joins them once (`Chunk.data`). One mux, two outputs: LL-HLS (relay/hls/packager.py) and recordings
+in the whole process: README "Recordings", Cost); a part is handed over in pieces
+(`Chunk.pieces`): a recording writes and hashes them as they are, LL-HLS joins them once
+(`Chunk.data`). One mux, two outputs: LL-HLS (relay/hls/packager.py) and recordings
 (outputs/recording/recorder.py), both run it in a thread.
 
 A new epoch (camera reconnect or new owner), a jump in time or new parameter sets end the
@@ -280,13 +281,13 @@ def _parameter_sets(data: bytes) -> bytes:
     return join_annexb([u for u in split_annexb(data) if nal_type(u) in (NAL_SPS, NAL_PPS)])
 
 
-def _length_prefixed(annexb: bytes) -> tuple[list[bytes | memoryview], int]:
+def _length_prefixed(annexb: bytes) -> tuple[list[bytes], int]:
     """An Annex-B access unit as MP4 wants it, in pieces, and its size: each NAL unit (a copy, so
     the bus packet is freed at once: module docstring) behind its 4-byte length. Finding the units
     is most of the cost (start_codes.py: in C when built)."""
     bounds = unit_bounds(annexb)
     data = bytes(annexb)  # (a no-op for the bus's bytes) slices of bytes are copies
-    pieces: list[bytes | memoryview] = []
+    pieces: list[bytes] = []
     size = 0
     for index in range(0, len(bounds), 2):
         begin, end = bounds[index], bounds[index + 1]
